@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Each creates the
+# virtual environment from the pinned lock file when needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck pytest test-system-postgres bench clean
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/lock.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/llmcp demo
+
+test: lint typecheck pytest test-system-postgres
+
+lint: $(STAMP)
+	$(BIN)/ruff check llmcp tests
+	$(BIN)/ruff format --check llmcp tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy llmcp
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+# In CI, when the machine has a system PostgreSQL (Debian's pg_ctlcluster), the
+# suite runs a second time against it, so that older servers stay supported.
+test-system-postgres: $(STAMP)
+	@if [ "$$CI" = "true" ] && command -v pg_ctlcluster >/dev/null 2>&1; then \
+		url=$$(scripts/system-postgres-url) && \
+		echo "--- again against the system PostgreSQL ($$url)" && \
+		LLMCP_DATABASE_URL="$$url" $(BIN)/pytest; \
+	else echo "--- no second pass: CI is not set or there is no system PostgreSQL"; fi
+
+clean:
+	rm -rf $(VENV) .llmcp build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

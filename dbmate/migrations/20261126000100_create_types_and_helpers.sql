@@ -1,0 +1,56 @@
+-- migrate:up
+
+-- Roles a user holds inside an organization.
+CREATE TYPE user_role AS ENUM ('owner', 'admin', 'member', 'viewer');
+
+-- Kinds of policy; each has its own typed config (see llmcp.policy_config).
+CREATE TYPE policy_type AS ENUM (
+    'rate_limit',
+    'token_budget',
+    'cost_budget',
+    'model_allowlist',
+    'content_filter'
+);
+
+-- What an audit log entry records.
+CREATE TYPE audit_action AS ENUM (
+    'organization_created',
+    'organization_updated',
+    'organization_deleted',
+    'application_created',
+    'application_updated',
+    'application_deleted',
+    'user_created',
+    'user_updated',
+    'user_deleted',
+    'policy_created',
+    'policy_updated',
+    'policy_deleted',
+    'policy_violation',
+    'inference_requested',
+    'inference_completed',
+    'inference_failed',
+    'inference_rejected'
+);
+
+-- Life cycle of an inference request: pending, then one of the three outcomes.
+CREATE TYPE inference_status AS ENUM ('pending', 'completed', 'failed', 'rejected');
+
+-- Every mutable row carries updated_at and an optimistic-lock version, both
+-- maintained here so that no writer can forget them.
+CREATE FUNCTION touch_row_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    NEW.version := OLD.version + 1;
+    RETURN NEW;
+END;
+$$;
+
+-- migrate:down
+
+DROP FUNCTION touch_row_version();
+DROP TYPE inference_status;
+DROP TYPE audit_action;
+DROP TYPE policy_type;
+DROP TYPE user_role;

@@ -1,0 +1,29 @@
+-- migrate:up
+
+CREATE TABLE applications (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    name text NOT NULL,
+    description text,
+    -- SHA-256 of the API key, lowercase hex; the key itself is never stored
+    api_key_hash text NOT NULL,
+    version integer NOT NULL DEFAULT 1,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT applications_name_check CHECK (char_length(name) BETWEEN 1 AND 200),
+    CONSTRAINT applications_description_check CHECK (char_length(description) <= 2000),
+    CONSTRAINT applications_api_key_hash_check CHECK (api_key_hash ~ '^[0-9a-f]{64}$'),
+    CONSTRAINT applications_api_key_hash_key UNIQUE (api_key_hash),
+    -- target of the composite foreign keys that keep children inside one organization
+    CONSTRAINT applications_org_id_id_key UNIQUE (org_id, id)
+);
+
+CREATE INDEX applications_org_id_created_at_idx ON applications (org_id, created_at DESC, id DESC);
+
+CREATE TRIGGER applications_touch
+BEFORE UPDATE ON applications
+FOR EACH ROW EXECUTE FUNCTION touch_row_version();
+
+-- migrate:down
+
+DROP TABLE applications;

@@ -1,0 +1,601 @@
+\restrict dbmate
+
+-- Dumped from database version 18.6
+-- Dumped by pg_dump version 18.6
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET transaction_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: audit_action; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.audit_action AS ENUM (
+    'organization_created',
+    'organization_updated',
+    'organization_deleted',
+    'application_created',
+    'application_updated',
+    'application_deleted',
+    'user_created',
+    'user_updated',
+    'user_deleted',
+    'policy_created',
+    'policy_updated',
+    'policy_deleted',
+    'policy_violation',
+    'inference_requested',
+    'inference_completed',
+    'inference_failed',
+    'inference_rejected'
+);
+
+
+--
+-- Name: inference_status; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.inference_status AS ENUM (
+    'pending',
+    'completed',
+    'failed',
+    'rejected'
+);
+
+
+--
+-- Name: policy_type; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.policy_type AS ENUM (
+    'rate_limit',
+    'token_budget',
+    'cost_budget',
+    'model_allowlist',
+    'content_filter'
+);
+
+
+--
+-- Name: user_role; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.user_role AS ENUM (
+    'owner',
+    'admin',
+    'member',
+    'viewer'
+);
+
+
+--
+-- Name: touch_row_version(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.touch_row_version() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.updated_at := now();
+    NEW.version := OLD.version + 1;
+    RETURN NEW;
+END;
+$$;
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: applications; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.applications (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    name text NOT NULL,
+    description text,
+    api_key_hash text NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT applications_api_key_hash_check CHECK ((api_key_hash ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT applications_description_check CHECK ((char_length(description) <= 2000)),
+    CONSTRAINT applications_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
+);
+
+
+--
+-- Name: audit_logs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.audit_logs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    app_id uuid,
+    user_id uuid,
+    action public.audit_action NOT NULL,
+    resource_type text NOT NULL,
+    resource_id uuid,
+    request_id text,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    ip_address inet,
+    user_agent text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT audit_logs_details_check CHECK ((jsonb_typeof(details) = 'object'::text)),
+    CONSTRAINT audit_logs_request_id_check CHECK (((char_length(request_id) >= 1) AND (char_length(request_id) <= 200))),
+    CONSTRAINT audit_logs_resource_type_check CHECK (((char_length(resource_type) >= 1) AND (char_length(resource_type) <= 100))),
+    CONSTRAINT audit_logs_user_agent_check CHECK ((char_length(user_agent) <= 1000))
+);
+
+
+--
+-- Name: inference_requests; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.inference_requests (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    app_id uuid NOT NULL,
+    user_id uuid,
+    request_id text NOT NULL,
+    provider text NOT NULL,
+    model text NOT NULL,
+    status public.inference_status DEFAULT 'pending'::public.inference_status NOT NULL,
+    prompt_tokens integer DEFAULT 0 NOT NULL,
+    completion_tokens integer DEFAULT 0 NOT NULL,
+    total_tokens integer DEFAULT 0 NOT NULL,
+    cost numeric(14,6) DEFAULT 0 NOT NULL,
+    latency_ms integer,
+    error_message text,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    completed_at timestamp with time zone,
+    CONSTRAINT inference_requests_completed_at_check CHECK ((completed_at >= created_at)),
+    CONSTRAINT inference_requests_cost_check CHECK ((cost >= (0)::numeric)),
+    CONSTRAINT inference_requests_error_message_check CHECK ((char_length(error_message) <= 4000)),
+    CONSTRAINT inference_requests_latency_ms_check CHECK ((latency_ms >= 0)),
+    CONSTRAINT inference_requests_model_check CHECK (((char_length(model) >= 1) AND (char_length(model) <= 200))),
+    CONSTRAINT inference_requests_provider_check CHECK (((char_length(provider) >= 1) AND (char_length(provider) <= 100))),
+    CONSTRAINT inference_requests_request_id_check CHECK (((char_length(request_id) >= 1) AND (char_length(request_id) <= 200))),
+    CONSTRAINT inference_requests_tokens_check CHECK (((prompt_tokens >= 0) AND (completion_tokens >= 0))),
+    CONSTRAINT inference_requests_total_tokens_check CHECK ((total_tokens = (prompt_tokens + completion_tokens)))
+);
+
+
+--
+-- Name: organizations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.organizations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    slug text NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT organizations_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
+    CONSTRAINT organizations_slug_check CHECK (((slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text) AND (char_length(slug) <= 63)))
+);
+
+
+--
+-- Name: policies; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.policies (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    app_id uuid,
+    user_id uuid,
+    name text NOT NULL,
+    policy_type public.policy_type NOT NULL,
+    config jsonb NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT policies_config_check CHECK ((jsonb_typeof(config) = 'object'::text)),
+    CONSTRAINT policies_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
+);
+
+
+--
+-- Name: schema_migrations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.schema_migrations (
+    version character varying NOT NULL
+);
+
+
+--
+-- Name: users; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.users (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    email text NOT NULL,
+    cognito_sub text NOT NULL,
+    display_name text,
+    role public.user_role DEFAULT 'member'::public.user_role NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT users_cognito_sub_check CHECK (((char_length(cognito_sub) >= 1) AND (char_length(cognito_sub) <= 128))),
+    CONSTRAINT users_display_name_check CHECK ((char_length(display_name) <= 200)),
+    CONSTRAINT users_email_check CHECK (((email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (char_length(email) <= 320)))
+);
+
+
+--
+-- Name: applications applications_api_key_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.applications
+    ADD CONSTRAINT applications_api_key_hash_key UNIQUE (api_key_hash);
+
+
+--
+-- Name: applications applications_org_id_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.applications
+    ADD CONSTRAINT applications_org_id_id_key UNIQUE (org_id, id);
+
+
+--
+-- Name: applications applications_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.applications
+    ADD CONSTRAINT applications_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: audit_logs audit_logs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_logs
+    ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: inference_requests inference_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.inference_requests
+    ADD CONSTRAINT inference_requests_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: inference_requests inference_requests_request_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.inference_requests
+    ADD CONSTRAINT inference_requests_request_id_key UNIQUE (request_id);
+
+
+--
+-- Name: organizations organizations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.organizations
+    ADD CONSTRAINT organizations_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: organizations organizations_slug_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.organizations
+    ADD CONSTRAINT organizations_slug_key UNIQUE (slug);
+
+
+--
+-- Name: policies policies_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.policies
+    ADD CONSTRAINT policies_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: users users_cognito_sub_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_cognito_sub_key UNIQUE (cognito_sub);
+
+
+--
+-- Name: users users_org_id_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_org_id_id_key UNIQUE (org_id, id);
+
+
+--
+-- Name: users users_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: applications_org_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX applications_org_id_created_at_idx ON public.applications USING btree (org_id, created_at DESC, id DESC);
+
+
+--
+-- Name: audit_logs_app_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX audit_logs_app_id_created_at_idx ON public.audit_logs USING btree (app_id, created_at DESC, id DESC);
+
+
+--
+-- Name: audit_logs_org_id_action_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX audit_logs_org_id_action_created_at_idx ON public.audit_logs USING btree (org_id, action, created_at DESC, id DESC);
+
+
+--
+-- Name: audit_logs_org_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX audit_logs_org_id_created_at_idx ON public.audit_logs USING btree (org_id, created_at DESC, id DESC);
+
+
+--
+-- Name: audit_logs_request_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX audit_logs_request_id_idx ON public.audit_logs USING btree (request_id);
+
+
+--
+-- Name: audit_logs_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX audit_logs_user_id_created_at_idx ON public.audit_logs USING btree (user_id, created_at DESC, id DESC);
+
+
+--
+-- Name: inference_requests_app_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX inference_requests_app_id_created_at_idx ON public.inference_requests USING btree (app_id, created_at DESC, id DESC);
+
+
+--
+-- Name: inference_requests_org_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX inference_requests_org_id_created_at_idx ON public.inference_requests USING btree (org_id, created_at DESC, id DESC);
+
+
+--
+-- Name: inference_requests_org_id_status_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX inference_requests_org_id_status_created_at_idx ON public.inference_requests USING btree (org_id, status, created_at DESC, id DESC);
+
+
+--
+-- Name: inference_requests_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX inference_requests_user_id_created_at_idx ON public.inference_requests USING btree (user_id, created_at DESC, id DESC);
+
+
+--
+-- Name: policies_app_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX policies_app_id_created_at_idx ON public.policies USING btree (app_id, created_at DESC, id DESC);
+
+
+--
+-- Name: policies_enabled_org_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX policies_enabled_org_id_idx ON public.policies USING btree (org_id, app_id, user_id) WHERE enabled;
+
+
+--
+-- Name: policies_org_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX policies_org_id_created_at_idx ON public.policies USING btree (org_id, created_at DESC, id DESC);
+
+
+--
+-- Name: policies_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX policies_user_id_created_at_idx ON public.policies USING btree (user_id, created_at DESC, id DESC);
+
+
+--
+-- Name: users_email_lower_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX users_email_lower_key ON public.users USING btree (lower(email));
+
+
+--
+-- Name: users_org_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX users_org_id_created_at_idx ON public.users USING btree (org_id, created_at DESC, id DESC);
+
+
+--
+-- Name: applications applications_touch; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER applications_touch BEFORE UPDATE ON public.applications FOR EACH ROW EXECUTE FUNCTION public.touch_row_version();
+
+
+--
+-- Name: inference_requests inference_requests_touch; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER inference_requests_touch BEFORE UPDATE ON public.inference_requests FOR EACH ROW EXECUTE FUNCTION public.touch_row_version();
+
+
+--
+-- Name: organizations organizations_touch; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER organizations_touch BEFORE UPDATE ON public.organizations FOR EACH ROW EXECUTE FUNCTION public.touch_row_version();
+
+
+--
+-- Name: policies policies_touch; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER policies_touch BEFORE UPDATE ON public.policies FOR EACH ROW EXECUTE FUNCTION public.touch_row_version();
+
+
+--
+-- Name: users users_touch; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER users_touch BEFORE UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION public.touch_row_version();
+
+
+--
+-- Name: applications applications_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.applications
+    ADD CONSTRAINT applications_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+
+--
+-- Name: audit_logs audit_logs_app_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_logs
+    ADD CONSTRAINT audit_logs_app_fkey FOREIGN KEY (org_id, app_id) REFERENCES public.applications(org_id, id) ON DELETE SET NULL (app_id);
+
+
+--
+-- Name: audit_logs audit_logs_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_logs
+    ADD CONSTRAINT audit_logs_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+
+--
+-- Name: audit_logs audit_logs_user_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_logs
+    ADD CONSTRAINT audit_logs_user_fkey FOREIGN KEY (org_id, user_id) REFERENCES public.users(org_id, id) ON DELETE SET NULL (user_id);
+
+
+--
+-- Name: inference_requests inference_requests_app_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.inference_requests
+    ADD CONSTRAINT inference_requests_app_fkey FOREIGN KEY (org_id, app_id) REFERENCES public.applications(org_id, id) ON DELETE CASCADE;
+
+
+--
+-- Name: inference_requests inference_requests_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.inference_requests
+    ADD CONSTRAINT inference_requests_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+
+--
+-- Name: inference_requests inference_requests_user_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.inference_requests
+    ADD CONSTRAINT inference_requests_user_fkey FOREIGN KEY (org_id, user_id) REFERENCES public.users(org_id, id) ON DELETE SET NULL (user_id);
+
+
+--
+-- Name: policies policies_app_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.policies
+    ADD CONSTRAINT policies_app_fkey FOREIGN KEY (org_id, app_id) REFERENCES public.applications(org_id, id) ON DELETE CASCADE;
+
+
+--
+-- Name: policies policies_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.policies
+    ADD CONSTRAINT policies_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+
+--
+-- Name: policies policies_user_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.policies
+    ADD CONSTRAINT policies_user_fkey FOREIGN KEY (org_id, user_id) REFERENCES public.users(org_id, id) ON DELETE CASCADE;
+
+
+--
+-- Name: users users_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+\unrestrict dbmate
+
+
+--
+-- Dbmate schema migrations
+--
+
+INSERT INTO public.schema_migrations (version) VALUES
+    ('20261126000100'),
+    ('20261126000200'),
+    ('20261126000300'),
+    ('20261126000400'),
+    ('20261126000500'),
+    ('20261126000600'),
+    ('20261126000700');

@@ -1,0 +1,55 @@
+"""The one error hierarchy of llmcp: every public method raises only these."""
+
+from __future__ import annotations
+
+
+class LlmcpError(Exception):
+    """Base of every error llmcp raises."""
+
+
+class ValidationError(LlmcpError):
+    """Input rejected: before the database, or by a CHECK / type constraint."""
+
+
+class NotFoundError(LlmcpError):
+    """An update or delete named a row that does not exist."""
+
+
+class ConflictError(LlmcpError):
+    """A unique constraint was violated, or an optimistic-lock write was stale."""
+
+    def __init__(self, message: str, *, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class ReferenceViolationError(LlmcpError):
+    """A foreign key points at a row that does not exist (or of another organization)."""
+
+    def __init__(self, message: str, *, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class DatabaseUnavailableError(LlmcpError):
+    """The server cannot be reached, or the connection was lost."""
+
+
+class TransactionError(LlmcpError):
+    """A transaction failed; ``retryable`` is true for serialization failures and deadlocks."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class MigrationError(LlmcpError):
+    """dbmate failed: carries its own message and exit code."""
+
+    def __init__(self, message: str, *, exit_code: int, command: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.command = command
+
+    def __str__(self) -> str:
+        return f"dbmate {self.command} failed (exit {self.exit_code}): {self.args[0]}"

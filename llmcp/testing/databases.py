@@ -1,0 +1,102 @@
+"""Throwaway databases for tests: one migrated template, cheap clones of it.
+
+The server is the one at ``LLMCP_DATABASE_URL`` when it is set, otherwise a new
+embedded server in a temporary folder, private to this run. Every database made
+here carries a per-run prefix and is dropped by :meth:`TestDatabases.close`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from llmcp.embedded import EmbeddedServer
+from llmcp.migrate import Migrator
+from llmcp.target import external_url
+
+
+def with_database(url: str, dbname: str) -> str:
+    """``url`` with its database name replaced by ``dbname``."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+
+
+class TestDatabases:
+    """A server plus a migrated template database, handing out clones."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, *, migrations_dir: Path | None = None) -> None:
+        self._server: EmbeddedServer | None = None
+        url = external_url()
+        if url is None:
+            self._server = EmbeddedServer().start()
+            url = self._server.url()
+        self.admin_url = with_database(url, "postgres")
+        self.prefix = f"llmcp_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self._counter = itertools.count()
+        self._created: list[str] = []
+        self.template = self.create_empty("template")
+        Migrator(self.url(self.template), migrations_dir=migrations_dir).up()
+
+    @property
+    def server(self) -> EmbeddedServer | None:
+        """The embedded server, or None when an external one is used."""
+        return self._server
+
+    def url(self, dbname: str) -> str:
+        return with_database(self.admin_url, dbname)
+
+    def create_empty(self, label: str = "db") -> str:
+        name = f"{self.prefix}_{label}_{next(self._counter)}"
+        self._admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self._created.append(name)
+        return name
+
+    def clone(self, label: str = "db") -> str:
+        """A new database, a copy of the migrated template; returns its name."""
+        name = f"{self.prefix}_{label}_{next(self._counter)}"
+        self._admin(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(self.template)
+            )
+        )
+        self._created.append(name)
+        return name
+
+    def drop(self, name: str) -> None:
+        self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if name in self._created:
+            self._created.remove(name)
+
+    def close(self) -> None:
+        try:
+            if self._server is None or self._server.is_running():
+                for name in reversed(list(self._created)):
+                    self.drop(name)
+        finally:
+            if self._server is not None:
+                self._server.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _admin(self, statement: sql.Composed) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(statement)

@@ -1,0 +1,1 @@
+"""Marker: ships the named queries inside the llmcp wheel as ``llmcp.sql``."""

@@ -1,0 +1,43 @@
+"""Shared fixtures: one server and one migrated template per run, clones per test.
+
+The server is the embedded one (a private temporary folder) unless
+``LLMCP_DATABASE_URL`` names an external server; either way every database
+made here is dropped at the end of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from llmcp.testing import TestDatabases
+
+
+@pytest.fixture(scope="session")
+def databases() -> Iterator[TestDatabases]:
+    with TestDatabases() as dbs:
+        yield dbs
+
+
+@pytest.fixture
+def fresh_db(databases: TestDatabases) -> Iterator[str]:
+    """The URL of a new database cloned from the migrated template, dropped afterwards."""
+    name = databases.clone("fresh")
+    yield databases.url(name)
+    databases.drop(name)
+
+
+@pytest.fixture(scope="session")
+def shared_db(databases: TestDatabases) -> str:
+    """One migrated database shared by the tests that roll back what they do."""
+    return databases.url(databases.clone("shared"))
+
+
+@pytest.fixture
+def conn(shared_db: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A connection inside a transaction that is rolled back when the test ends."""
+    with psycopg.connect(shared_db) as connection:
+        yield connection
+        connection.rollback()

@@ -1,0 +1,76 @@
+"""The ``llmcp`` command: db subcommands on the embedded server, clear failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from llmcp.migrate import packaged_migrations_dir
+from llmcp.testing import TestDatabases
+
+
+def _llmcp(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmcp.cli", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMCP_")}
+    env.update(extra)
+    return env
+
+
+def test_up_status_rollback_on_the_embedded_server(tmp_path: Path) -> None:
+    env = _env(LLMCP_DATA_DIR=str(tmp_path / "pg"))
+    count = len(list(packaged_migrations_dir().glob("*.sql")))
+
+    up = _llmcp("db", "up", cwd=tmp_path, env=env)
+    assert up.returncode == 0, up.stderr
+    assert f"{count} applied, 0 pending" in up.stdout
+
+    status = _llmcp("db", "status", "--exit-code", cwd=tmp_path, env=env)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.count("[X]") == count
+
+    back = _llmcp("db", "rollback", cwd=tmp_path, env=env)
+    assert back.returncode == 0, back.stderr
+    pending = _llmcp("db", "status", "--exit-code", cwd=tmp_path, env=env)
+    assert pending.returncode == 1
+    assert pending.stdout.count("[ ]") == 1
+
+
+def test_commands_use_llmcp_database_url_when_set(databases: TestDatabases, tmp_path: Path) -> None:
+    env = _env(LLMCP_DATABASE_URL=databases.url(databases.template))
+    status = _llmcp("db", "status", cwd=tmp_path, env=env)
+    assert status.returncode == 0, status.stderr
+    assert "pending: 0" in status.stdout
+    assert not (tmp_path / ".llmcp").exists()  # no embedded server was started
+
+
+def test_unreachable_server_prints_one_line_and_fails(tmp_path: Path) -> None:
+    env = _env(LLMCP_DATABASE_URL="postgresql://nobody@127.0.0.1:1/x?sslmode=disable")
+    result = _llmcp("db", "status", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("llmcp: ") and "connection refused" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dump_writes_the_schema_file(databases: TestDatabases, tmp_path: Path) -> None:
+    env = _env(LLMCP_DATABASE_URL=databases.url(databases.template))
+    out = tmp_path / "schema.sql"
+    result = _llmcp("db", "dump", "--schema-file", str(out), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "CREATE TABLE public.inference_requests" in out.read_text()
+
+
+def test_new_creates_a_migration_file(tmp_path: Path) -> None:
+    result = _llmcp(
+        "db", "new", "add_widgets", "--migrations-dir", str(tmp_path), cwd=tmp_path, env=_env()
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(list(tmp_path.glob("*_add_widgets.sql"))) == 1
