@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest test-system-postgres bench clean
+.PHONY: demo test lint typecheck codegen-check pytest test-system-postgres bench clean
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -18,7 +18,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/llmcp demo
 
-test: lint typecheck pytest test-system-postgres
+test: lint typecheck codegen-check pytest test-system-postgres
 
 lint: $(STAMP)
 	$(BIN)/ruff check llmcp tests
@@ -26,6 +26,13 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy llmcp
+
+# generated/ must be exactly what the SQL files and migrations produce
+codegen-check: $(STAMP)
+	$(BIN)/llmcp codegen --check
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 pytest: $(STAMP)
 	$(BIN)/pytest

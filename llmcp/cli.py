@@ -60,6 +60,15 @@ def _db_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _codegen(args: argparse.Namespace) -> int:
+    from llmcp.codegen import CodegenConfig, run
+
+    code, message = run(CodegenConfig.load(args.config), check=args.check)
+    if message:
+        print(message, file=sys.stderr if code else sys.stdout)
+    return code
+
+
 def _demo(args: argparse.Namespace) -> int:
     from llmcp.demo import run
 
@@ -86,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("name")
     new.add_argument("--migrations-dir", type=Path, default=Path("dbmate/migrations"))
     new.set_defaults(handler=_db_new)
+
+    codegen = commands.add_parser(
+        "codegen", help="generate typed queries from sql/ into generated/"
+    )
+    codegen.add_argument(
+        "--check", action="store_true", help="exit 1 with a diff if generated/ is stale"
+    )
+    codegen.add_argument("--config", type=Path, default=Path("pyproject.toml"))
+    codegen.set_defaults(handler=_codegen)
 
     commands.add_parser("demo", help="run the demo").set_defaults(handler=_demo)
     return parser

@@ -1,8 +1,11 @@
-"""Throwaway databases for tests: one migrated template, cheap clones of it.
+"""Throwaway databases: one migrated template, cheap clones of it.
+
+Used by the test harness and by ``llmcp codegen`` (which describes queries on a
+freshly migrated database).
 
 The server is the one at ``LLMCP_DATABASE_URL`` when it is set, otherwise a new
 embedded server in a temporary folder, private to this run. Every database made
-here carries a per-run prefix and is dropped by :meth:`TestDatabases.close`.
+here carries a per-run prefix and is dropped by :meth:`ScratchDatabases.close`.
 """
 
 from __future__ import annotations
@@ -29,10 +32,8 @@ def with_database(url: str, dbname: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
 
 
-class TestDatabases:
+class ScratchDatabases:
     """A server plus a migrated template database, handing out clones."""
-
-    __test__ = False  # not a pytest test class
 
     def __init__(self, *, migrations_dir: Path | None = None) -> None:
         self._server: EmbeddedServer | None = None

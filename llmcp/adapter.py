@@ -1,0 +1,243 @@
+"""The project's aiosql adapters for psycopg 3: rows decode straight into structs.
+
+aiosql stays the loader and the executor of ``sql/*.sql``; these adapters add
+what the generated query objects need:
+
+- each query name maps to a *row maker* (a generated msgspec Struct class, or a
+  generated function for rows with typed jsonb columns); rows are fetched as
+  tuples by psycopg's C code and built positionally with ``itertools.starmap``:
+  no dict per row;
+- statements go through psycopg's automatic server-side preparation, so a hot
+  query is parsed and planned once per connection;
+- on first use of a connection the database's enums are bound to the
+  generated ``StrEnum`` classes (by value) and jsonb is decoded with msgspec.
+
+Registered with aiosql as ``llmcp_psycopg`` (sync) and ``llmcp_apsycopg`` (async).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import weakref
+from collections.abc import Callable, Mapping
+from importlib import resources
+from itertools import starmap
+from pathlib import Path
+from typing import Any
+
+import aiosql
+import msgspec
+import psycopg
+from aiosql.queries import Queries
+from aiosql.types import SQLOperationType
+from aiosql.utils import VAR_REF
+from psycopg.rows import tuple_row
+from psycopg.types.enum import EnumInfo, register_enum
+from psycopg.types.json import set_json_loads
+
+RowMaker = Callable[..., Any]
+EnumMap = Mapping[str, type[enum.StrEnum]]
+
+SYNC_ADAPTER = "llmcp_psycopg"
+ASYNC_ADAPTER = "llmcp_apsycopg"
+
+_ENUM_QUERY = """
+SELECT t.typname, t.oid, t.typarray, array_agg(e.enumlabel ORDER BY e.enumsortorder)
+FROM pg_type AS t
+JOIN pg_enum AS e ON e.enumtypid = t.oid
+WHERE t.typname = ANY(%s) AND pg_type_is_visible(t.oid)
+GROUP BY t.typname, t.oid, t.typarray
+"""
+
+
+def encode_json(value: Any) -> bytes:
+    """The JSON encoder for jsonb parameters (msgspec: Structs, UUIDs, datetimes, Decimals)."""
+    return msgspec.json.encode(value)
+
+
+def _register(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], enums: EnumMap,
+              rows: list[tuple[Any, ...]]) -> None:  # fmt: skip
+    for name, oid, array_oid, labels in rows:
+        enum_class = enums[name]
+        info = EnumInfo(name, oid, array_oid, labels)
+        register_enum(info, conn, enum_class, mapping={m: m.value for m in enum_class})
+    set_json_loads(msgspec.json.decode, conn)
+
+
+def _to_pyformat(match: re.Match[str]) -> str:
+    groups = match.groupdict()
+    if groups["dquote"] is not None or groups["squote"] is not None:
+        return match.group(0)
+    return f"{groups['lead']}%({groups['var_name']})s"
+
+
+class _Base:
+    """Shared state: row makers per query name, connections already set up."""
+
+    def __init__(self, rows: Mapping[str, RowMaker] | None = None, enums: EnumMap | None = None):
+        self._rows: Mapping[str, RowMaker] = rows or {}
+        self._enums: EnumMap = enums or {}
+        self._ready: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def process_sql(self, query_name: str, op_type: SQLOperationType, sql: str) -> str:
+        """``:name`` (aiosql) to ``%(name)s`` (psycopg), leaving quoted text alone."""
+        return VAR_REF.sub(_to_pyformat, sql)
+
+    def _maker(self, query_name: str) -> RowMaker:
+        return self._rows.get(query_name.rpartition(".")[2], tuple)
+
+
+class PsycopgAdapter(_Base):
+    """aiosql adapter for a sync ``psycopg.Connection``."""
+
+    is_aio_driver = False
+
+    def _cursor(self, conn: psycopg.Connection[Any]) -> psycopg.Cursor[tuple[Any, ...]]:
+        if conn not in self._ready:
+            if self._enums:
+                with conn.cursor() as cur:
+                    cur.execute(_ENUM_QUERY, (list(self._enums),))
+                    _register(conn, self._enums, cur.fetchall())
+            else:
+                set_json_loads(msgspec.json.decode, conn)
+            self._ready.add(conn)
+        return conn.cursor(row_factory=tuple_row)
+
+    def select(self, conn: Any, query_name: str, sql: str, parameters: Any,
+               record_class: Any = None) -> list[Any]:  # fmt: skip
+        with self._cursor(conn) as cur:
+            cur.execute(sql, parameters)
+            return list(starmap(self._maker(query_name), cur.fetchall()))
+
+    def select_one(self, conn: Any, query_name: str, sql: str, parameters: Any,
+                   record_class: Any = None) -> Any:  # fmt: skip
+        with self._cursor(conn) as cur:
+            cur.execute(sql, parameters)
+            row = cur.fetchone()
+        return None if row is None else self._maker(query_name)(*row)
+
+    def select_value(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
+        with self._cursor(conn) as cur:
+            cur.execute(sql, parameters)
+            row = cur.fetchone()
+        return None if row is None else row[0]
+
+    def insert_returning(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
+        with self._cursor(conn) as cur:
+            cur.execute(sql, parameters)
+            row = cur.fetchone()
+        if row is None:
+            raise psycopg.ProgrammingError(f"{query_name}: INSERT ... RETURNING returned no row")
+        return self._maker(query_name)(*row)
+
+    def insert_update_delete(self, conn: Any, query_name: str, sql: str, parameters: Any) -> int:
+        with self._cursor(conn) as cur:
+            cur.execute(sql, parameters)
+            return cur.rowcount
+
+    def insert_update_delete_many(
+        self, conn: Any, query_name: str, sql: str, parameters: Any
+    ) -> int:
+        with self._cursor(conn) as cur:
+            cur.executemany(sql, parameters)
+            return cur.rowcount
+
+
+class AsyncPsycopgAdapter(_Base):
+    """aiosql adapter for a ``psycopg.AsyncConnection``."""
+
+    is_aio_driver = True
+
+    async def _cursor(
+        self, conn: psycopg.AsyncConnection[Any]
+    ) -> psycopg.AsyncCursor[tuple[Any, ...]]:
+        if conn not in self._ready:
+            if self._enums:
+                async with conn.cursor() as cur:
+                    await cur.execute(_ENUM_QUERY, (list(self._enums),))
+                    _register(conn, self._enums, await cur.fetchall())
+            else:
+                set_json_loads(msgspec.json.decode, conn)
+            self._ready.add(conn)
+        return conn.cursor(row_factory=tuple_row)
+
+    async def select(self, conn: Any, query_name: str, sql: str, parameters: Any,
+                     record_class: Any = None) -> list[Any]:  # fmt: skip
+        async with await self._cursor(conn) as cur:
+            await cur.execute(sql, parameters)
+            return list(starmap(self._maker(query_name), await cur.fetchall()))
+
+    async def select_one(self, conn: Any, query_name: str, sql: str, parameters: Any,
+                         record_class: Any = None) -> Any:  # fmt: skip
+        async with await self._cursor(conn) as cur:
+            await cur.execute(sql, parameters)
+            row = await cur.fetchone()
+        return None if row is None else self._maker(query_name)(*row)
+
+    async def select_value(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
+        async with await self._cursor(conn) as cur:
+            await cur.execute(sql, parameters)
+            row = await cur.fetchone()
+        return None if row is None else row[0]
+
+    async def insert_returning(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
+        async with await self._cursor(conn) as cur:
+            await cur.execute(sql, parameters)
+            row = await cur.fetchone()
+        if row is None:
+            raise psycopg.ProgrammingError(f"{query_name}: INSERT ... RETURNING returned no row")
+        return self._maker(query_name)(*row)
+
+    async def insert_update_delete(self, conn: Any, query_name: str, sql: str,
+                                   parameters: Any) -> int:  # fmt: skip
+        async with await self._cursor(conn) as cur:
+            await cur.execute(sql, parameters)
+            return cur.rowcount
+
+    async def insert_update_delete_many(self, conn: Any, query_name: str, sql: str,
+                                        parameters: Any) -> int:  # fmt: skip
+        async with await self._cursor(conn) as cur:
+            await cur.executemany(sql, parameters)
+            return cur.rowcount
+
+
+class _ListQueries(Queries):
+    """aiosql's Queries, except that an async plain SELECT returns a list.
+
+    aiosql wraps an async SELECT in an async generator (one await per row);
+    our adapter already holds the whole list, so hand it over in one await.
+    """
+
+    def _make_async_fn(self, query_datum: Any) -> Any:
+        if query_datum.operation_type != SQLOperationType.SELECT:
+            return super()._make_async_fn(query_datum)
+        name, doc, operation, sql, record_class, signature, floc, attributes, params = query_datum
+
+        async def afn(self: _ListQueries, conn: Any, *args: Any, **kwargs: Any) -> Any:
+            parameters = self._params(attributes, params, list(args), kwargs)
+            adapter: Any = self.driver_adapter
+            return await adapter.select(conn, name, sql, parameters, record_class)
+
+        return self._query_fn(afn, name, doc, sql, operation, signature, floc, attributes, params)
+
+
+# aiosql's protocols type select() as a generator; ours return lists (see _ListQueries)
+aiosql.register_adapter(SYNC_ADAPTER, PsycopgAdapter)  # type: ignore[arg-type]
+aiosql.register_adapter(ASYNC_ADAPTER, AsyncPsycopgAdapter)  # type: ignore[arg-type]
+
+
+def sql_file(package: str, name: str) -> Path:
+    """A SQL file shipped in ``package`` (``llmcp.sql``), found through importlib.resources."""
+    return Path(str(resources.files(package).joinpath(name)))
+
+
+def load_queries(path: Path, *, rows: Mapping[str, RowMaker], enums: EnumMap,
+                 is_async: bool) -> Any:  # fmt: skip
+    """Load one SQL file with aiosql and the llmcp adapter; returns aiosql's Queries."""
+    return aiosql.from_path(
+        path,
+        ASYNC_ADAPTER if is_async else SYNC_ADAPTER,
+        kwargs={"rows": rows, "enums": enums},
+        queries_cls=_ListQueries,
+    )

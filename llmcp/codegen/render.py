@@ -1,0 +1,437 @@
+"""Turn described queries into Python source: one models module, one module per SQL file."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from aiosql.types import SQLOperationType as Op
+
+from llmcp.codegen.config import CodegenConfig
+from llmcp.codegen.describe import Catalog, Description, PgType
+from llmcp.codegen.infer import Inference
+from llmcp.codegen.loader import QuerySpec
+
+_SCALARS = {
+    "uuid": "uuid.UUID",
+    "text": "str",
+    "varchar": "str",
+    "bpchar": "str",
+    "name": "str",
+    "citext": "str",
+    "int2": "int",
+    "int4": "int",
+    "int8": "int",
+    "oid": "int",
+    "bool": "bool",
+    "numeric": "decimal.Decimal",
+    "float4": "float",
+    "float8": "float",
+    "timestamptz": "datetime.datetime",
+    "timestamp": "datetime.datetime",
+    "date": "datetime.date",
+    "time": "datetime.time",
+    "interval": "datetime.timedelta",
+    "inet": "ipaddress.IPv4Address | ipaddress.IPv6Address",
+    "cidr": "ipaddress.IPv4Network | ipaddress.IPv6Network",
+    "bytea": "bytes",
+}
+_JSON = ("json", "jsonb")
+_OPERATION_DOC = {
+    Op.SELECT: "a list of rows",
+    Op.SELECT_ONE: "one row or None",
+    Op.SELECT_VALUE: "one value or None",
+    Op.INSERT_RETURNING: "the inserted row",
+    Op.INSERT_UPDATE_DELETE: "the number of rows affected",
+}
+
+
+def pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", name) if part)
+
+
+def singular(table: str) -> str:
+    if table.endswith("ies"):
+        return table[:-3] + "y"
+    if table.endswith("ses") or table.endswith("xes"):
+        return table[:-2]
+    if table.endswith("s"):
+        return table[:-1]
+    return table
+
+
+def enum_member(label: str) -> str:
+    name = re.sub(r"[^0-9A-Za-z]+", "_", label).strip("_").upper() or "EMPTY"
+    return f"_{name}" if name[0].isdigit() else name
+
+
+@dataclass(frozen=True, slots=True)
+class StructField:
+    name: str
+    annotation: str
+    convert_to: str | None  # a declared jsonb type to convert the decoded value into
+
+
+@dataclass(frozen=True, slots=True)
+class Struct:
+    name: str
+    doc: str
+    fields: tuple[StructField, ...]
+
+    @property
+    def maker(self) -> str:
+        """What builds one row from a result tuple: the class, or a generated function."""
+        if any(f.convert_to for f in self.fields):
+            return re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).lower() + "_from_row"
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    annotation: str
+    json: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    spec: QuerySpec
+    params: tuple[Param, ...]
+    returns: str
+    struct: Struct | None
+
+
+@dataclass
+class Generated:
+    """Everything rendered, keyed by file name inside the output package."""
+
+    files: dict[str, str] = field(default_factory=dict)
+
+
+class Renderer:
+    def __init__(self, config: CodegenConfig, catalog: Catalog) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.structs: dict[str, Struct] = {}
+        self.struct_sources: dict[str, str] = {}
+        self.used_imports: set[str] = set()
+
+    # -- types ----------------------------------------------------------------
+
+    def python_type(
+        self, oid: int, spec: QuerySpec, what: str, column: tuple[str, str] | None
+    ) -> str:
+        pg = self.catalog.types.get(oid)
+        if pg is None:
+            raise spec.fail(f"{what}: unknown type oid {oid}")
+        return self._python_type(pg, spec, what, column)
+
+    def _python_type(
+        self, pg: PgType, spec: QuerySpec, what: str, column: tuple[str, str] | None
+    ) -> str:
+        if pg.kind == "d":
+            return self.python_type(pg.base_oid, spec, what, column)
+        if pg.kind == "e":
+            return f"models.{pascal(pg.name)}"
+        if pg.element_oid and pg.name.startswith("_"):
+            inner = self.python_type(pg.element_oid, spec, what, None)
+            return f"builtins.list[{inner} | None]"
+        if pg.name in _JSON:
+            declared = self.config.jsonb.get(f"{column[0]}.{column[1]}") if column else None
+            return f"models.{declared.rpartition(':')[2]}" if declared else "models.JsonValue"
+        if pg.name in _SCALARS:
+            return _SCALARS[pg.name]
+        raise spec.fail(f"{what}: PostgreSQL type {pg.name!r} has no Python mapping")
+
+    # -- queries --------------------------------------------------------------
+
+    def method(self, spec: QuerySpec, desc: Description, inference: Inference) -> Method:
+        if inference.has_star:
+            raise spec.fail("SELECT * is not allowed: list the columns")
+        if len(desc.param_oids) != len(spec.params):
+            raise spec.fail(
+                f"expected {len(spec.params)} parameters, PostgreSQL saw {len(desc.param_oids)}"
+            )
+        params = []
+        for name in spec.declared:
+            number = spec.params.index(name) + 1
+            oid = desc.param_oids[number - 1]
+            column = inference.param_columns.get(number)
+            annotation = self.python_type(oid, spec, f"parameter :{name}", column)
+            nullable = inference.param_nullable.get(number, False)
+            if name in spec.annotations.nullable_params:
+                nullable = True
+            if name in spec.annotations.notnull_params:
+                nullable = False
+            pg = self.catalog.types[oid]
+            json = pg.name in _JSON
+            params.append(Param(name, f"{annotation} | None" if nullable else annotation, json))
+
+        struct = self.result_struct(spec, desc, inference) if desc.fields else None
+        returns = self.return_type(spec, desc, inference, struct)
+        return Method(spec, tuple(params), returns, struct)
+
+    def result_fields(
+        self, spec: QuerySpec, desc: Description, inference: Inference
+    ) -> list[StructField]:
+        if len(inference.results) != len(desc.fields):
+            raise spec.fail(
+                "could not match the result columns to the statement; name every column"
+            )
+        fields = []
+        seen = set()
+        for index, (f, nullable) in enumerate(zip(desc.fields, inference.results, strict=True)):
+            if not f.name.isidentifier() or f.name in seen:
+                raise spec.fail(
+                    f"result column {index + 1} ({f.name!r}) needs a unique name: use AS"
+                )
+            seen.add(f.name)
+            source = self.catalog.attnums.get((f.table_oid, f.column_number))
+            column = (source.table, source.name) if source else None
+            if f.name in spec.annotations.nullable_columns:
+                nullable = True
+            if f.name in spec.annotations.notnull_columns:
+                nullable = False
+            annotation = self.python_type(f.type_oid, spec, f"column {f.name}", column)
+            declared = self.config.jsonb.get(f"{column[0]}.{column[1]}") if column else None
+            convert = declared.rpartition(":")[2] if declared else None
+            fields.append(
+                StructField(f.name, f"{annotation} | None" if nullable else annotation, convert)
+            )
+        return fields
+
+    def result_struct(self, spec: QuerySpec, desc: Description, inference: Inference) -> Struct:
+        fields = self.result_fields(spec, desc, inference)
+        table = self._whole_table(desc, inference)
+        if table is not None:
+            name = pascal(singular(table))
+            struct = Struct(name, f"A row of table ``{table}``.", tuple(fields))
+        else:
+            name = pascal(spec.name) + "Row"
+            if name in self.structs and self.struct_sources[name] != str(spec.file.name):
+                name = pascal(spec.file.stem) + name
+            struct = Struct(
+                name, f"A row of query ``{spec.name}`` ({spec.file.name}).", tuple(fields)
+            )
+        existing = self.structs.get(name)
+        if existing is not None and existing != struct:
+            raise spec.fail(
+                f"result struct {name} would differ from another query's: rename a column"
+            )
+        self.structs[name] = struct
+        self.struct_sources.setdefault(name, spec.file.name)
+        return struct
+
+    def _whole_table(self, desc: Description, inference: Inference) -> str | None:
+        """The table whose every column (in order, with its nullability) the query returns."""
+        oids = {f.table_oid for f in desc.fields}
+        if len(oids) != 1 or 0 in oids:
+            return None
+        table = self.catalog.tables.get(oids.pop())
+        if table is None:
+            return None
+        columns = self.catalog.table_columns[table]
+        if [f.name for f in desc.fields] != [c.name for c in columns]:
+            return None
+        if any(
+            self.catalog.attnums.get((f.table_oid, f.column_number)) != c
+            for f, c in zip(desc.fields, columns, strict=True)
+        ):
+            return None
+        if list(inference.results) != [not c.not_null for c in columns]:
+            return None
+        return table
+
+    def return_type(self, spec: QuerySpec, desc: Description, inference: Inference,
+                    struct: Struct | None) -> str:  # fmt: skip
+        op = spec.operation
+        if op == Op.INSERT_UPDATE_DELETE:
+            return "int"
+        if struct is None:
+            raise spec.fail("this operator needs a result: add RETURNING or a select list")
+        row = f"models.{struct.name}"
+        if op == Op.SELECT:
+            return f"builtins.list[{row}]"
+        if op == Op.SELECT_ONE:
+            return f"{row} | None"
+        if op == Op.INSERT_RETURNING:
+            return row
+        if op == Op.SELECT_VALUE:
+            if len(struct.fields) != 1:
+                raise spec.fail("a '$' query must return exactly one column")
+            annotation = struct.fields[0].annotation
+            return annotation if annotation.endswith("| None") else f"{annotation} | None"
+        raise spec.fail(f"unsupported operator {op}")
+
+    # -- modules --------------------------------------------------------------
+
+    def render_models(self, sources: list[str]) -> str:
+        declared = sorted(set(self.config.jsonb.values()))
+        lines = ["", "__all__ = ["]
+        exported = (
+            [pascal(e) for e in self.catalog.enums]
+            + sorted(self.structs)
+            + [s.maker for s in self._sorted_structs() if s.maker != s.name]
+            + ["ENUMS", "JsonValue"]
+            + [t.rpartition(":")[2] for t in declared]
+        )
+        lines += [f'    "{name}",' for name in sorted(exported)]
+        lines += ["]", ""]
+        for enum_name, labels in self.catalog.enums.items():
+            lines += [
+                "",
+                f"class {pascal(enum_name)}(enum.StrEnum):",
+                f'    """PostgreSQL enum ``{enum_name}``."""',
+                "",
+            ]
+            lines += [f'    {enum_member(label)} = "{label}"' for label in labels]
+            lines.append("")
+        lines += ["", "ENUMS: dict[str, type[enum.StrEnum]] = {"]
+        lines += [f'    "{e}": {pascal(e)},' for e in self.catalog.enums]
+        lines += [
+            "}",
+            '"""Every enum of the schema, by PostgreSQL name (bound by value at run time)."""',
+            "",
+        ]
+        for struct in self._sorted_structs():
+            lines += [
+                "",
+                f"class {struct.name}(msgspec.Struct, frozen=True, gc=False):",
+                f'    """{struct.doc}"""',
+                "",
+            ]
+            lines += [f"    {f.name}: {_in_models(f.annotation)}" for f in struct.fields]
+            lines.append("")
+            if struct.maker != struct.name:
+                lines += ["", f"def {struct.maker}(*values: Any) -> {struct.name}:"]
+                lines.append(
+                    f'    """Build a {struct.name} from a result tuple, typing its jsonb columns."""'
+                )
+                args = []
+                for index, f in enumerate(struct.fields):
+                    if f.convert_to:
+                        optional = f.annotation.endswith("| None")
+                        conversion = f"msgspec.convert(values[{index}], {f.convert_to})"
+                        if optional:
+                            conversion = f"None if values[{index}] is None else {conversion}"
+                        args.append(conversion)
+                    else:
+                        args.append(f"values[{index}]")
+                lines.append(f"    return {struct.name}({', '.join(args)})")
+                lines.append("")
+        body = "\n".join(lines)
+        head = [
+            _header(", ".join(sources) + " and the database schema"),
+            '"""Row structs and enums, as PostgreSQL describes the named queries."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            *_stdlib_imports(body),
+            "",
+            "import msgspec",
+            "",
+            "from llmcp.json_types import JsonValue",
+            *(f"from {t.partition(':')[0]} import {t.partition(':')[2]}" for t in declared),
+        ]
+        return "\n".join(head) + "\n" + body + "\n"
+
+    def _sorted_structs(self) -> list[Struct]:
+        return [self.structs[name] for name in sorted(self.structs)]
+
+    def render_queries(self, source: str, stem: str, methods: list[Method]) -> str:
+        class_name = pascal(stem) + "Queries"
+        rows = [m for m in methods if m.struct is not None and m.spec.operation != Op.SELECT_VALUE]
+        needs_json = any(p.json for m in methods for p in m.params)
+        lines = [
+            "",
+            "from llmcp.adapter import RowMaker, encode_json, load_queries, sql_file" if needs_json
+            else "from llmcp.adapter import RowMaker, load_queries, sql_file",
+            f"from {self.config.package} import models",
+            "",
+            f'__all__ = ["Async{class_name}", "{class_name}"]',
+            "",
+            f'SOURCE = sql_file("{self.config.sql_package}", "{source.rpartition("/")[2]}")',
+            "",
+            "ROWS: dict[str, RowMaker] = {",
+        ]  # fmt: skip
+        lines += [f'    "{m.spec.name}": models.{m.struct.maker},' for m in rows if m.struct]
+        lines += [
+            "}",
+            '"""How each query builds its rows (positionally, from result tuples)."""',
+            "",
+        ]
+        for is_async in (False, True):
+            lines += self._render_class(class_name, source, methods, is_async)
+        body = "\n".join(lines)
+        head = [
+            _header(source),
+            f'"""Typed queries of ``{source}``: a sync and an async class with the same methods."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            *_stdlib_imports(body),
+            "",
+            "import psycopg",
+            *(["from psycopg.types.json import Jsonb"] if needs_json else []),
+        ]
+        return "\n".join(head) + "\n" + body + "\n"
+
+    def _render_class(
+        self, class_name: str, source: str, methods: list[Method], is_async: bool
+    ) -> list[str]:
+        prefix = "Async" if is_async else ""
+        conn_type = "psycopg.AsyncConnection[Any]" if is_async else "psycopg.Connection[Any]"
+        lines = [
+            "",
+            f"class {prefix}{class_name}:",
+            f'    """The queries of ``{source}`` on a{"n async" if is_async else " sync"} psycopg connection."""',
+            "",
+            "    def __init__(self) -> None:",
+            f"        self._queries = load_queries(SOURCE, rows=ROWS, enums=models.ENUMS, is_async={is_async})",
+        ]
+        for method in methods:
+            signature = ", ".join([f"conn: {conn_type}", *(["*"] if method.params else []),
+                                   *(f"{p.name}: {p.annotation}" for p in method.params)])  # fmt: skip
+            arguments = ", ".join(
+                ["conn", *(f"{p.name}=Jsonb({p.name}, dumps=encode_json)" if p.json and not p.annotation.endswith("None")
+                           else f"{p.name}=None if {p.name} is None else Jsonb({p.name}, dumps=encode_json)" if p.json
+                           else f"{p.name}={p.name}" for p in method.params)]
+            )  # fmt: skip
+            call = f"self._queries.{method.spec.name}({arguments})"
+            if is_async:
+                call = f"await {call}"
+            doc = method.spec.doc or f"Run query {method.spec.name}."
+            lines += [
+                "",
+                f"    {'async ' if is_async else ''}def {method.spec.name}(self, {signature}) -> {method.returns}:",
+                f'        """{_docstring(doc)}',
+                "",
+                f"        ``{method.spec.name}`` ({source}, line {method.spec.line}); returns"
+                f" {_OPERATION_DOC[method.spec.operation]}.",
+                '        """',
+                f'        return cast("{method.returns}", {call})',
+            ]  # fmt: skip
+        lines.append("")
+        return lines
+
+
+def _stdlib_imports(body: str) -> list[str]:
+    """Import lines for the standard modules and typing names that ``body`` uses."""
+    modules = ("builtins", "datetime", "decimal", "enum", "ipaddress", "uuid")
+    lines = [f"import {m}" for m in modules if re.search(rf"\b{m}\.", body)]
+    typing_names = [n for n in ("Any", "cast") if re.search(rf"\b{n}\b", body)]
+    if typing_names:
+        lines.append(f"from typing import {', '.join(typing_names)}")
+    return lines
+
+
+def _in_models(annotation: str) -> str:
+    return annotation.replace("models.", "")
+
+
+def _docstring(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"""', "'''")
+
+
+def _header(source: str) -> str:
+    return f"# Code generated by `llmcp codegen` from {source}. DO NOT EDIT."
