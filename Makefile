@@ -21,8 +21,8 @@ demo: $(STAMP)
 test: lint typecheck codegen-check pytest test-system-postgres
 
 lint: $(STAMP)
-	$(BIN)/ruff check llmcp tests
-	$(BIN)/ruff format --check llmcp tests
+	$(BIN)/ruff check llmcp generated tests bench
+	$(BIN)/ruff format --check llmcp generated tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy llmcp

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from llmcp.generated.organizations import OrganizationsQueries
 
+from llmcp.generated.organizations import OrganizationsQueries
 from llmcp.scratch import ScratchDatabases
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -92,7 +92,8 @@ def point_lookup(
         return len(batch)
 
     o, r = compare(ours, raw, rounds, seconds)
-    return Case("point_lookup_vs_psycopg", "get_by_id through the generated query vs raw prepared psycopg",
+    return Case("point_lookup_vs_psycopg",
+                "get_by_id through the generated query vs raw prepared psycopg",
                 o, r, "lookups/s", 0.90)  # fmt: skip
 
 

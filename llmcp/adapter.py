@@ -96,7 +96,7 @@ class PsycopgAdapter(_Base):
     def _cursor(self, conn: psycopg.Connection[Any]) -> psycopg.Cursor[tuple[Any, ...]]:
         if conn not in self._ready:
             if self._enums:
-                with conn.cursor() as cur:
+                with conn.cursor(row_factory=tuple_row) as cur:
                     cur.execute(_ENUM_QUERY, (list(self._enums),))
                     _register(conn, self._enums, cur.fetchall())
             else:
@@ -154,7 +154,7 @@ class AsyncPsycopgAdapter(_Base):
     ) -> psycopg.AsyncCursor[tuple[Any, ...]]:
         if conn not in self._ready:
             if self._enums:
-                async with conn.cursor() as cur:
+                async with conn.cursor(row_factory=tuple_row) as cur:
                     await cur.execute(_ENUM_QUERY, (list(self._enums),))
                     _register(conn, self._enums, await cur.fetchall())
             else:

@@ -7,11 +7,11 @@ from typing import Any
 
 import aiosql
 import psycopg
-from llmcp.generated.organizations import OrganizationsQueries
 from psycopg.rows import dict_row
 
 from llmcp.adapter import ASYNC_ADAPTER, SYNC_ADAPTER, AsyncPsycopgAdapter, PsycopgAdapter
 from llmcp.generated import models, organizations
+from llmcp.generated.organizations import OrganizationsQueries
 
 Conn = psycopg.Connection[Any]
 

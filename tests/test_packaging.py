@@ -46,6 +46,15 @@ def test_wheel_runs_db_up_and_status_from_another_directory(tmp_path: Path) -> N
     )  # fmt: skip
     assert str(ROOT) not in where.stdout, "llmcp was imported from the checkout, not the wheel"
 
+    # the SQL files and generated modules travel inside the wheel too
+    loaded = subprocess.run(
+        [str(python), "-c", "from llmcp.generated.policies import PoliciesQueries as Q; "
+         "import llmcp.generated.models as m; print(Q()._queries.available_queries, m.__file__)"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
+    assert "get_applicable" in loaded.stdout and str(ROOT) not in loaded.stdout
+
     llmcp = target / "bin" / "llmcp"
     up = subprocess.run(
         [str(llmcp), "db", "up"],

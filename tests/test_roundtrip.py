@@ -11,14 +11,14 @@ from typing import Any
 
 import psycopg
 import pytest
+
+from llmcp.generated import models
 from llmcp.generated.applications import ApplicationsQueries
 from llmcp.generated.audit_logs import AsyncAuditLogsQueries, AuditLogsQueries
 from llmcp.generated.inference_requests import InferenceRequestsQueries
 from llmcp.generated.organizations import OrganizationsQueries
 from llmcp.generated.policies import PoliciesQueries
 from llmcp.generated.users import UsersQueries
-
-from llmcp.generated import models
 from llmcp.policy_config import (
     ContentFilterConfig,
     CostBudgetConfig,

@@ -86,12 +86,12 @@ def generate(config: CodegenConfig, url: str, *, root: Path | None = None) -> di
         f"{path.stem}.py": renderer.render_queries(_relative(path, root), path.stem, items)
         for path, items in methods.items()
     }
-    sources["models.py"] = renderer.render_models([_relative(p, root) for p in files])
+    sources["models.py"] = renderer.render_models()
     sources["__init__.py"] = (
         _header(_relative(config.sql_dir, root) + "/*.sql")
         + '\n"""Typed queries and row structs generated from the SQL files."""\n'
     )
-    return format_sources(sources, config.out_dir)
+    return format_sources(sources, config.out_dir, config.package)
 
 
 def _analyze(spec: QuerySpec, catalog: Any) -> Any:

@@ -32,7 +32,8 @@ class CodegenConfig:
         for key, target in jsonb.items():
             if key.count(".") != 1 or target.count(":") != 1:
                 raise CodegenError(
-                    f"{pyproject}: jsonb entry {key!r} = {target!r} is not 'table.column' = 'module:Type'"
+                    f"{pyproject}: jsonb entry {key!r} = {target!r} "
+                    "is not 'table.column' = 'module:Type'"
                 )
         return cls(
             sql_dir=root / section.get("sql-dir", "sql"),

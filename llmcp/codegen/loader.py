@@ -118,8 +118,10 @@ def load_file(path: Path) -> list[QuerySpec]:
             SQLOperationType.SCRIPT,
             SQLOperationType.INSERT_UPDATE_DELETE_MANY,
         ):
-            raise CodegenError("operators '#' and '*!' are not supported by codegen", file=path, line=line,
-                               query=datum.query_name)  # fmt: skip
+            raise CodegenError(
+                "operators '#' and '*!' are not supported by codegen",
+                file=path, line=line, query=datum.query_name,
+            )  # fmt: skip
         doc_lines = [d.strip() for d in (datum.doc_comments or "").splitlines() if d.strip()]
         notes = [d for d in doc_lines if d.startswith("@")]
         docs = [d for d in doc_lines if not d.startswith("@")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 from aiosql.types import SQLOperationType as Op
@@ -167,6 +168,13 @@ class Renderer:
             json = pg.name in _JSON
             params.append(Param(name, f"{annotation} | None" if nullable else annotation, json))
 
+        if spec.operation == Op.SELECT_VALUE:  # a scalar: no struct
+            fields = self.result_fields(spec, desc, inference) if desc.fields else []
+            if len(fields) != 1:
+                raise spec.fail("a '$' query must return exactly one column")
+            annotation = fields[0].annotation
+            returns = annotation if annotation.endswith("| None") else f"{annotation} | None"
+            return Method(spec, tuple(params), returns, None)
         struct = self.result_struct(spec, desc, inference) if desc.fields else None
         returns = self.return_type(spec, desc, inference, struct)
         return Method(spec, tuple(params), returns, struct)
@@ -256,16 +264,11 @@ class Renderer:
             return f"{row} | None"
         if op == Op.INSERT_RETURNING:
             return row
-        if op == Op.SELECT_VALUE:
-            if len(struct.fields) != 1:
-                raise spec.fail("a '$' query must return exactly one column")
-            annotation = struct.fields[0].annotation
-            return annotation if annotation.endswith("| None") else f"{annotation} | None"
         raise spec.fail(f"unsupported operator {op}")
 
     # -- modules --------------------------------------------------------------
 
-    def render_models(self, sources: list[str]) -> str:
+    def render_models(self) -> str:
         declared = sorted(set(self.config.jsonb.values()))
         lines = ["", "__all__ = ["]
         exported = (
@@ -305,7 +308,7 @@ class Renderer:
             if struct.maker != struct.name:
                 lines += ["", f"def {struct.maker}(*values: Any) -> {struct.name}:"]
                 lines.append(
-                    f'    """Build a {struct.name} from a result tuple, typing its jsonb columns."""'
+                    f'    """Build a {struct.name} from a result tuple; types jsonb columns."""'
                 )
                 args = []
                 for index, f in enumerate(struct.fields):
@@ -321,7 +324,7 @@ class Renderer:
                 lines.append("")
         body = "\n".join(lines)
         head = [
-            _header(", ".join(sources) + " and the database schema"),
+            _header("sql/*.sql and the database schema"),
             '"""Row structs and enums, as PostgreSQL describes the named queries."""',
             "",
             "from __future__ import annotations",
@@ -340,7 +343,7 @@ class Renderer:
 
     def render_queries(self, source: str, stem: str, methods: list[Method]) -> str:
         class_name = pascal(stem) + "Queries"
-        rows = [m for m in methods if m.struct is not None and m.spec.operation != Op.SELECT_VALUE]
+        rows = [m for m in methods if m.struct is not None]
         needs_json = any(p.json for m in methods for p in m.params)
         lines = [
             "",
@@ -365,7 +368,7 @@ class Renderer:
         body = "\n".join(lines)
         head = [
             _header(source),
-            f'"""Typed queries of ``{source}``: a sync and an async class with the same methods."""',
+            f'"""Typed queries of ``{source}``, sync and async."""',
             "",
             "from __future__ import annotations",
             "",
@@ -381,36 +384,37 @@ class Renderer:
     ) -> list[str]:
         prefix = "Async" if is_async else ""
         conn_type = "psycopg.AsyncConnection[Any]" if is_async else "psycopg.Connection[Any]"
+        kind = "an async" if is_async else "a sync"
         lines = [
             "",
             f"class {prefix}{class_name}:",
-            f'    """The queries of ``{source}`` on a{"n async" if is_async else " sync"} psycopg connection."""',
+            f'    """The queries of ``{source}`` on {kind} psycopg connection."""',
             "",
             "    def __init__(self) -> None:",
-            f"        self._queries = load_queries(SOURCE, rows=ROWS, enums=models.ENUMS, is_async={is_async})",
+            "        self._queries = load_queries(",
+            f"            SOURCE, rows=ROWS, enums=models.ENUMS, is_async={is_async}",
+            "        )",
         ]
         for method in methods:
-            signature = ", ".join([f"conn: {conn_type}", *(["*"] if method.params else []),
-                                   *(f"{p.name}: {p.annotation}" for p in method.params)])  # fmt: skip
-            arguments = ", ".join(
-                ["conn", *(f"{p.name}=Jsonb({p.name}, dumps=encode_json)" if p.json and not p.annotation.endswith("None")
-                           else f"{p.name}=None if {p.name} is None else Jsonb({p.name}, dumps=encode_json)" if p.json
-                           else f"{p.name}={p.name}" for p in method.params)]
-            )  # fmt: skip
+            keyword_only = ["*"] if method.params else []
+            declared = [f"{p.name}: {p.annotation}" for p in method.params]
+            signature = ", ".join([f"conn: {conn_type}", *keyword_only, *declared])
+            arguments = ", ".join(["conn", *(_argument(p) for p in method.params)])
             call = f"self._queries.{method.spec.name}({arguments})"
             if is_async:
                 call = f"await {call}"
             doc = method.spec.doc or f"Run query {method.spec.name}."
+            where = (
+                f"``{method.spec.name}`` ({source}, line {method.spec.line}); "
+                f"returns {_OPERATION_DOC[method.spec.operation]}."
+            )
+            define = "async def" if is_async else "def"
             lines += [
                 "",
-                f"    {'async ' if is_async else ''}def {method.spec.name}(self, {signature}) -> {method.returns}:",
-                f'        """{_docstring(doc)}',
-                "",
-                f"        ``{method.spec.name}`` ({source}, line {method.spec.line}); returns"
-                f" {_OPERATION_DOC[method.spec.operation]}.",
-                '        """',
+                f"    {define} {method.spec.name}(self, {signature}) -> {method.returns}:",
+                *_docstring_lines(doc, where),
                 f'        return cast("{method.returns}", {call})',
-            ]  # fmt: skip
+            ]
         lines.append("")
         return lines
 
@@ -425,12 +429,29 @@ def _stdlib_imports(body: str) -> list[str]:
     return lines
 
 
+def _argument(param: Param) -> str:
+    """How a parameter is passed on: jsonb values are wrapped for psycopg."""
+    if not param.json:
+        return f"{param.name}={param.name}"
+    wrapped = f"Jsonb({param.name}, dumps=encode_json)"
+    if param.annotation.endswith("None"):
+        return f"{param.name}=None if {param.name} is None else {wrapped}"
+    return f"{param.name}={wrapped}"
+
+
 def _in_models(annotation: str) -> str:
     return annotation.replace("models.", "")
 
 
-def _docstring(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"""', "'''")
+def _docstring_lines(summary: str, detail: str) -> list[str]:
+    """A method docstring, wrapped to stay inside the line length."""
+
+    def wrap(text: str) -> list[str]:
+        safe = text.replace("\\", "\\\\").replace('"""', "'''")
+        return textwrap.wrap(safe, width=92, initial_indent=" " * 8, subsequent_indent=" " * 8)
+
+    first, *rest = wrap(summary)
+    return [f'        """{first.strip()}', *rest, "", *wrap(detail), '        """']
 
 
 def _header(source: str) -> str:

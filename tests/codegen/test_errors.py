@@ -1,4 +1,4 @@
-"""Bad SQL makes codegen fail with file, line, query name and PostgreSQL's message, writing nothing."""
+"""Bad SQL fails codegen with file, line, query and PostgreSQL's message; nothing is written."""
 
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ SELECT id, name FROM organizations WHERE id = :id;
     [
         ("-- name: broken(id)^\n-- Bad syntax.\nSELEC id FROM organizations WHERE id = :id;\n",
          5, "broken", 'syntax error at or near "SELEC"'),
-        ("-- name: no_table(id)^\n-- Missing table.\nSELECT id FROM organisations WHERE id = :id;\n",
+        ("-- name: no_table(id)^\n-- Missing table.\n"
+         "SELECT id FROM organisations WHERE id = :id;\n",
          5, "no_table", 'relation "organisations" does not exist'),
-        ("-- name: no_column(id)^\n-- Missing column.\nSELECT id, colour FROM organizations WHERE id = :id;\n",
+        ("-- name: no_column(id)^\n-- Missing column.\n"
+         "SELECT id, colour FROM organizations WHERE id = :id;\n",
          5, "no_column", 'column "colour" does not exist'),
         ("-- name: untyped(flag)\n-- A parameter PostgreSQL cannot type.\n"
          "SELECT id FROM organizations WHERE :flag IS NULL;\n",

@@ -37,7 +37,8 @@ PROGRAMS = {
 
 
 async def use_async(conn: psycopg.AsyncConnection[Any], org_id: uuid.UUID) -> None:
-    for policy in await AsyncPoliciesQueries().get_by_org_id(conn, org_id=org_id, limit=5, offset=0):
+    policies = AsyncPoliciesQueries()
+    for policy in await policies.get_by_org_id(conn, org_id=org_id, limit=5, offset=0):
         print(policy.config, policy.policy_type.value)
 """,
         None,
@@ -48,7 +49,7 @@ async def use_async(conn: psycopg.AsyncConnection[Any], org_id: uuid.UUID) -> No
     if org is not None:
         print(org.slugg)
 """,
-        r'"Organization" has no attribute "slugg"\s+\[attr-defined\]',
+        r'"Organization" has no attribute "slugg".*\[attr-defined\]',
     ),
     "wrong_parameter_type": (
         """\
