@@ -21,7 +21,8 @@ from llmcp.codegen.describe import describe, load_catalog
 from llmcp.codegen.errors import CodegenError
 from llmcp.codegen.infer import analyze
 from llmcp.codegen.loader import QuerySpec, load_file
-from llmcp.codegen.output import diff, format_sources, write
+from llmcp.codegen.output import diff, format_sources, generated_files, write
+from llmcp.codegen.unasync import async_sources, to_sync, twin_path
 from llmcp.codegen.render import Method, Renderer, _header
 from llmcp.scratch import ScratchDatabases
 
@@ -31,20 +32,35 @@ __all__ = ["CodegenConfig", "CodegenError", "generate", "run"]
 def run(config: CodegenConfig, *, check: bool) -> tuple[int, str]:
     """Generate on a fresh scratch database; write, or with ``check`` only compare.
 
-    Returns (exit code, message): with ``check``, 1 and a unified diff when
-    ``generated/`` is stale.
+    Covers both kinds of generated code: ``generated/`` from the SQL files and
+    the sync twins of the ``*_async.py`` modules. Returns (exit code, message):
+    with ``check``, 1 and a unified diff when anything is stale.
     """
     with ScratchDatabases(migrations_dir=config.migrations_dir) as databases:
         sources = generate(config, databases.url(databases.template))
+    sources |= sync_twins(config)
+    candidates = [*config.out_dir.glob("*.py")]
+    for root in config.async_roots:
+        candidates += root.rglob("*.py")
+    # resolved, so that one file seen through a symlink (llmcp/generated) counts once
+    produced = {path.resolve() for path in sources}
+    existing = {path.resolve() for path in candidates if path.exists()}
+    stale = [p for p in generated_files(existing) if p not in produced]
     if check:
-        changes = diff(config.out_dir, sources)
-        return (
-            (1, changes + f"\n{config.out_dir} is stale: run `llmcp codegen`")
-            if changes
-            else (0, "")
-        )
-    changed = write(config.out_dir, sources)
-    return 0, f"wrote {len(changed)} of {len(sources)} files in {config.out_dir}"
+        changes = diff(sources, stale)
+        return (1, changes + "\ngenerated code is stale: run `llmcp codegen`") if changes else (0, "")
+    changed = write(sources, stale)
+    return 0, f"wrote {len(changed)} of {len(sources)} generated files"
+
+
+def sync_twins(config: CodegenConfig) -> dict[Path, str]:
+    """The sync twin of every ``*_async.py`` module under the configured roots."""
+    twins = {}
+    for root in config.async_roots:
+        for source in async_sources(root):
+            origin = _relative(source, config.root)
+            twins[twin_path(source)] = to_sync(source.read_text(), origin=origin)
+    return format_sources(twins, ["llmcp", "tests", config.package.partition(".")[0]])
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -54,8 +70,8 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
-def generate(config: CodegenConfig, url: str, *, root: Path | None = None) -> dict[str, str]:
-    """Render every generated module (file name -> source) without writing anything."""
+def generate(config: CodegenConfig, url: str, *, root: Path | None = None) -> dict[Path, str]:
+    """Render every module of ``generated/`` (path -> source) without writing anything."""
     root = root or config.sql_dir.parent
     files = sorted(config.sql_dir.glob("*.sql"))
     if not files:
@@ -82,16 +98,17 @@ def generate(config: CodegenConfig, url: str, *, root: Path | None = None) -> di
         methods[path] = [
             renderer.method(spec, desc, _analyze(spec, catalog)) for spec, desc in items
         ]
+    out = config.out_dir
     sources = {
-        f"{path.stem}.py": renderer.render_queries(_relative(path, root), path.stem, items)
+        out / f"{path.stem}.py": renderer.render_queries(_relative(path, root), path.stem, items)
         for path, items in methods.items()
     }
-    sources["models.py"] = renderer.render_models()
-    sources["__init__.py"] = (
+    sources[out / "models.py"] = renderer.render_models()
+    sources[out / "__init__.py"] = (
         _header(_relative(config.sql_dir, root) + "/*.sql")
         + '\n"""Typed queries and row structs generated from the SQL files."""\n'
     )
-    return format_sources(sources, config.out_dir, config.package)
+    return format_sources(sources, ["llmcp", config.package.partition(".")[0]])
 
 
 def _analyze(spec: QuerySpec, catalog: Any) -> Any:

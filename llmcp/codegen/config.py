@@ -18,6 +18,9 @@ class CodegenConfig:
     sql_package: str = "llmcp.sql"  # where the SQL files are found at run time
     # "table.column" -> "module:Type": the msgspec type of a jsonb column
     jsonb: dict[str, str] = field(default_factory=dict)
+    # folders whose *_async.py modules get a generated sync twin
+    async_roots: tuple[Path, ...] = ()
+    root: Path = Path()
 
     @classmethod
     def load(cls, pyproject: Path) -> CodegenConfig:
@@ -42,4 +45,6 @@ class CodegenConfig:
             package=section.get("package", "llmcp.generated"),
             sql_package=section.get("sql-package", "llmcp.sql"),
             jsonb=dict(sorted(jsonb.items())),
+            async_roots=tuple(root / p for p in section.get("async-roots", [])),
+            root=root,
         )

@@ -29,6 +29,7 @@ def generate_sql(tmp_path: Path, shared_db: str) -> Generate:
     def run(sql: str) -> dict[str, str]:
         (tmp_path / "sql").mkdir(exist_ok=True)
         (tmp_path / "sql" / "queries.sql").write_text(sql)
-        return generate(config_for(tmp_path), shared_db, root=tmp_path)
+        sources = generate(config_for(tmp_path), shared_db, root=tmp_path)
+        return {path.name: source for path, source in sources.items()}
 
     return run

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from llmcp.codegen import CodegenError, run
-from llmcp.codegen.output import write
+from llmcp.codegen.output import generated_files, write
 from tests.codegen.conftest import Generate, config_for
 
 GOOD = """-- name: get_org(id)^
@@ -94,5 +94,7 @@ def test_check_reports_a_diff_and_write_removes_stale_modules(tmp_path: Path) ->
     assert run(config, check=False)[0] == 0
     assert not (config.out_dir / "old.py").exists()
     assert run(config, check=True) == (0, "")
-    write(config.out_dir, {})  # nothing generated: every generated module goes
-    assert sorted(p.name for p in config.out_dir.iterdir()) == []
+    write({}, generated_files(config.out_dir.glob("*.py")))  # generated modules only
+    (config.out_dir / "hand_written.py").write_text("x = 1\n")
+    assert generated_files(config.out_dir.glob("*.py")) == []
+
