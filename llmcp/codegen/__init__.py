@@ -22,8 +22,8 @@ from llmcp.codegen.errors import CodegenError
 from llmcp.codegen.infer import analyze
 from llmcp.codegen.loader import QuerySpec, load_file
 from llmcp.codegen.output import diff, format_sources, generated_files, write
-from llmcp.codegen.unasync import async_sources, to_sync, twin_path
 from llmcp.codegen.render import Method, Renderer, _header
+from llmcp.codegen.unasync import async_sources, to_sync, twin_path
 from llmcp.scratch import ScratchDatabases
 
 __all__ = ["CodegenConfig", "CodegenError", "generate", "run"]
@@ -48,7 +48,9 @@ def run(config: CodegenConfig, *, check: bool) -> tuple[int, str]:
     stale = [p for p in generated_files(existing) if p not in produced]
     if check:
         changes = diff(sources, stale)
-        return (1, changes + "\ngenerated code is stale: run `llmcp codegen`") if changes else (0, "")
+        return (
+            (1, changes + "\ngenerated code is stale: run `llmcp codegen`") if changes else (0, "")
+        )
     changed = write(sources, stale)
     return 0, f"wrote {len(changed)} of {len(sources)} generated files"
 
@@ -60,7 +62,9 @@ def sync_twins(config: CodegenConfig) -> dict[Path, str]:
         for source in async_sources(root):
             origin = _relative(source, config.root)
             twins[twin_path(source)] = to_sync(source.read_text(), origin=origin)
-    return format_sources(twins, ["llmcp", "tests", config.package.partition(".")[0]])
+    # imports only the async code needs (Awaitable, asyncio) fall away
+    first_party = ["llmcp", "tests", config.package.partition(".")[0]]
+    return format_sources(twins, first_party, fixes="I,RUF022,F401")
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -10,7 +10,8 @@ rules, applied outside strings and comments only where noted:
 - ``Awaitable[T]`` becomes ``T``; ``asynccontextmanager`` -> ``contextmanager``;
   ``__aenter__``/``__aexit__`` -> ``__enter__``/``__exit__``;
 - ``await asyncio.to_thread(f, *args)`` -> ``f(*args)``; ``asyncio.sleep`` ->
-  ``time.sleep``; imports of ``x_async`` modules -> ``x``;
+  ``time.sleep``; imports of ``x_async`` modules -> ``x`` (mark ``import
+  asyncio`` with ``# async-only``);
 - a line ending in ``# async-only`` is dropped; ``# sync: <code>`` at the end
   of a line replaces the line's code with ``<code>`` (same indentation).
 
@@ -34,7 +35,6 @@ _WORDS: list[tuple[str, str]] = [
     (r"\b__aenter__\b", "__enter__"),
     (r"\b__aexit__\b", "__exit__"),
     (r"\basyncio\.sleep\b", "time.sleep"),
-    (r"^import asyncio$", "import time"),
     (r"\bAwaitable\[([\w.]+(?:\[[\w., ]*\])?)\]", r"\1"),
     (r"\bAsync([A-Z]\w*)", r"\1"),
     (r"\b(\w+)_async\b", r"\1"),

@@ -97,4 +97,3 @@ def test_check_reports_a_diff_and_write_removes_stale_modules(tmp_path: Path) ->
     write({}, generated_files(config.out_dir.glob("*.py")))  # generated modules only
     (config.out_dir / "hand_written.py").write_text("x = 1\n")
     assert generated_files(config.out_dir.glob("*.py")) == []
-

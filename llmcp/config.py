@@ -1,0 +1,92 @@
+"""DatabaseConfig: where the database is and how the pool behaves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from llmcp.errors import ValidationError
+
+_ENV_PREFIX = "LLMCP_"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    """Connection and pool settings (times in seconds).
+
+    ``from_env()`` reads ``LLMCP_DATABASE_URL`` and, when present,
+    ``LLMCP_POOL_MIN_SIZE``, ``LLMCP_POOL_MAX_SIZE``, ``LLMCP_MAX_LIFETIME``,
+    ``LLMCP_MAX_IDLE``, ``LLMCP_CONNECT_TIMEOUT``, ``LLMCP_ACQUIRE_TIMEOUT``,
+    ``LLMCP_STATEMENT_TIMEOUT``, ``LLMCP_APPLICATION_NAME`` and
+    ``LLMCP_CURSOR_SECRET``.
+    """
+
+    url: str
+    min_size: int = 1
+    max_size: int = 10
+    max_lifetime: float = 3600.0
+    max_idle: float = 600.0
+    connect_timeout: float = 10.0
+    acquire_timeout: float = 30.0
+    statement_timeout: float | None = 30.0
+    application_name: str = "llmcp"
+    # signs keyset cursors; set the same secret on every instance of a service
+    cursor_secret: bytes = field(default=b"llmcp-default-cursor-secret", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.url:
+            raise ValidationError("url: a database URL is required")
+        if not 0 <= self.min_size <= self.max_size or self.max_size < 1:
+            raise ValidationError("pool sizes: need 0 <= min_size <= max_size and max_size >= 1")
+        for name in ("max_lifetime", "max_idle", "connect_timeout", "acquire_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValidationError(f"{name}: must be positive")
+        if self.statement_timeout is not None and self.statement_timeout <= 0:
+            raise ValidationError("statement_timeout: must be positive or None")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: object
+    ) -> DatabaseConfig:
+        """Settings from ``LLMCP_*`` variables; keyword arguments win over them."""
+        env = os.environ if environ is None else environ
+        url = env.get(f"{_ENV_PREFIX}DATABASE_URL", "")
+        config = cls(url=url) if url else None
+        values: dict[str, object] = {}
+        for name, kind in (
+            ("min_size", int), ("max_size", int), ("max_lifetime", float), ("max_idle", float),
+            ("connect_timeout", float), ("acquire_timeout", float),
+            ("statement_timeout", float), ("application_name", str),
+        ):  # fmt: skip
+            raw = env.get(f"{_ENV_PREFIX}{'POOL_' if name.endswith('size') else ''}{name.upper()}")
+            if raw is not None:
+                try:
+                    values[name] = kind(raw)
+                except ValueError:
+                    raise ValidationError(
+                        f"{name}: cannot read {raw!r} from the environment"
+                    ) from None
+        secret = env.get(f"{_ENV_PREFIX}CURSOR_SECRET")
+        if secret:
+            values["cursor_secret"] = secret.encode()
+        values.update(overrides)
+        if config is None:
+            if "url" not in values:
+                raise ValidationError("LLMCP_DATABASE_URL is not set")
+            return cls(**values)  # type: ignore[arg-type]
+        return replace(config, **values)  # type: ignore[arg-type]
+
+    def connection_kwargs(self) -> dict[str, object]:
+        """What every pooled connection is opened with."""
+        options = []
+        if self.statement_timeout is not None:
+            options.append(f"-c statement_timeout={int(self.statement_timeout * 1000)}")
+        kwargs: dict[str, object] = {
+            "autocommit": True,  # transactions are explicit (llmcp.transactions)
+            "connect_timeout": max(1, round(self.connect_timeout)),
+            "application_name": self.application_name,
+        }
+        if options:
+            kwargs["options"] = " ".join(options)
+        return kwargs

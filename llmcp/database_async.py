@@ -1,0 +1,137 @@
+"""AsyncDatabase: the connection pool, its health check, migrations and shutdown."""
+
+from __future__ import annotations
+
+import asyncio  # async-only
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import msgspec
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from llmcp.config import DatabaseConfig
+from llmcp.error_map import map_error
+from llmcp.errors import DatabaseUnavailableError
+from llmcp.migrate import Migrator
+
+
+class PoolStats(msgspec.Struct, frozen=True):
+    """A snapshot of the pool (see psycopg_pool's ``get_stats``)."""
+
+    size: int
+    available: int
+    waiting: int
+    min_size: int
+    max_size: int
+    requests: int
+    errors: int
+
+
+class Health(msgspec.Struct, frozen=True):
+    """What ``health_check()`` found."""
+
+    server_version: str
+    latency_ms: float
+    pool: PoolStats
+
+
+class AsyncDatabase:
+    """A pool of connections to one database; ``async with`` opens and closes it."""
+
+    def __init__(self, config: DatabaseConfig) -> None:
+        self.config = config
+        self._closed = False
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+            config.url,
+            min_size=config.min_size,
+            max_size=config.max_size,
+            max_lifetime=config.max_lifetime,
+            max_idle=config.max_idle,
+            timeout=config.acquire_timeout,
+            kwargs=config.connection_kwargs(),
+            check=AsyncConnectionPool.check_connection,
+            name=config.application_name,
+            open=False,
+        )
+
+    @classmethod
+    async def connect(cls, config: DatabaseConfig) -> Self:
+        """A database whose pool is open and has its first connections."""
+        database = cls(config)
+        await database.open()
+        return database
+
+    async def open(self) -> None:
+        """Open the pool and wait for ``min_size`` connections (or fail clearly)."""
+        try:
+            await self._pool.open(
+                wait=self.config.min_size > 0, timeout=self.config.connect_timeout
+            )
+        except Exception as exc:
+            await self._pool.close()
+            raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection (autocommit) for the duration of the block."""
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise map_error(exc, operation="pool.connection") from exc
+        except Exception as exc:  # PoolTimeout, PoolClosed
+            if exc.__class__.__module__.startswith("psycopg_pool"):
+                raise map_error(exc, operation="pool.connection") from exc
+            raise
+
+    async def health_check(self) -> Health:
+        """Round trip to the server; raises DatabaseUnavailableError when it is away."""
+        started = time.perf_counter()
+        async with self.connection() as conn:
+            try:
+                cursor = await conn.execute("SELECT current_setting('server_version')")
+                row = await cursor.fetchone()
+            except psycopg.Error as exc:
+                raise map_error(exc, operation="health_check") from exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        return Health(str(row[0]) if row else "?", round(latency_ms, 3), self.pool_stats())
+
+    def pool_stats(self) -> PoolStats:
+        stats = self._pool.get_stats()
+        return PoolStats(
+            size=stats.get("pool_size", 0),
+            available=stats.get("pool_available", 0),
+            waiting=stats.get("requests_waiting", 0),
+            min_size=stats.get("pool_min", self.config.min_size),
+            max_size=stats.get("pool_max", self.config.max_size),
+            requests=stats.get("requests_num", 0),
+            errors=stats.get("connections_errors", 0),
+        )
+
+    async def migrate(self) -> None:
+        """Apply pending migrations with dbmate (``llmcp.migrate``)."""
+        migrator = Migrator(self.config.url)
+        await asyncio.to_thread(migrator.up)
+
+    async def close(self) -> None:
+        """Close the pool; calling it again does nothing."""
+        if not self._closed:
+            self._closed = True
+            await self._pool.close()
+
+    async def __aenter__(self) -> Self:
+        if self._pool.closed and not self._closed:
+            await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

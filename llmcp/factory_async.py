@@ -1,0 +1,81 @@
+"""AsyncRepositoryFactory: one pool, one transaction manager, six repositories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from llmcp.config import DatabaseConfig
+from llmcp.database_async import AsyncDatabase
+from llmcp.repositories.applications_async import AsyncApplicationRepository
+from llmcp.repositories.audit_logs_async import AsyncAuditLogRepository
+from llmcp.repositories.inference_requests_async import AsyncInferenceRequestRepository
+from llmcp.repositories.organizations_async import AsyncOrganizationRepository
+from llmcp.repositories.policies_async import AsyncPolicyRepository
+from llmcp.repositories.users_async import AsyncUserRepository
+from llmcp.transactions_async import AsyncTransactionManager
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncRepositories:
+    """The six repositories, sharing one pool and one transaction manager."""
+
+    organizations: AsyncOrganizationRepository
+    applications: AsyncApplicationRepository
+    users: AsyncUserRepository
+    policies: AsyncPolicyRepository
+    audit_logs: AsyncAuditLogRepository
+    inference_requests: AsyncInferenceRequestRepository
+
+
+class AsyncRepositoryFactory:
+    """Builds the repositories on one database; ``async with`` closes the pool.
+
+    >>> factory = await AsyncRepositoryFactory.connect(DatabaseConfig.from_env())
+    >>> repos = factory.repositories()
+    >>> async with factory.transaction_manager().transaction():
+    ...     org = await repos.organizations.create(NewOrganization(name="Acme", slug="acme"))
+    """
+
+    def __init__(self, database: AsyncDatabase) -> None:
+        self.database = database
+        self._transactions = AsyncTransactionManager(database)
+        secret = database.config.cursor_secret
+        self._repositories = AsyncRepositories(
+            organizations=AsyncOrganizationRepository(self._transactions, cursor_secret=secret),
+            applications=AsyncApplicationRepository(self._transactions, cursor_secret=secret),
+            users=AsyncUserRepository(self._transactions, cursor_secret=secret),
+            policies=AsyncPolicyRepository(self._transactions, cursor_secret=secret),
+            audit_logs=AsyncAuditLogRepository(self._transactions, cursor_secret=secret),
+            inference_requests=AsyncInferenceRequestRepository(
+                self._transactions, cursor_secret=secret
+            ),
+        )
+
+    @classmethod
+    async def connect(cls, config: DatabaseConfig | None = None) -> Self:
+        """Open a pool (``DatabaseConfig.from_env()`` by default) and build the factory."""
+        database = await AsyncDatabase.connect(config or DatabaseConfig.from_env())
+        return cls(database)
+
+    def repositories(self) -> AsyncRepositories:
+        return self._repositories
+
+    def transaction_manager(self) -> AsyncTransactionManager:
+        return self._transactions
+
+    async def close(self) -> None:
+        """Close the pool (idempotent)."""
+        await self.database.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,1 @@
+"""Thin repositories over the generated queries: validation and error mapping only."""

@@ -1,0 +1,79 @@
+"""Applications: API clients of an organization, found by the hash of their key."""
+
+from __future__ import annotations
+
+import builtins
+import re
+import uuid
+
+from llmcp import validation as check
+from llmcp.generated.applications import AsyncApplicationsQueries
+from llmcp.generated.models import Application
+from llmcp.inputs import NewApplication
+from llmcp.repositories.base_async import AsyncRepository
+
+API_KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+class AsyncApplicationRepository(AsyncRepository):
+    """Create, look up, list, update and delete applications."""
+
+    entity = "applications"
+    _queries = AsyncApplicationsQueries()
+
+    async def create(self, new: NewApplication) -> Application:
+        """Insert an application; ``api_key_hash`` is the SHA-256 of its key, lowercase hex."""
+        return await self._run(
+            self._queries.create,
+            id=check.optional_uuid("id", new.id) or uuid.uuid4(),
+            org_id=check.uuid_value("org_id", new.org_id),
+            name=check.text("name", new.name, max_length=200),
+            description=check.optional_text(
+                "description", new.description, max_length=2000, min_length=0
+            ),
+            api_key_hash=check.text(
+                "api_key_hash", new.api_key_hash, max_length=64, pattern=API_KEY_HASH
+            ),
+            created_at=check.optional_aware("created_at", new.created_at),
+        )
+
+    async def get_by_id(self, app_id: uuid.UUID) -> Application | None:
+        return await self._run(self._queries.get_by_id, id=check.uuid_value("app_id", app_id))
+
+    async def get_by_api_key_hash(self, api_key_hash: str) -> Application | None:
+        key_hash = check.text("api_key_hash", api_key_hash, max_length=200)
+        return await self._run(self._queries.get_by_api_key_hash, api_key_hash=key_hash)
+
+    async def get_by_org_id(
+        self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
+    ) -> builtins.list[Application]:
+        """The organization's applications, newest first."""
+        return await self._run(
+            self._queries.get_by_org_id,
+            org_id=check.uuid_value("org_id", org_id),
+            limit=check.limit(limit),
+            offset=check.offset(offset),
+        )
+
+    async def update(self, app: Application) -> Application:
+        """Store name, description and key hash if ``app.version`` is still current."""
+        updated = await self._run(
+            self._queries.update,
+            id=check.uuid_value("id", app.id),
+            version=check.int_range("version", app.version, minimum=1, maximum=check.INT32_MAX),
+            name=check.text("name", app.name, max_length=200),
+            description=check.optional_text(
+                "description", app.description, max_length=2000, min_length=0
+            ),
+            api_key_hash=check.text(
+                "api_key_hash", app.api_key_hash, max_length=64, pattern=API_KEY_HASH
+            ),
+        )
+        if updated is None:
+            raise await self._missing_or_stale(self._queries.version_of, app.id, app.version)
+        return updated
+
+    async def delete(self, app_id: uuid.UUID) -> None:
+        """Delete the application, its policies and inference requests; audit logs stay."""
+        if await self._run(self._queries.delete, id=check.uuid_value("app_id", app_id)) == 0:
+            raise self._not_found(app_id)

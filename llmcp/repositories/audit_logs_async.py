@@ -1,0 +1,159 @@
+"""Audit logs: an append-only trail, paged by offset or by keyset cursor."""
+
+from __future__ import annotations
+
+import builtins
+import datetime
+import uuid
+
+from llmcp import validation as check
+from llmcp.errors import ValidationError
+from llmcp.generated.audit_logs import AsyncAuditLogsQueries
+from llmcp.generated.models import AuditAction, AuditLog
+from llmcp.inputs import NewAuditLog
+from llmcp.paging import Page
+from llmcp.repositories.base_async import AsyncRepository
+
+
+def _range(start: datetime.datetime, end: datetime.datetime) -> dict[str, datetime.datetime]:
+    start, end = check.aware("start", start), check.aware("end", end)
+    if start > end:
+        raise ValidationError("start: must not be after end")
+    return {"start_time": start, "end_time": end}
+
+
+class AsyncAuditLogRepository(AsyncRepository):
+    """Insert and read audit logs (newest first; ``page_by_*`` for keyset pages)."""
+
+    entity = "audit_logs"
+    _queries = AsyncAuditLogsQueries()
+
+    async def insert(self, new: NewAuditLog) -> AuditLog:
+        """Insert one audit log now (in the current transaction, if any)."""
+        return await self._run(
+            self._queries.insert,
+            id=check.optional_uuid("id", new.id) or uuid.uuid4(),
+            org_id=check.uuid_value("org_id", new.org_id),
+            app_id=check.optional_uuid("app_id", new.app_id),
+            user_id=check.optional_uuid("user_id", new.user_id),
+            action=check.member("action", new.action, AuditAction),
+            resource_type=check.text("resource_type", new.resource_type, max_length=100),
+            resource_id=check.optional_uuid("resource_id", new.resource_id),
+            request_id=check.optional_text("request_id", new.request_id, max_length=200),
+            details=check.json_object("details", new.details),
+            ip_address=check.optional_ip("ip_address", new.ip_address),
+            user_agent=check.optional_text(
+                "user_agent", new.user_agent, max_length=1000, min_length=0
+            ),
+            created_at=check.optional_aware("created_at", new.created_at),
+        )
+
+    async def get_by_id(self, log_id: uuid.UUID) -> AuditLog | None:
+        return await self._run(self._queries.get_by_id, id=check.uuid_value("log_id", log_id))
+
+    async def get_by_request_id(self, request_id: str) -> builtins.list[AuditLog]:
+        """Every log of one request, oldest first."""
+        request = check.text("request_id", request_id, max_length=200)
+        return await self._run(self._queries.get_by_request_id, request_id=request)
+
+    # -- offset pages ---------------------------------------------------------
+
+    async def get_by_org_id(
+        self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
+    ) -> builtins.list[AuditLog]:
+        return await self._run(
+            self._queries.get_by_org_id, org_id=check.uuid_value("org_id", org_id),
+            limit=check.limit(limit), offset=check.offset(offset),
+        )  # fmt: skip
+
+    async def get_by_app_id(
+        self, app_id: uuid.UUID, limit: int = 100, offset: int = 0
+    ) -> builtins.list[AuditLog]:
+        return await self._run(
+            self._queries.get_by_app_id, app_id=check.uuid_value("app_id", app_id),
+            limit=check.limit(limit), offset=check.offset(offset),
+        )  # fmt: skip
+
+    async def get_by_user_id(
+        self, user_id: uuid.UUID, limit: int = 100, offset: int = 0
+    ) -> builtins.list[AuditLog]:
+        return await self._run(
+            self._queries.get_by_user_id, user_id=check.uuid_value("user_id", user_id),
+            limit=check.limit(limit), offset=check.offset(offset),
+        )  # fmt: skip
+
+    async def get_by_date_range(
+        self,
+        org_id: uuid.UUID,
+        start: datetime.datetime,
+        end: datetime.datetime,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[AuditLog]:
+        """Logs with ``start <= created_at < end``."""
+        return await self._run(
+            self._queries.get_by_date_range, org_id=check.uuid_value("org_id", org_id),
+            **_range(start, end), limit=check.limit(limit), offset=check.offset(offset),
+        )  # fmt: skip
+
+    async def get_by_action(
+        self, org_id: uuid.UUID, action: AuditAction, limit: int = 100, offset: int = 0
+    ) -> builtins.list[AuditLog]:
+        return await self._run(
+            self._queries.get_by_action, org_id=check.uuid_value("org_id", org_id),
+            action=check.member("action", action, AuditAction),
+            limit=check.limit(limit), offset=check.offset(offset),
+        )  # fmt: skip
+
+    # -- keyset pages -----------------------------------------------------------
+
+    async def page_by_org_id(
+        self, org_id: uuid.UUID, limit: int = 100, cursor: str | None = None
+    ) -> Page[AuditLog]:
+        org = check.uuid_value("org_id", org_id)
+        return await self._page(
+            self._queries.get_by_org_id, self._queries.get_by_org_id_after,
+            scope=f"org:{org}", limit=limit, cursor=cursor, org_id=org,
+        )  # fmt: skip
+
+    async def page_by_app_id(
+        self, app_id: uuid.UUID, limit: int = 100, cursor: str | None = None
+    ) -> Page[AuditLog]:
+        app = check.uuid_value("app_id", app_id)
+        return await self._page(
+            self._queries.get_by_app_id, self._queries.get_by_app_id_after,
+            scope=f"app:{app}", limit=limit, cursor=cursor, app_id=app,
+        )  # fmt: skip
+
+    async def page_by_user_id(
+        self, user_id: uuid.UUID, limit: int = 100, cursor: str | None = None
+    ) -> Page[AuditLog]:
+        user = check.uuid_value("user_id", user_id)
+        return await self._page(
+            self._queries.get_by_user_id, self._queries.get_by_user_id_after,
+            scope=f"user:{user}", limit=limit, cursor=cursor, user_id=user,
+        )  # fmt: skip
+
+    async def page_by_date_range(
+        self,
+        org_id: uuid.UUID,
+        start: datetime.datetime,
+        end: datetime.datetime,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[AuditLog]:
+        org, bounds = check.uuid_value("org_id", org_id), _range(start, end)
+        scope = f"range:{org}:{bounds['start_time'].isoformat()}:{bounds['end_time'].isoformat()}"
+        return await self._page(
+            self._queries.get_by_date_range, self._queries.get_by_date_range_after,
+            scope=scope, limit=limit, cursor=cursor, org_id=org, **bounds,
+        )  # fmt: skip
+
+    async def page_by_action(
+        self, org_id: uuid.UUID, action: AuditAction, limit: int = 100, cursor: str | None = None
+    ) -> Page[AuditLog]:
+        org, act = check.uuid_value("org_id", org_id), check.member("action", action, AuditAction)
+        return await self._page(
+            self._queries.get_by_action, self._queries.get_by_action_after,
+            scope=f"action:{org}:{act}", limit=limit, cursor=cursor, org_id=org, action=act,
+        )  # fmt: skip

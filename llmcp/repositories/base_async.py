@@ -1,0 +1,117 @@
+"""What every repository shares: the connection to use, error mapping, logging."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+import psycopg
+
+from llmcp import validation as check
+from llmcp.error_map import map_error, sqlstate_of
+from llmcp.errors import ConflictError, LlmcpError, NotFoundError
+from llmcp.paging import Page, decode_cursor, encode_cursor
+from llmcp.transactions_async import AsyncTransactionManager
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+logger = logging.getLogger("llmcp")
+
+
+class Keyed(Protocol):
+    """A row that keyset pages can follow: newest first, id as the tie-breaker."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def created_at(self) -> datetime.datetime: ...
+
+
+R = TypeVar("R", bound=Keyed)
+
+
+Query = Callable[Concatenate[psycopg.AsyncConnection[Any], P], Awaitable[T]]
+
+
+class AsyncRepository:
+    """Base of the repositories: runs generated queries on the right connection."""
+
+    entity = "rows"  # the table, for messages and logs
+
+    def __init__(self, transactions: AsyncTransactionManager, *, cursor_secret: bytes) -> None:
+        self._transactions = transactions
+        self._cursor_secret = cursor_secret
+
+    async def _run(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one generated query: on the current transaction's connection or a
+        pooled one; psycopg errors become llmcp errors; timing at DEBUG.
+
+        Parameter values are never logged: they may hold secrets or personal data.
+        """
+        operation = f"{self.entity}.{getattr(query, '__name__', 'query')}"
+        started = time.perf_counter()
+        try:
+            async with self._transactions.connection() as conn:
+                result = await query(conn, *args, **kwargs)
+        except LlmcpError as exc:
+            logger.warning("%s failed: %s", operation, type(exc).__name__)
+            raise
+        except psycopg.Error as exc:
+            logger.warning("%s failed with SQLSTATE %s", operation, sqlstate_of(exc))
+            raise map_error(exc, operation=operation) from exc
+        if logger.isEnabledFor(logging.DEBUG):
+            rows = len(result) if isinstance(result, list) else int(result is not None)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            logger.debug("%s: %.3f ms, %d row(s)", operation, elapsed_ms, rows)
+        return result
+
+    async def _missing_or_stale(
+        self, version_of: Query[..., int | None], row_id: uuid.UUID, expected: int
+    ) -> LlmcpError:
+        """Why an optimistic update changed nothing: the row is gone, or it moved on."""
+        current = await self._run(version_of, id=row_id)
+        if current is None:
+            return NotFoundError(f"{self.entity}: no row with id {row_id}")
+        return ConflictError(
+            f"{self.entity}: row {row_id} is at version {current}, not {expected} "
+            "(changed by someone else): read it again and retry",
+            constraint="version",
+        )
+
+    async def _page(
+        self,
+        first: Query[..., list[R]],
+        after: Query[..., list[R]],
+        *,
+        scope: str,
+        limit: int,
+        cursor: str | None,
+        **filters: Any,
+    ) -> Page[R]:
+        """One keyset page (newest first): ``first`` starts, ``after`` continues past a cursor.
+
+        Fetches one row more than asked to learn whether another page follows.
+        """
+        size = check.limit(limit)
+        scope = f"{self.entity}.{scope}"
+        if cursor is None:
+            rows = await self._run(first, **filters, limit=size + 1, offset=0)
+        else:
+            created_at, row_id = decode_cursor(cursor, scope, secret=self._cursor_secret)
+            rows = await self._run(
+                after, **filters, after_created_at=created_at, after_id=row_id, limit=size + 1
+            )
+        if len(rows) <= size:
+            return Page(items=rows, next_cursor=None)
+        last = rows[size - 1]
+        next_cursor = encode_cursor(scope, last.created_at, last.id, secret=self._cursor_secret)
+        return Page(items=rows[:size], next_cursor=next_cursor)
+
+    def _not_found(self, row_id: uuid.UUID) -> NotFoundError:
+        return NotFoundError(f"{self.entity}: no row with id {row_id}")

@@ -1,0 +1,223 @@
+"""Transactions propagated through a context variable (the Go layer's ``ctx``).
+
+Inside ``async with manager.transaction():`` every repository call of that
+manager runs on the transaction's connection; the block commits when it ends
+normally and rolls back when it raises. A nested block is a savepoint: its
+failure rolls back only itself. ``begin()`` hands out a transaction to commit
+or roll back by hand. Outside any transaction each call takes a pooled
+connection of its own (autocommit).
+"""
+
+from __future__ import annotations
+
+import asyncio  # sync: import time
+import enum
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import psycopg
+from psycopg import sql
+
+from llmcp.database_async import AsyncDatabase
+from llmcp.error_map import map_error
+from llmcp.errors import TransactionError, ValidationError
+
+T = TypeVar("T")
+
+
+class IsolationLevel(enum.StrEnum):
+    READ_COMMITTED = "READ COMMITTED"
+    REPEATABLE_READ = "REPEATABLE READ"
+    SERIALIZABLE = "SERIALIZABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class _Active:
+    manager: AsyncTransactionManager
+    transaction: AsyncTransaction
+
+
+_current: ContextVar[_Active | None] = ContextVar("llmcp_async_transaction", default=None)
+
+
+class AsyncTransaction:
+    """An open transaction. From ``begin()``: finish it with ``commit()`` or ``rollback()``."""
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self.connection = connection
+        self._finish: Callable[[bool], Awaitable[None]] | None = None
+
+    async def commit(self) -> None:
+        """Commit a transaction from ``begin()`` and release its connection."""
+        await self._end(commit=True)
+
+    async def rollback(self) -> None:
+        """Roll back a transaction from ``begin()`` and release its connection."""
+        await self._end(commit=False)
+
+    async def _end(self, *, commit: bool) -> None:
+        if self._finish is None:
+            raise TransactionError(
+                "only a transaction from begin() is committed or rolled back by hand"
+            )
+        finish, self._finish = self._finish, None
+        await finish(commit)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._finish is not None:
+            await self._end(commit=exc is None)
+
+
+class AsyncTransactionManager:
+    """Transactions on one database, visible to every repository of the same factory."""
+
+    def __init__(self, database: AsyncDatabase) -> None:
+        self._database = database
+
+    def current(self) -> AsyncTransaction | None:
+        """The transaction active in this context, if any."""
+        active = _current.get()
+        return active.transaction if active is not None and active.manager is self else None
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The current transaction's connection, or a pooled one for one statement."""
+        active = self.current()
+        if active is not None:
+            yield active.connection
+            return
+        async with self._database.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(
+        self, *, isolation_level: IsolationLevel | None = None, read_only: bool = False
+    ) -> AsyncIterator[AsyncTransaction]:
+        """Commit on success, roll back on exception; nested, a savepoint."""
+        active = self.current()
+        if active is not None:
+            if isolation_level is not None or read_only:
+                raise ValidationError(
+                    "isolation_level and read_only apply to the outermost transaction"
+                )
+            try:
+                async with active.connection.transaction():
+                    yield active
+            except psycopg.Error as exc:
+                raise map_error(exc, operation="transaction.savepoint") from exc
+            return
+        async with self._database.connection() as conn:
+            try:
+                async with conn.transaction():
+                    await _apply_options(conn, isolation_level, read_only)
+                    transaction = AsyncTransaction(conn)
+                    token = _current.set(_Active(self, transaction))
+                    try:
+                        yield transaction
+                    finally:
+                        _current.reset(token)
+            except psycopg.Error as exc:
+                raise map_error(exc, operation="transaction") from exc
+
+    async def in_transaction(
+        self,
+        fn: Callable[[AsyncTransaction], Awaitable[T]],
+        *,
+        isolation_level: IsolationLevel | None = None,
+        read_only: bool = False,
+    ) -> T:
+        """Run ``fn(transaction)``: commit when it returns, roll back (and re-raise) when it raises."""
+        async with self.transaction(isolation_level=isolation_level, read_only=read_only) as tx:
+            return await fn(tx)
+
+    async def begin(
+        self, *, isolation_level: IsolationLevel | None = None, read_only: bool = False
+    ) -> AsyncTransaction:
+        """Start a transaction that this context uses until ``commit()`` or ``rollback()``."""
+        if self.current() is not None:
+            raise TransactionError(
+                "a transaction is already active here: nest transaction() instead"
+            )
+        connections = self._database.connection()
+        conn = await connections.__aenter__()
+        block = conn.transaction()
+        try:
+            await block.__aenter__()
+            await _apply_options(conn, isolation_level, read_only)
+        except BaseException as exc:
+            await connections.__aexit__(type(exc), exc, exc.__traceback__)
+            if isinstance(exc, psycopg.Error):
+                raise map_error(exc, operation="transaction.begin") from exc
+            raise
+        transaction = AsyncTransaction(conn)
+        previous = _current.get()
+        _current.set(_Active(self, transaction))
+
+        async def finish(commit: bool) -> None:
+            _current.set(previous)
+            try:
+                if commit:
+                    await block.__aexit__(None, None, None)
+                else:
+                    await block.__aexit__(psycopg.Rollback, psycopg.Rollback(), None)
+            except psycopg.Error as exc:
+                await connections.__aexit__(type(exc), exc, exc.__traceback__)
+                raise map_error(exc, operation="transaction.commit") from exc
+            await connections.__aexit__(None, None, None)
+
+        transaction._finish = finish
+        return transaction
+
+    async def retry(
+        self,
+        fn: Callable[[AsyncTransaction], Awaitable[T]],
+        *,
+        attempts: int = 5,
+        isolation_level: IsolationLevel | None = None,
+        read_only: bool = False,
+        base_delay: float = 0.01,
+        max_delay: float = 0.5,
+    ) -> T:
+        """``in_transaction(fn)``, again after a serialization failure or a deadlock.
+
+        Waits with jittered exponential backoff between attempts; other errors,
+        and the last attempt's, are raised. Inside a transaction it does not retry:
+        only a whole transaction can be.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.in_transaction(
+                    fn, isolation_level=isolation_level, read_only=read_only
+                )
+            except TransactionError as exc:
+                if not exc.retryable or attempt == attempts or self.current() is not None:
+                    raise
+                delay = min(max_delay, base_delay * 2 ** (attempt - 1))
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _apply_options(
+    conn: psycopg.AsyncConnection[Any], isolation_level: IsolationLevel | None, read_only: bool
+) -> None:
+    """SET TRANSACTION right after BEGIN: nothing leaks to the pooled connection."""
+    modes = []
+    if isolation_level is not None:
+        modes.append(f"ISOLATION LEVEL {IsolationLevel(isolation_level).value}")
+    if read_only:
+        modes.append("READ ONLY")
+    if modes:
+        await conn.execute(sql.SQL("SET TRANSACTION " + ", ".join(modes)))

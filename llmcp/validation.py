@@ -1,0 +1,161 @@
+"""Checks made before a value reaches the database.
+
+Each check returns the value it accepted and raises
+:class:`~llmcp.errors.ValidationError` with a message naming the field. A
+rejected string is never quoted in the message (it may be personal data).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+from uuid import UUID
+
+from llmcp.errors import ValidationError
+
+__all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
+    "INT64_MAX",
+    "MAX_LIMIT",
+    "aware",
+    "int_range",
+    "limit",
+    "money",
+    "offset",
+    "optional_aware",
+    "optional_text",
+    "optional_uuid",
+    "text",
+    "uuid_value",
+]
+
+INT32_MIN: Final = -(2**31)
+INT32_MAX: Final = 2**31 - 1
+INT64_MAX: Final = 2**63 - 1
+MAX_LIMIT: Final = 1000
+
+# C0 controls except tab, newline and carriage return; and lone surrogates, which
+# cannot be encoded to UTF-8 (PostgreSQL also refuses NUL in text).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]|[\ud800-\udfff]")
+
+
+def text(
+    field: str,
+    value: object,
+    *,
+    max_length: int,
+    min_length: int = 1,
+    pattern: re.Pattern[str] | None = None,
+) -> str:
+    """``value`` if it is a str of ``min_length``..``max_length`` characters (and fully
+    matches ``pattern``) without control characters other than tab, newline and CR."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string")
+    found = _FORBIDDEN.search(value)
+    if found is not None:
+        if found.group().isascii():
+            raise ValidationError(f"{field} must not contain control characters")
+        raise ValidationError(f"{field} must be valid Unicode (no lone surrogates)")
+    if len(value) < min_length:
+        if min_length == 1:
+            raise ValidationError(f"{field} must not be empty")
+        raise ValidationError(f"{field} must be at least {min_length} characters")
+    if len(value) > max_length:
+        raise ValidationError(f"{field} must be at most {max_length} characters")
+    if pattern is not None and pattern.fullmatch(value) is None:
+        raise ValidationError(f"{field} has an invalid format")
+    return value
+
+
+def optional_text(
+    field: str,
+    value: object,
+    *,
+    max_length: int,
+    min_length: int = 1,
+    pattern: re.Pattern[str] | None = None,
+) -> str | None:
+    """As :func:`text`, but None passes."""
+    if value is None:
+        return None
+    return text(field, value, max_length=max_length, min_length=min_length, pattern=pattern)
+
+
+def aware(field: str, value: object) -> datetime:
+    """``value`` if it is a timezone-aware datetime."""
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{field} must be a datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(f"{field} must be timezone-aware (a naive datetime was given)")
+    return value
+
+
+def optional_aware(field: str, value: object) -> datetime | None:
+    """As :func:`aware`, but None passes."""
+    return None if value is None else aware(field, value)
+
+
+def int_range(field: str, value: object, *, minimum: int, maximum: int) -> int:
+    """``value`` if it is an int (not a bool) within ``minimum``..``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{field} must be an integer")
+    if not minimum <= value <= maximum:
+        raise ValidationError(f"{field} must be between {minimum} and {maximum}")
+    return value
+
+
+def money(field: str, value: object, *, max_digits: int = 14, places: int = 6) -> Decimal:
+    """``value`` if it is a finite, non-negative Decimal that fits ``numeric(max_digits, places)``
+    exactly (no rounding). An int is accepted and returned as a Decimal; a float is not."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
+    if not isinstance(value, Decimal):
+        raise ValidationError(f"{field} must be a Decimal")
+    if not value.is_finite():
+        raise ValidationError(f"{field} must be a finite number")
+    if value < 0:
+        raise ValidationError(f"{field} must not be negative")
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    # Trailing zeros after the point need no place: 1.500000000 fits 6 places.
+    significant = len(digits)
+    while value != 0 and exponent < 0 and digits[significant - 1] == 0:
+        significant -= 1
+        exponent += 1
+    if value != 0 and exponent < -places:
+        raise ValidationError(f"{field} must have at most {places} decimal places")
+    if value >= Decimal(f"1e{max_digits - places}"):
+        raise ValidationError(
+            f"{field} must be less than 10^{max_digits - places} (numeric({max_digits},{places}))"
+        )
+    return value
+
+
+def uuid_value(field: str, value: object) -> UUID:
+    """``value`` as a UUID: a UUID, or a str in one of the forms :class:`uuid.UUID` reads."""
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            pass
+    raise ValidationError(f"{field} must be a UUID")
+
+
+def optional_uuid(field: str, value: object) -> UUID | None:
+    """As :func:`uuid_value`, but None passes."""
+    return None if value is None else uuid_value(field, value)
+
+
+def limit(value: object) -> int:
+    """A page size: 1..1000."""
+    return int_range("limit", value, minimum=1, maximum=MAX_LIMIT)
+
+
+def offset(value: object) -> int:
+    """A row offset: 0..2**63-1."""
+    return int_range("offset", value, minimum=0, maximum=INT64_MAX)
