@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from llmcp.errors import ValidationError
+from llmcp.paging import MIN_SECRET_LENGTH
 
 _ENV_PREFIX = "LLMCP_"
 
@@ -44,6 +45,8 @@ class DatabaseConfig:
                 raise ValidationError(f"{name}: must be positive")
         if self.statement_timeout is not None and self.statement_timeout <= 0:
             raise ValidationError("statement_timeout: must be positive or None")
+        if len(self.cursor_secret) < MIN_SECRET_LENGTH:
+            raise ValidationError(f"cursor_secret: needs at least {MIN_SECRET_LENGTH} bytes")
 
     @classmethod
     def from_env(

@@ -75,7 +75,7 @@ _DATA_ERRORS: dict[str, str] = {
     "22008": "is an out-of-range date/time",
     "22021": "contains a byte sequence that is invalid in the database encoding",
     "22P05": "contains a character with no equivalent in the target encoding",
-    "22012": "is a division by zero",
+    "22012": "caused a division by zero",
 }
 
 # A type or enum name in a server message ("... for type uuid: "<value>"").
@@ -182,18 +182,17 @@ def _field(constraint: str | None, table: str | None) -> str | None:
     """``<table>_<column...>_<suffix>`` -> ``<column...>``; None when nothing is left."""
     if not constraint:
         return None
+    if constraint.endswith("_pkey"):
+        return "id"
     name = constraint
-    prefixes = ([table] if table else []) + list(_TABLES)
-    for prefix in prefixes:
-        if name.startswith(prefix + "_"):
-            name = name[len(prefix) + 1 :]
-            break
     for ending in _SUFFIXES:
         if name.endswith(ending):
             name = name[: -len(ending)]
             break
-    if constraint.endswith("_pkey") and not name:
-        return "id"
+    for prefix in ([table] if table else []) + list(_TABLES):
+        if name.startswith(prefix + "_"):
+            name = name[len(prefix) + 1 :]
+            break
     for function in ("_lower", "_upper"):
         if name.endswith(function):
             name = name[: -len(function)]

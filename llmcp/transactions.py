@@ -219,4 +219,4 @@ def _apply_options(
     if read_only:
         modes.append("READ ONLY")
     if modes:
-        conn.execute(sql.SQL("SET TRANSACTION " + ", ".join(modes)))  # type: ignore[arg-type]
+        conn.execute(sql.SQL("SET TRANSACTION " + ", ".join(modes)))

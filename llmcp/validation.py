@@ -7,13 +7,20 @@ rejected string is never quoted in the message (it may be personal data).
 
 from __future__ import annotations
 
+import enum
+import ipaddress
+import math
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeVar
 from uuid import UUID
 
 from llmcp.errors import ValidationError
+from llmcp.json_types import JsonValue
+
+E = TypeVar("E", bound=enum.Enum)
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 __all__ = [
     "INT32_MAX",
@@ -21,11 +28,15 @@ __all__ = [
     "INT64_MAX",
     "MAX_LIMIT",
     "aware",
+    "boolean",
     "int_range",
+    "json_object",
     "limit",
+    "member",
     "money",
     "offset",
     "optional_aware",
+    "optional_ip",
     "optional_text",
     "optional_uuid",
     "text",
@@ -36,10 +47,12 @@ INT32_MIN: Final = -(2**31)
 INT32_MAX: Final = 2**31 - 1
 INT64_MAX: Final = 2**63 - 1
 MAX_LIMIT: Final = 1000
+MAX_JSON_DEPTH: Final = 64
 
 # C0 controls except tab, newline and carriage return; and lone surrogates, which
 # cannot be encoded to UTF-8 (PostgreSQL also refuses NUL in text).
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]|[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def text(
@@ -159,3 +172,73 @@ def limit(value: object) -> int:
 def offset(value: object) -> int:
     """A row offset: 0..2**63-1."""
     return int_range("offset", value, minimum=0, maximum=INT64_MAX)
+
+
+def boolean(field: str, value: object) -> bool:
+    """``value`` if it is a bool (not 0/1 or a string)."""
+    if not isinstance(value, bool):
+        raise ValidationError(f"{field} must be a boolean")
+    return value
+
+
+def member(field: str, value: object, kind: type[E]) -> E:
+    """``value`` as a member of the enum ``kind``: a member, or the value of one."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str | int) and not isinstance(value, bool | enum.Enum):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(str(item.value) for item in kind)
+    raise ValidationError(f"{field} must be one of: {allowed}")
+
+
+def json_object(field: str, value: object) -> dict[str, JsonValue]:
+    """``value`` if it is a JSON object PostgreSQL's jsonb stores as given: str keys, values
+    of JSON types, finite floats, no NUL character, nested at most 64 deep."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"{field} must be a JSON object")
+    _json(field, value, 0)
+    return value
+
+
+def _json(field: str, value: object, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(f"{field} is nested more than {MAX_JSON_DEPTH} levels deep")
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, str):
+        if "\x00" in value or _SURROGATE.search(value):
+            raise ValidationError(f"{field} must not contain NUL or lone surrogates")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{field} must not contain NaN or infinity")
+        return
+    if isinstance(value, list):
+        for item in value:
+            _json(field, item, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"{field} must have only string keys")
+            _json(field, key, depth + 1)
+            _json(field, item, depth + 1)
+        return
+    raise ValidationError(f"{field} must contain only JSON values (not {type(value).__name__})")
+
+
+def optional_ip(field: str, value: object) -> IPAddress | None:
+    """``value`` as an IP address (an address object or its text form); None passes."""
+    if value is None:
+        return None
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return value
+    if isinstance(value, str):
+        try:
+            return ipaddress.ip_address(value)
+        except ValueError:
+            pass
+    raise ValidationError(f"{field} must be an IP address")

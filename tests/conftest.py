@@ -7,12 +7,25 @@ made here is dropped at the end of the run.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
+from llmcp.config import DatabaseConfig
 from llmcp.testing import TestDatabases
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests on a fresh event loop (no plugin needed)."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    asyncio.run(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
+    return True
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +54,9 @@ def conn(shared_db: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     with psycopg.connect(shared_db) as connection:
         yield connection
         connection.rollback()
+
+
+@pytest.fixture
+def db_config(fresh_db: str) -> DatabaseConfig:
+    """Settings for a factory on a fresh database (small pool, short timeouts)."""
+    return DatabaseConfig(url=fresh_db, min_size=1, max_size=4, acquire_timeout=10.0)
