@@ -20,6 +20,8 @@ from typing import Any
 
 import psycopg
 
+from llmcp.config import DatabaseConfig
+from llmcp.factory import RepositoryFactory
 from llmcp.generated.organizations import OrganizationsQueries
 from llmcp.scratch import ScratchDatabases
 
@@ -97,6 +99,33 @@ def point_lookup(
                 o, r, "lookups/s", 0.90)  # fmt: skip
 
 
+def repository_lookup(
+    conn: psycopg.Connection[Any], url: str, ids: list[uuid.UUID], rounds: int, seconds: float
+) -> Case:
+    """Through the public API: pool checkout, error mapping, logging, generated query."""
+    raw_sql = (
+        "SELECT id, name, slug, version, created_at, updated_at FROM organizations WHERE id = %s"
+    )
+    batch = ids[:200]
+    with RepositoryFactory.connect(DatabaseConfig(url=url, min_size=1, max_size=1)) as factory:
+        organizations = factory.repositories().organizations
+
+        def ours() -> int:
+            for org_id in batch:
+                organizations.get_by_id(org_id)
+            return len(batch)
+
+        def raw() -> int:
+            for org_id in batch:
+                conn.execute(raw_sql, (org_id,), prepare=True).fetchone()
+            return len(batch)
+
+        o, r = compare(ours, raw, rounds, seconds)
+    return Case("repository_lookup_vs_psycopg",
+                "repos.organizations.get_by_id (pooled) vs raw prepared psycopg on one connection",
+                o, r, "lookups/s", 0.90)  # fmt: skip
+
+
 def list_decode(conn: psycopg.Connection[Any], rounds: int, seconds: float) -> Case:
     queries = OrganizationsQueries()
     raw_sql = (
@@ -128,6 +157,7 @@ def main() -> None:
             ids = seed_organizations(conn, 5000)
             conn.autocommit = True
             cases.append(point_lookup(conn, ids, args.rounds, args.seconds))
+            cases.append(repository_lookup(conn, url, ids, args.rounds, args.seconds))
             cases.append(list_decode(conn, args.rounds, args.seconds))
             server = conn.execute("SHOW server_version").fetchone()
 

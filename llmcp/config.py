@@ -32,6 +32,8 @@ class DatabaseConfig:
     acquire_timeout: float = 30.0
     statement_timeout: float | None = 30.0
     application_name: str = "llmcp"
+    # a pooled connection idle longer than this is pinged before it is handed out
+    check_after_idle: float = 1.0
     # signs keyset cursors; set the same secret on every instance of a service
     cursor_secret: bytes = field(default=b"llmcp-default-cursor-secret", repr=False)
 

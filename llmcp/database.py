@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -45,6 +46,7 @@ class Database:
     def __init__(self, config: DatabaseConfig) -> None:
         self.config = config
         self._closed = False
+        self._returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             config.url,
             min_size=config.min_size,
@@ -53,10 +55,24 @@ class Database:
             max_idle=config.max_idle,
             timeout=config.acquire_timeout,
             kwargs=config.connection_kwargs(),
-            check=ConnectionPool.check_connection,
+            check=self._check_if_idle,
+            reset=self._note_returned,
             name=config.application_name,
             open=False,
         )
+
+    def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
+        """Ping a connection before handing it out, if it sat unused for a while.
+
+        A connection used a moment ago is known to work; pinging it on every
+        checkout would double the round trips of a point lookup.
+        """
+        returned = self._returned_at.get(conn)
+        if returned is None or time.monotonic() - returned > self.config.check_after_idle:
+            ConnectionPool.check_connection(conn)
+
+    def _note_returned(self, conn: psycopg.Connection[Any]) -> None:
+        self._returned_at[conn] = time.monotonic()
 
     @classmethod
     def connect(cls, config: DatabaseConfig) -> Self:
