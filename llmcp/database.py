@@ -56,7 +56,6 @@ class Database:
             timeout=config.acquire_timeout,
             kwargs=config.connection_kwargs(),
             check=self._check_if_idle,
-            reset=self._note_returned,
             name=config.application_name,
             open=False,
         )
@@ -70,9 +69,6 @@ class Database:
         returned = self._returned_at.get(conn)
         if returned is None or time.monotonic() - returned > self.config.check_after_idle:
             ConnectionPool.check_connection(conn)
-
-    def _note_returned(self, conn: psycopg.Connection[Any]) -> None:
-        self._returned_at[conn] = time.monotonic()
 
     @classmethod
     def connect(cls, config: DatabaseConfig) -> Self:
@@ -89,12 +85,31 @@ class Database:
             self._pool.close()
             raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
 
+    def acquire(self) -> psycopg.Connection[Any]:
+        """Take a pooled connection (autocommit); give it back with :meth:`release`.
+
+        The repositories' hot path: cheaper than the ``connection()`` block.
+        """
+        try:
+            return self._pool.getconn()
+        except Exception as exc:  # PoolTimeout, PoolClosed, connection failures
+            raise map_error(exc, operation="pool.getconn") from exc
+
+    def release(self, conn: psycopg.Connection[Any]) -> None:
+        # noted here, not in a pool `reset` callback: that would move every
+        # return onto the pool's worker thread
+        self._returned_at[conn] = time.monotonic()
+        self._pool.putconn(conn)
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection (autocommit) for the duration of the block."""
         try:
             with self._pool.connection() as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    self._returned_at[conn] = time.monotonic()
         except psycopg.Error as exc:
             raise map_error(exc, operation="pool.connection") from exc
         except Exception as exc:  # PoolTimeout, PoolClosed

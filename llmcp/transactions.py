@@ -86,7 +86,7 @@ class TransactionManager:
     """Transactions on one database, visible to every repository of the same factory."""
 
     def __init__(self, database: Database) -> None:
-        self._database = database
+        self.database = database
 
     def current(self) -> Transaction | None:
         """The transaction active in this context, if any."""
@@ -100,7 +100,7 @@ class TransactionManager:
         if active is not None:
             yield active.connection
             return
-        with self._database.connection() as conn:
+        with self.database.connection() as conn:
             yield conn
 
     @contextmanager
@@ -120,7 +120,7 @@ class TransactionManager:
             except psycopg.Error as exc:
                 raise map_error(exc, operation="transaction.savepoint") from exc
             return
-        with self._database.connection() as conn:
+        with self.database.connection() as conn:
             try:
                 with conn.transaction():
                     _apply_options(conn, isolation_level, read_only)
@@ -152,7 +152,7 @@ class TransactionManager:
             raise TransactionError(
                 "a transaction is already active here: nest transaction() instead"
             )
-        connections = self._database.connection()
+        connections = self.database.connection()
         conn = connections.__enter__()
         block = conn.transaction()
         try:

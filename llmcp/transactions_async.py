@@ -85,7 +85,7 @@ class AsyncTransactionManager:
     """Transactions on one database, visible to every repository of the same factory."""
 
     def __init__(self, database: AsyncDatabase) -> None:
-        self._database = database
+        self.database = database
 
     def current(self) -> AsyncTransaction | None:
         """The transaction active in this context, if any."""
@@ -99,7 +99,7 @@ class AsyncTransactionManager:
         if active is not None:
             yield active.connection
             return
-        async with self._database.connection() as conn:
+        async with self.database.connection() as conn:
             yield conn
 
     @asynccontextmanager
@@ -119,7 +119,7 @@ class AsyncTransactionManager:
             except psycopg.Error as exc:
                 raise map_error(exc, operation="transaction.savepoint") from exc
             return
-        async with self._database.connection() as conn:
+        async with self.database.connection() as conn:
             try:
                 async with conn.transaction():
                     await _apply_options(conn, isolation_level, read_only)
@@ -151,7 +151,7 @@ class AsyncTransactionManager:
             raise TransactionError(
                 "a transaction is already active here: nest transaction() instead"
             )
-        connections = self._database.connection()
+        connections = self.database.connection()
         conn = await connections.__aenter__()
         block = conn.transaction()
         try:

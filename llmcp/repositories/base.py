@@ -47,6 +47,7 @@ class Repository:
 
     def __init__(self, transactions: TransactionManager, *, cursor_secret: bytes) -> None:
         self._transactions = transactions
+        self._database = transactions.database
         self._cursor_secret = cursor_secret
 
     def _run(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -57,9 +58,16 @@ class Repository:
         """
         operation = f"{self.entity}.{getattr(query, '__name__', 'query')}"
         started = time.perf_counter()
+        active = self._transactions.current()
         try:
-            with self._transactions.connection() as conn:
-                result = query(conn, *args, **kwargs)
+            if active is not None:
+                result = query(active.connection, *args, **kwargs)
+            else:  # one statement on a pooled connection (autocommit)
+                conn = self._database.acquire()
+                try:
+                    result = query(conn, *args, **kwargs)
+                finally:
+                    self._database.release(conn)
         except LlmcpError as exc:
             logger.warning("%s failed: %s", operation, type(exc).__name__)
             raise

@@ -46,6 +46,7 @@ class AsyncRepository:
 
     def __init__(self, transactions: AsyncTransactionManager, *, cursor_secret: bytes) -> None:
         self._transactions = transactions
+        self._database = transactions.database
         self._cursor_secret = cursor_secret
 
     async def _run(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -56,9 +57,16 @@ class AsyncRepository:
         """
         operation = f"{self.entity}.{getattr(query, '__name__', 'query')}"
         started = time.perf_counter()
+        active = self._transactions.current()
         try:
-            async with self._transactions.connection() as conn:
-                result = await query(conn, *args, **kwargs)
+            if active is not None:
+                result = await query(active.connection, *args, **kwargs)
+            else:  # one statement on a pooled connection (autocommit)
+                conn = await self._database.acquire()
+                try:
+                    result = await query(conn, *args, **kwargs)
+                finally:
+                    await self._database.release(conn)
         except LlmcpError as exc:
             logger.warning("%s failed: %s", operation, type(exc).__name__)
             raise
