@@ -78,6 +78,104 @@ CREATE TYPE public.user_role AS ENUM (
 
 
 --
+-- Name: inference_hourly_metrics_apply(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.inference_hourly_metrics_apply() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    this_shard smallint := (pg_backend_pid() % 4)::smallint;
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO inference_hourly_metrics AS m (
+            org_id, hour, shard, total_requests, completed_requests, failed_requests,
+            rejected_requests, total_tokens, total_cost, latency_sum, latency_count
+        )
+        SELECT
+            n.org_id,
+            date_trunc('hour', n.created_at, 'UTC'),
+            this_shard,
+            count(*),
+            count(*) FILTER (WHERE n.status = 'completed'),
+            count(*) FILTER (WHERE n.status = 'failed'),
+            count(*) FILTER (WHERE n.status = 'rejected'),
+            sum(n.total_tokens),
+            sum(n.cost),
+            coalesce(sum(n.latency_ms), 0),
+            count(n.latency_ms)
+        FROM new_rows AS n
+        GROUP BY n.org_id, date_trunc('hour', n.created_at, 'UTC')
+        ON CONFLICT (org_id, hour, shard) DO UPDATE SET
+            total_requests = m.total_requests + excluded.total_requests,
+            completed_requests = m.completed_requests + excluded.completed_requests,
+            failed_requests = m.failed_requests + excluded.failed_requests,
+            rejected_requests = m.rejected_requests + excluded.rejected_requests,
+            total_tokens = m.total_tokens + excluded.total_tokens,
+            total_cost = m.total_cost + excluded.total_cost,
+            latency_sum = m.latency_sum + excluded.latency_sum,
+            latency_count = m.latency_count + excluded.latency_count;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO inference_hourly_metrics AS m (
+            org_id, hour, shard, total_requests, completed_requests, failed_requests,
+            rejected_requests, total_tokens, total_cost, latency_sum, latency_count
+        )
+        SELECT
+            o.org_id,
+            date_trunc('hour', o.created_at, 'UTC'),
+            this_shard,
+            -count(*),
+            -count(*) FILTER (WHERE o.status = 'completed'),
+            -count(*) FILTER (WHERE o.status = 'failed'),
+            -count(*) FILTER (WHERE o.status = 'rejected'),
+            -sum(o.total_tokens),
+            -sum(o.cost),
+            -coalesce(sum(o.latency_ms), 0),
+            -count(o.latency_ms)
+        FROM old_rows AS o
+        GROUP BY o.org_id, date_trunc('hour', o.created_at, 'UTC')
+        ON CONFLICT (org_id, hour, shard) DO UPDATE SET
+            total_requests = m.total_requests + excluded.total_requests,
+            completed_requests = m.completed_requests + excluded.completed_requests,
+            failed_requests = m.failed_requests + excluded.failed_requests,
+            rejected_requests = m.rejected_requests + excluded.rejected_requests,
+            total_tokens = m.total_tokens + excluded.total_tokens,
+            total_cost = m.total_cost + excluded.total_cost,
+            latency_sum = m.latency_sum + excluded.latency_sum,
+            latency_count = m.latency_count + excluded.latency_count;
+        -- drop the hours that no longer count anything (e.g. of a deleted organization)
+        DELETE FROM inference_hourly_metrics AS m
+        WHERE (m.org_id, m.hour) IN (
+            SELECT h.org_id, h.hour
+            FROM inference_hourly_metrics AS h
+            WHERE (h.org_id, h.hour) IN (
+                SELECT o.org_id, date_trunc('hour', o.created_at, 'UTC') FROM old_rows AS o
+            )
+            GROUP BY h.org_id, h.hour
+            HAVING sum(h.total_requests) = 0
+        );
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: inference_hourly_metrics_truncate(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.inference_hourly_metrics_truncate() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    TRUNCATE inference_hourly_metrics;
+    RETURN NULL;
+END;
+$$;
+
+
+--
 -- Name: touch_row_version(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -136,6 +234,25 @@ CREATE TABLE public.audit_logs (
     CONSTRAINT audit_logs_request_id_check CHECK (((char_length(request_id) >= 1) AND (char_length(request_id) <= 200))),
     CONSTRAINT audit_logs_resource_type_check CHECK (((char_length(resource_type) >= 1) AND (char_length(resource_type) <= 100))),
     CONSTRAINT audit_logs_user_agent_check CHECK ((char_length(user_agent) <= 1000))
+);
+
+
+--
+-- Name: inference_hourly_metrics; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.inference_hourly_metrics (
+    org_id uuid NOT NULL,
+    hour timestamp with time zone NOT NULL,
+    shard smallint NOT NULL,
+    total_requests bigint DEFAULT 0 NOT NULL,
+    completed_requests bigint DEFAULT 0 NOT NULL,
+    failed_requests bigint DEFAULT 0 NOT NULL,
+    rejected_requests bigint DEFAULT 0 NOT NULL,
+    total_tokens bigint DEFAULT 0 NOT NULL,
+    total_cost numeric DEFAULT 0 NOT NULL,
+    latency_sum bigint DEFAULT 0 NOT NULL,
+    latency_count bigint DEFAULT 0 NOT NULL
 );
 
 
@@ -271,6 +388,14 @@ ALTER TABLE ONLY public.applications
 
 ALTER TABLE ONLY public.audit_logs
     ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: inference_hourly_metrics inference_hourly_metrics_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.inference_hourly_metrics
+    ADD CONSTRAINT inference_hourly_metrics_pkey PRIMARY KEY (org_id, hour, shard);
 
 
 --
@@ -465,6 +590,34 @@ CREATE TRIGGER applications_touch BEFORE UPDATE ON public.applications FOR EACH 
 
 
 --
+-- Name: inference_requests inference_hourly_metrics_on_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER inference_hourly_metrics_on_delete AFTER DELETE ON public.inference_requests REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.inference_hourly_metrics_apply();
+
+
+--
+-- Name: inference_requests inference_hourly_metrics_on_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER inference_hourly_metrics_on_insert AFTER INSERT ON public.inference_requests REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.inference_hourly_metrics_apply();
+
+
+--
+-- Name: inference_requests inference_hourly_metrics_on_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER inference_hourly_metrics_on_truncate AFTER TRUNCATE ON public.inference_requests FOR EACH STATEMENT EXECUTE FUNCTION public.inference_hourly_metrics_truncate();
+
+
+--
+-- Name: inference_requests inference_hourly_metrics_on_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER inference_hourly_metrics_on_update AFTER UPDATE ON public.inference_requests REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.inference_hourly_metrics_apply();
+
+
+--
 -- Name: inference_requests inference_requests_touch; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -598,4 +751,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126000400'),
     ('20261126000500'),
     ('20261126000600'),
-    ('20261126000700');
+    ('20261126000700'),
+    ('20261126000800');

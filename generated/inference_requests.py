@@ -34,6 +34,7 @@ ROWS: dict[str, RowMaker] = {
     "get_by_date_range_after": models.InferenceRequest,
     "update": models.InferenceRequest,
     "get_metrics": models.GetMetricsRow,
+    "get_metrics_raw": models.GetMetricsRawRow,
 }
 """How each query builds its rows (positionally, from result tuples)."""
 
@@ -385,13 +386,39 @@ class InferenceRequestsQueries:
         start_time: datetime.datetime,
         end_time: datetime.datetime,
     ) -> models.GetMetricsRow | None:
-        """Summarize an organization's inference requests in [start_time, end_time) as one row.
+        """Summarize an organization's inference requests in [start_time, end_time) as one row,
+        fast. Whole hours come from inference_hourly_metrics; only the partial hours at the
+        two edges of the range are read from inference_requests. Same numbers as
+        get_metrics_raw. the first whole hour starts at start_time if it is on the hour,
+        else at the next hour whole hours: [first_hour, last_hour) raw rows before the first
+        whole hour: [start_time, first_hour) raw rows after the last whole hour: [last_hour,
+        end_time) the same division avg() does, so the average is the raw one exactly
 
         ``get_metrics`` (sql/inference_requests.sql, line 426); returns one row or None.
         """
         return cast(
             "models.GetMetricsRow | None",
             self._queries.get_metrics(
+                conn, org_id=org_id, start_time=start_time, end_time=end_time
+            ),
+        )
+
+    def get_metrics_raw(
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        org_id: uuid.UUID,
+        start_time: datetime.datetime,
+        end_time: datetime.datetime,
+    ) -> models.GetMetricsRawRow | None:
+        """Summarize an organization's inference requests in [start_time, end_time) from the
+        raw rows only. The reference for get_metrics (tests and benchmarks compare the two).
+
+        ``get_metrics_raw`` (sql/inference_requests.sql, line 500); returns one row or None.
+        """
+        return cast(
+            "models.GetMetricsRawRow | None",
+            self._queries.get_metrics_raw(
                 conn, org_id=org_id, start_time=start_time, end_time=end_time
             ),
         )
@@ -744,13 +771,39 @@ class AsyncInferenceRequestsQueries:
         start_time: datetime.datetime,
         end_time: datetime.datetime,
     ) -> models.GetMetricsRow | None:
-        """Summarize an organization's inference requests in [start_time, end_time) as one row.
+        """Summarize an organization's inference requests in [start_time, end_time) as one row,
+        fast. Whole hours come from inference_hourly_metrics; only the partial hours at the
+        two edges of the range are read from inference_requests. Same numbers as
+        get_metrics_raw. the first whole hour starts at start_time if it is on the hour,
+        else at the next hour whole hours: [first_hour, last_hour) raw rows before the first
+        whole hour: [start_time, first_hour) raw rows after the last whole hour: [last_hour,
+        end_time) the same division avg() does, so the average is the raw one exactly
 
         ``get_metrics`` (sql/inference_requests.sql, line 426); returns one row or None.
         """
         return cast(
             "models.GetMetricsRow | None",
             await self._queries.get_metrics(
+                conn, org_id=org_id, start_time=start_time, end_time=end_time
+            ),
+        )
+
+    async def get_metrics_raw(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        org_id: uuid.UUID,
+        start_time: datetime.datetime,
+        end_time: datetime.datetime,
+    ) -> models.GetMetricsRawRow | None:
+        """Summarize an organization's inference requests in [start_time, end_time) from the
+        raw rows only. The reference for get_metrics (tests and benchmarks compare the two).
+
+        ``get_metrics_raw`` (sql/inference_requests.sql, line 500); returns one row or None.
+        """
+        return cast(
+            "models.GetMetricsRawRow | None",
+            await self._queries.get_metrics_raw(
                 conn, org_id=org_id, start_time=start_time, end_time=end_time
             ),
         )

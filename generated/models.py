@@ -20,6 +20,7 @@ __all__ = [
     "Application",
     "AuditAction",
     "AuditLog",
+    "GetMetricsRawRow",
     "GetMetricsRow",
     "InferenceRequest",
     "InferenceStatus",
@@ -121,6 +122,18 @@ class AuditLog(msgspec.Struct, frozen=True, gc=False):
     ip_address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     user_agent: str | None
     created_at: datetime.datetime
+
+
+class GetMetricsRawRow(msgspec.Struct, frozen=True, gc=False):
+    """A row of query ``get_metrics_raw`` (inference_requests.sql)."""
+
+    total_requests: int
+    completed_requests: int
+    failed_requests: int
+    rejected_requests: int
+    total_tokens: int
+    total_cost: decimal.Decimal
+    avg_latency_ms: float
 
 
 class GetMetricsRow(msgspec.Struct, frozen=True, gc=False):

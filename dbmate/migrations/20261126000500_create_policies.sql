@@ -2,6 +2,11 @@
 
 -- A policy applies at one of three levels: organization (no app, no user),
 -- application (app, no user) or user (user, with or without an app).
+-- squawk: creating its foreign keys briefly takes SHARE ROW EXCLUSIVE locks on
+-- organizations, applications and users; in this initial schema they are new and idle,
+-- so no lock_timeout or statement_timeout is set. (A later migration that adds a
+-- foreign key to a table in use must SET lock_timeout first.)
+-- squawk-ignore require-lock-timeout, require-statement-timeout
 CREATE TABLE policies (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
@@ -10,8 +15,12 @@ CREATE TABLE policies (
     name text NOT NULL,
     policy_type policy_type NOT NULL,
     config jsonb NOT NULL,
+    -- squawk: a small ordinal that people choose; int4 is ample
+    -- squawk-ignore prefer-bigint-over-int
     priority integer NOT NULL DEFAULT 0,
     enabled boolean NOT NULL DEFAULT true,
+    -- squawk: int4 is ample for the optimistic-lock counter of one row
+    -- squawk-ignore prefer-bigint-over-int
     version integer NOT NULL DEFAULT 1,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
@@ -36,4 +45,6 @@ FOR EACH ROW EXECUTE FUNCTION touch_row_version();
 
 -- migrate:down
 
+-- squawk: the down migration drops only what the up migration created.
+-- squawk-ignore ban-drop-table
 DROP TABLE policies;

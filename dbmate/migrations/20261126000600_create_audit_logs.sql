@@ -2,6 +2,11 @@
 
 -- Append-only: rows are inserted (often in batches, by COPY) and never updated.
 -- Deleting an application or user keeps its audit trail and clears the reference.
+-- squawk: creating its foreign keys briefly takes SHARE ROW EXCLUSIVE locks on
+-- organizations, applications and users; in this initial schema they are new and idle,
+-- so no lock_timeout or statement_timeout is set. (A later migration that adds a
+-- foreign key to a table in use must SET lock_timeout first.)
+-- squawk-ignore require-lock-timeout, require-statement-timeout
 CREATE TABLE audit_logs (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
@@ -36,4 +41,6 @@ CREATE INDEX audit_logs_request_id_idx ON audit_logs (request_id);
 
 -- migrate:down
 
+-- squawk: the down migration drops only what the up migration created.
+-- squawk-ignore ban-drop-table
 DROP TABLE audit_logs;

@@ -1,0 +1,125 @@
+"""get_metrics (hourly rollup + raw edges) equals the plain aggregate over raw rows, always."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from llmcp.generated.applications import ApplicationsQueries
+from llmcp.generated.inference_requests import InferenceRequestsQueries
+from llmcp.generated.models import InferenceStatus
+from llmcp.generated.organizations import OrganizationsQueries
+
+Conn = psycopg.Connection[Any]
+EPOCH = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+queries = InferenceRequestsQueries()
+
+# times within ~3 days, often on or near hour boundaries, to stress the edges
+offsets = st.one_of(
+    st.integers(min_value=0, max_value=72 * 3600 * 1_000_000),
+    st.integers(min_value=0, max_value=72).map(lambda h: h * 3600 * 1_000_000),
+    st.integers(min_value=0, max_value=72).map(lambda h: h * 3600 * 1_000_000 - 1),
+)
+moments = offsets.map(lambda us: EPOCH + dt.timedelta(microseconds=max(us, 0)))
+requests = st.lists(
+    st.tuples(
+        moments,
+        st.sampled_from(list(InferenceStatus)),
+        st.integers(0, 5000),
+        st.integers(0, 5000),
+        st.decimals(min_value=0, max_value=100, places=6, allow_nan=False, allow_infinity=False),
+        st.one_of(st.none(), st.integers(0, 60_000)),
+        st.sampled_from([0, 1]),  # which of two applications
+    ),
+    max_size=25,
+)
+
+
+def _setup(conn: Conn) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    org = OrganizationsQueries().create(
+        conn, id=uuid.uuid4(), name="M", slug=f"m-{uuid.uuid4().hex[:10]}", created_at=EPOCH
+    )
+    apps = [
+        ApplicationsQueries().create(
+            conn, id=uuid.uuid4(), org_id=org.id, name=f"a{n}", description=None,
+            api_key_hash=uuid.uuid4().hex * 2, created_at=EPOCH,
+        ).id
+        for n in range(2)
+    ]  # fmt: skip
+    return org.id, apps
+
+
+def _same(conn: Conn, org: uuid.UUID, start: dt.datetime, end: dt.datetime) -> None:
+    fast = queries.get_metrics(conn, org_id=org, start_time=start, end_time=end)
+    raw = queries.get_metrics_raw(conn, org_id=org, start_time=start, end_time=end)
+    assert fast is not None and raw is not None
+    assert tuple(fast.__struct_fields__) == tuple(raw.__struct_fields__)
+    assert [getattr(fast, f) for f in fast.__struct_fields__] == [
+        getattr(raw, f) for f in raw.__struct_fields__
+    ], (start, end)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=requests,
+    updates=st.lists(st.tuples(st.integers(0, 24), st.sampled_from(list(InferenceStatus)),
+                               st.integers(0, 9000)), max_size=8),  # fmt: skip
+    delete_app=st.booleans(),
+    ranges=st.lists(st.tuples(moments, moments), min_size=1, max_size=6),
+)
+def test_metrics_equal_the_raw_aggregate(
+    shared_db: str,
+    rows: list[Any],
+    updates: list[tuple[int, InferenceStatus, int]],
+    delete_app: bool,
+    ranges: list[tuple[dt.datetime, dt.datetime]],
+) -> None:
+    with psycopg.connect(shared_db) as conn:
+        org, apps = _setup(conn)
+        created = []
+        for n, (at, status, prompt, completion, cost, latency, app) in enumerate(rows):
+            created.append(
+                queries.create(
+                    conn, id=uuid.uuid4(), org_id=org, app_id=apps[app], user_id=None,
+                    request_id=f"m-{uuid.uuid4()}-{n}", provider="p", model="m", status=status,
+                    prompt_tokens=prompt, completion_tokens=completion, cost=cost, latency_ms=latency,
+                    error_message=None, created_at=at, completed_at=None,
+                )  # fmt: skip
+            )
+        for index, status, tokens in updates:  # e.g. pending -> completed, with tokens and cost
+            if created:
+                row = created[index % len(created)]
+                updated = queries.update(
+                    conn, id=row.id, version=row.version, status=status, prompt_tokens=tokens,
+                    completion_tokens=row.completion_tokens, cost=row.cost + Decimal("0.5"),
+                    latency_ms=tokens, error_message=None, completed_at=None,
+                )  # fmt: skip
+                assert updated is not None
+                created[index % len(created)] = updated
+        if delete_app:  # cascades to that application's requests
+            ApplicationsQueries().delete(conn, id=apps[1])
+        everything = (EPOCH - dt.timedelta(days=1), EPOCH + dt.timedelta(days=5))
+        for start, end in [*ranges, everything]:
+            _same(conn, org, min(start, end), max(start, end))
+        conn.rollback()
+
+
+def test_rollup_rows_of_a_deleted_organization_are_removed(conn: Conn) -> None:
+    org, apps = _setup(conn)
+    for n in range(3):
+        queries.create(
+            conn, id=uuid.uuid4(), org_id=org, app_id=apps[0], user_id=None, request_id=f"d-{uuid.uuid4()}",
+            provider="p", model="m", status=InferenceStatus.COMPLETED, prompt_tokens=1,
+            completion_tokens=1, cost=Decimal(1), latency_ms=5, error_message=None,
+            created_at=EPOCH + dt.timedelta(hours=n), completed_at=None,
+        )  # fmt: skip
+    count = "SELECT count(*) FROM inference_hourly_metrics WHERE org_id = %s"
+    assert conn.execute(count, (org,)).fetchone() == (3,)
+    OrganizationsQueries().delete(conn, id=org)
+    assert conn.execute(count, (org,)).fetchone() == (0,)
