@@ -146,6 +146,10 @@ class Database:
         migrator = Migrator(self.config.url)
         migrator.up()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Close the pool; calling it again does nothing."""
         if not self._closed:

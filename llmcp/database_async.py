@@ -148,6 +148,10 @@ class AsyncDatabase:
         migrator = Migrator(self.config.url)
         await asyncio.to_thread(migrator.up)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def close(self) -> None:
         """Close the pool; calling it again does nothing."""
         if not self._closed:

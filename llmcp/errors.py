@@ -43,6 +43,10 @@ class TransactionError(LlmcpError):
         self.retryable = retryable
 
 
+class QueueFullError(LlmcpError):
+    """The audit writer's queue stayed full for longer than its ``put_timeout``."""
+
+
 class MigrationError(LlmcpError):
     """dbmate failed: carries its own message and exit code."""
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from llmcp.audit_writer import AuditWriter
 from llmcp.config import DatabaseConfig
 from llmcp.database import Database
 from llmcp.repositories.applications import ApplicationRepository
@@ -39,8 +40,9 @@ class RepositoryFactory:
     ...     org = repos.organizations.create(NewOrganization(name="Acme", slug="acme"))
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, audit_writer: AuditWriter | None = None) -> None:
         self.database = database
+        self.audit_writer = audit_writer or AuditWriter(database)
         self._transactions = TransactionManager(database)
         secret = database.config.cursor_secret
         self._repositories = Repositories(
@@ -48,7 +50,9 @@ class RepositoryFactory:
             applications=ApplicationRepository(self._transactions, cursor_secret=secret),
             users=UserRepository(self._transactions, cursor_secret=secret),
             policies=PolicyRepository(self._transactions, cursor_secret=secret),
-            audit_logs=AuditLogRepository(self._transactions, cursor_secret=secret),
+            audit_logs=AuditLogRepository(
+                self._transactions, cursor_secret=secret, writer=self.audit_writer
+            ),
             inference_requests=InferenceRequestRepository(self._transactions, cursor_secret=secret),
         )
 
@@ -65,8 +69,11 @@ class RepositoryFactory:
         return self._transactions
 
     def close(self) -> None:
-        """Close the pool (idempotent)."""
-        self.database.close()
+        """Store every queued audit row, then close the pool (idempotent)."""
+        try:
+            self.audit_writer.close()
+        finally:
+            self.database.close()
 
     def __enter__(self) -> Self:
         return self

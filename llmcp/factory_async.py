@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from llmcp.audit_writer_async import AsyncAuditWriter
 from llmcp.config import DatabaseConfig
 from llmcp.database_async import AsyncDatabase
 from llmcp.repositories.applications_async import AsyncApplicationRepository
@@ -38,8 +39,11 @@ class AsyncRepositoryFactory:
     ...     org = await repos.organizations.create(NewOrganization(name="Acme", slug="acme"))
     """
 
-    def __init__(self, database: AsyncDatabase) -> None:
+    def __init__(
+        self, database: AsyncDatabase, *, audit_writer: AsyncAuditWriter | None = None
+    ) -> None:
         self.database = database
+        self.audit_writer = audit_writer or AsyncAuditWriter(database)
         self._transactions = AsyncTransactionManager(database)
         secret = database.config.cursor_secret
         self._repositories = AsyncRepositories(
@@ -47,7 +51,9 @@ class AsyncRepositoryFactory:
             applications=AsyncApplicationRepository(self._transactions, cursor_secret=secret),
             users=AsyncUserRepository(self._transactions, cursor_secret=secret),
             policies=AsyncPolicyRepository(self._transactions, cursor_secret=secret),
-            audit_logs=AsyncAuditLogRepository(self._transactions, cursor_secret=secret),
+            audit_logs=AsyncAuditLogRepository(
+                self._transactions, cursor_secret=secret, writer=self.audit_writer
+            ),
             inference_requests=AsyncInferenceRequestRepository(
                 self._transactions, cursor_secret=secret
             ),
@@ -66,8 +72,11 @@ class AsyncRepositoryFactory:
         return self._transactions
 
     async def close(self) -> None:
-        """Close the pool (idempotent)."""
-        await self.database.close()
+        """Store every queued audit row, then close the pool (idempotent)."""
+        try:
+            await self.audit_writer.close()
+        finally:
+            await self.database.close()
 
     async def __aenter__(self) -> Self:
         return self

@@ -8,12 +8,14 @@ import datetime
 import uuid
 
 from llmcp import validation as check
+from llmcp.audit_writer import AuditWriter
 from llmcp.errors import ValidationError
 from llmcp.generated.audit_logs import AuditLogsQueries
 from llmcp.generated.models import AuditAction, AuditLog
 from llmcp.inputs import NewAuditLog
 from llmcp.paging import Page
 from llmcp.repositories.base import Repository
+from llmcp.transactions import TransactionManager
 
 
 def _range(start: datetime.datetime, end: datetime.datetime) -> dict[str, datetime.datetime]:
@@ -28,6 +30,25 @@ class AuditLogRepository(Repository):
 
     entity = "audit_logs"
     _queries = AuditLogsQueries()
+
+    def __init__(
+        self,
+        transactions: TransactionManager,
+        *,
+        cursor_secret: bytes,
+        writer: AuditWriter,
+    ) -> None:
+        super().__init__(transactions, cursor_secret=cursor_secret)
+        self.writer = writer
+
+    def async_insert(self, new: NewAuditLog) -> uuid.UUID:
+        """Queue one audit log for the background writer; returns its id at once.
+
+        Batched with COPY, retried while the database is away, stored exactly
+        once; ``writer.flush()`` waits for everything accepted so far. Not part
+        of the current transaction: a rollback does not take it back.
+        """
+        return self.writer.submit(new)
 
     def insert(self, new: NewAuditLog) -> AuditLog:
         """Insert one audit log now (in the current transaction, if any)."""

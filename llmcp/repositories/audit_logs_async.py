@@ -7,12 +7,14 @@ import datetime
 import uuid
 
 from llmcp import validation as check
+from llmcp.audit_writer_async import AsyncAuditWriter
 from llmcp.errors import ValidationError
 from llmcp.generated.audit_logs import AsyncAuditLogsQueries
 from llmcp.generated.models import AuditAction, AuditLog
 from llmcp.inputs import NewAuditLog
 from llmcp.paging import Page
 from llmcp.repositories.base_async import AsyncRepository
+from llmcp.transactions_async import AsyncTransactionManager
 
 
 def _range(start: datetime.datetime, end: datetime.datetime) -> dict[str, datetime.datetime]:
@@ -27,6 +29,25 @@ class AsyncAuditLogRepository(AsyncRepository):
 
     entity = "audit_logs"
     _queries = AsyncAuditLogsQueries()
+
+    def __init__(
+        self,
+        transactions: AsyncTransactionManager,
+        *,
+        cursor_secret: bytes,
+        writer: AsyncAuditWriter,
+    ) -> None:
+        super().__init__(transactions, cursor_secret=cursor_secret)
+        self.writer = writer
+
+    async def async_insert(self, new: NewAuditLog) -> uuid.UUID:
+        """Queue one audit log for the background writer; returns its id at once.
+
+        Batched with COPY, retried while the database is away, stored exactly
+        once; ``writer.flush()`` waits for everything accepted so far. Not part
+        of the current transaction: a rollback does not take it back.
+        """
+        return await self.writer.submit(new)
 
     async def insert(self, new: NewAuditLog) -> AuditLog:
         """Insert one audit log now (in the current transaction, if any)."""

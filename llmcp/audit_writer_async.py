@@ -1,0 +1,295 @@
+"""The audit writer: accepted audit rows are stored, exactly once, even under faults.
+
+``submit()`` (what ``audit_logs.async_insert`` calls) validates a row, gives it
+its id and time, puts it in a bounded queue and returns the id at once. A
+background worker takes batches from the queue and writes each with COPY in
+one transaction. While the database is away it keeps the batch and retries
+with backoff. After a failure whose outcome is unclear (the connection was
+lost around COMMIT) it retries through a staging table with
+``ON CONFLICT (id) DO NOTHING``, so a batch that did commit is not written
+twice. ``flush()`` returns when every row accepted so far is stored;
+``close()`` drains the queue and stops. When the queue is full, ``submit()``
+waits up to ``put_timeout`` and then raises ``QueueFullError``, unless the
+writer was made with ``drop_when_full=True``: then the row is dropped and
+counted. A row the database rejects for good (say, its organization was
+deleted meanwhile) is counted as failed and logged by id; the rest of its
+batch is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio  # sync: import time
+import collections
+import datetime
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg.types.json import Jsonb
+
+from llmcp import validation as check
+from llmcp.adapter import encode_json
+from llmcp.concurrency import AsyncCondition, join_async, spawn_async, wait_for_async
+from llmcp.database_async import AsyncDatabase
+from llmcp.errors import DatabaseUnavailableError, LlmcpError, QueueFullError, ValidationError
+from llmcp.generated.models import AuditAction
+from llmcp.inputs import NewAuditLog
+
+logger = logging.getLogger("llmcp.audit_writer")
+
+COLUMNS = (
+    "id", "org_id", "app_id", "user_id", "action", "resource_type", "resource_id",
+    "request_id", "details", "ip_address", "user_agent", "created_at",
+)  # fmt: skip
+_COPY = f"COPY audit_logs ({', '.join(COLUMNS)}) FROM STDIN"
+_STAGE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS audit_logs_incoming "
+    "(LIKE audit_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_STAGE_COPY = f"COPY audit_logs_incoming ({', '.join(COLUMNS)}) FROM STDIN"
+_STAGE_MERGE = (
+    f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) "
+    f"SELECT {', '.join(COLUMNS)} FROM audit_logs_incoming ON CONFLICT (id) DO NOTHING"
+)
+_INSERT_ONE = (
+    f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+)
+
+Row = tuple[Any, ...]
+
+
+class WriterStats(msgspec.Struct, frozen=True):
+    """Counters since the writer started.
+
+    ``accepted`` = ``written`` + ``failed`` + ``queue_depth`` at any quiet moment;
+    ``dropped`` rows were never accepted (only with ``drop_when_full``).
+    """
+
+    accepted: int
+    written: int
+    failed: int
+    retried: int
+    dropped: int
+    queue_depth: int
+
+
+def audit_row(new: NewAuditLog) -> Row:
+    """Validate ``new`` and turn it into a COPY row (id and time filled in)."""
+    return (
+        check.optional_uuid("id", new.id) or uuid.uuid4(),
+        check.uuid_value("org_id", new.org_id),
+        check.optional_uuid("app_id", new.app_id),
+        check.optional_uuid("user_id", new.user_id),
+        check.member("action", new.action, AuditAction).value,
+        check.text("resource_type", new.resource_type, max_length=100),
+        check.optional_uuid("resource_id", new.resource_id),
+        check.optional_text("request_id", new.request_id, max_length=200),
+        Jsonb(check.json_object("details", new.details), dumps=encode_json),
+        check.optional_ip("ip_address", new.ip_address),
+        check.optional_text("user_agent", new.user_agent, max_length=1000, min_length=0),
+        check.optional_aware("created_at", new.created_at) or datetime.datetime.now(datetime.UTC),
+    )
+
+
+class AsyncAuditWriter:
+    """Batches audit rows into COPY; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        database: AsyncDatabase,
+        *,
+        queue_size: int = 10_000,
+        batch_size: int = 1_000,
+        flush_interval: float = 0.05,
+        put_timeout: float = 5.0,
+        drop_when_full: bool = False,
+        max_backoff: float = 2.0,
+    ) -> None:
+        if queue_size < 1 or batch_size < 1:
+            raise ValidationError("queue_size and batch_size must be positive")
+        self._database = database
+        self._queue_size = queue_size
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._put_timeout = put_timeout
+        self._drop_when_full = drop_when_full
+        self._max_backoff = max_backoff
+        self._queue: collections.deque[Row] = collections.deque()
+        self._in_flight = 0
+        self._condition = AsyncCondition()
+        self._worker: Any = None
+        self._closing = False
+        self._accepted = self._written = self._failed = self._retried = self._dropped = 0
+        # test hook: called with a step name ("after_commit"), may raise to inject a fault
+        self.fault: Callable[[str], None] | None = None
+
+    @property
+    def stats(self) -> WriterStats:
+        return WriterStats(
+            accepted=self._accepted,
+            written=self._written,
+            failed=self._failed,
+            retried=self._retried,
+            dropped=self._dropped,
+            queue_depth=len(self._queue) + self._in_flight,
+        )
+
+    async def submit(self, new: NewAuditLog) -> uuid.UUID:
+        """Accept one audit row for writing; returns its id at once (see ``flush``)."""
+        row = audit_row(new)
+        async with self._condition:
+            if self._closing:
+                raise LlmcpError("the audit writer is closed")
+            if len(self._queue) >= self._queue_size:
+                if self._drop_when_full:
+                    self._dropped += 1
+                    logger.warning("audit queue full: dropped row %s", row[0])
+                    return uuid.UUID(str(row[0]))
+                has_room = await wait_for_async(
+                    self._condition, lambda: len(self._queue) < self._queue_size, self._put_timeout
+                )
+                if not has_room:
+                    raise QueueFullError(
+                        f"audit queue full ({self._queue_size} rows) for {self._put_timeout} s"
+                    )
+            self._queue.append(row)
+            self._accepted += 1
+            self._condition.notify_all()
+            if self._worker is None:
+                self._worker = spawn_async(self._run, name="llmcp-audit-writer")
+        return uuid.UUID(str(row[0]))
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Return once every row accepted before this call is stored (or failed for good)."""
+        async with self._condition:
+            target = self._accepted
+            done = await wait_for_async(
+                self._condition, lambda: self._written + self._failed >= target, timeout
+            )
+        if not done:
+            raise DatabaseUnavailableError(f"audit rows still not stored after {timeout} s")
+
+    async def close(self) -> None:
+        """Stop accepting, store every accepted row, stop the worker (idempotent)."""
+        async with self._condition:
+            self._closing = True
+            self._condition.notify_all()
+            worker = self._worker
+        if worker is not None:
+            await join_async(worker)
+
+    # -- the worker -------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            async with self._condition:
+                await wait_for_async(
+                    self._condition,
+                    lambda: bool(self._queue) or self._closing,
+                    self._flush_interval,
+                )
+                if not self._queue:
+                    if self._closing:
+                        return
+                    continue
+                size = min(self._batch_size, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(size)]
+                self._in_flight = size
+                self._condition.notify_all()  # room in the queue
+            written, failed = await self._store(batch)
+            async with self._condition:
+                self._written += written
+                self._failed += failed
+                self._in_flight = 0
+                self._condition.notify_all()
+
+    async def _store(self, batch: list[Row]) -> tuple[int, int]:
+        """Write ``batch`` until it is stored; returns (written, failed for good).
+
+        Modes: ``copy`` (fast), then ``merge`` once an attempt's outcome is
+        unclear (idempotent), or ``single`` once the database refused a row
+        (row by row, so that one bad row does not hold back the others).
+        """
+        mode = "copy"
+        attempt = 0
+        while True:
+            try:
+                if mode == "single":
+                    return await self._one_by_one(batch)
+                if mode == "merge":
+                    await self._merge(batch)
+                else:
+                    await self._copy(batch)
+                return len(batch), 0
+            except (psycopg.IntegrityError, psycopg.DataError):
+                mode = "single"
+            except Exception as exc:
+                if self._database.closed:
+                    # nowhere left to write: say so loudly rather than spin
+                    logger.error("database closed before %d audit rows were stored: %s",
+                                 len(batch), ", ".join(str(row[0]) for row in batch))  # fmt: skip
+                    return 0, len(batch)
+                # lost connection, server restart, pool timeout, anything else:
+                # the outcome is unknown, so the next attempt must be idempotent
+                if mode == "copy":
+                    mode = "merge"
+                attempt += 1
+                async with self._condition:
+                    self._retried += 1
+                delay = min(self._max_backoff, 0.05 * 2 ** min(attempt, 10))
+                logger.warning("audit batch of %d rows not stored (%s); retry in %.2f s",
+                               len(batch), type(exc).__name__, delay)  # fmt: skip
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+
+    async def _copy(self, batch: list[Row]) -> None:
+        """The fast path: COPY straight into audit_logs, one transaction."""
+        async with self._lease() as conn:
+            async with conn.transaction(), conn.cursor().copy(_COPY) as copy:
+                for row in batch:
+                    await copy.write_row(row)
+            self._inject("after_commit")
+
+    async def _merge(self, batch: list[Row]) -> None:
+        """The idempotent path: COPY into a staging table, insert what is not there yet."""
+        async with self._lease() as conn:
+            async with conn.transaction():
+                await conn.execute(_STAGE)
+                async with conn.cursor().copy(_STAGE_COPY) as copy:
+                    for row in batch:
+                        await copy.write_row(row)
+                await conn.execute(_STAGE_MERGE)
+            self._inject("after_commit")
+
+    async def _one_by_one(self, batch: list[Row]) -> tuple[int, int]:
+        written = failed = 0
+        async with self._lease() as conn:
+            for row in batch:
+                try:
+                    async with conn.transaction():
+                        await conn.execute(_INSERT_ONE, row)
+                    written += 1
+                except (psycopg.IntegrityError, psycopg.DataError) as exc:
+                    failed += 1
+                    logger.error(
+                        "audit row %s rejected for good: SQLSTATE %s", row[0], exc.sqlstate
+                    )
+        return written, failed
+
+    @asynccontextmanager
+    async def _lease(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection whose query errors stay psycopg's (the retry logic reads them)."""
+        conn = await self._database.acquire()
+        try:
+            yield conn
+        finally:
+            await self._database.release(conn)
+
+    def _inject(self, step: str) -> None:
+        if self.fault is not None:
+            self.fault(step)
