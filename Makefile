@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck codegen-check pytest test-system-postgres bench clean
+.PHONY: demo test lint typecheck codegen-check catalog-check pytest test-system-postgres bench clean
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -18,11 +18,15 @@ $(STAMP): requirements/lock.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/llmcp demo
 
-test: lint typecheck codegen-check pytest test-system-postgres
+test: lint typecheck codegen-check catalog-check pytest test-system-postgres
 
+# SQL: house style in .sqlfluff; migration safety by squawk (dbmate runs each
+# migration in a transaction). Exceptions sit next to their statement, with the reason.
 lint: $(STAMP)
 	$(BIN)/ruff check llmcp generated tests bench
 	$(BIN)/ruff format --check llmcp generated tests bench
+	$(BIN)/sqlfluff lint --dialect postgres sql dbmate/migrations
+	$(BIN)/squawk --assume-in-transaction --pg-version 15 dbmate/migrations/*.sql
 
 typecheck: $(STAMP)
 	$(BIN)/mypy llmcp
@@ -31,7 +35,12 @@ typecheck: $(STAMP)
 codegen-check: $(STAMP)
 	$(BIN)/llmcp codegen --check
 
+# docs/queries.md and docs/schema.md must be what `llmcp catalog` writes
+catalog-check: $(STAMP)
+	$(BIN)/llmcp catalog --check
+
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/bench.txt
 	$(BIN)/python -m bench
 
 pytest: $(STAMP)

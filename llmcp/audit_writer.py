@@ -233,8 +233,9 @@ class AuditWriter:
             except Exception as exc:
                 if self._database.closed:
                     # nowhere left to write: say so loudly rather than spin
-                    logger.error("database closed before %d audit rows were stored: %s",
-                                 len(batch), ", ".join(str(row[0]) for row in batch))  # fmt: skip
+                    shown = ", ".join(str(row[0]) for row in batch[:5])
+                    logger.error("database closed before %d audit rows were stored (ids %s%s)",
+                                 len(batch), shown, ", ..." if len(batch) > 5 else "")  # fmt: skip
                     return 0, len(batch)
                 # lost connection, server restart, pool timeout, anything else:
                 # the outcome is unknown, so the next attempt must be idempotent
