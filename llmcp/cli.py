@@ -69,6 +69,37 @@ def _codegen(args: argparse.Namespace) -> int:
     return code
 
 
+def _seed(args: argparse.Namespace) -> int:
+    from llmcp.seed import seed
+
+    with database_url() as url:
+        Migrator(url).up()
+        summary = seed(
+            url,
+            organizations=args.organizations,
+            requests=args.requests,
+            audit_logs=args.audit_logs,
+            seed=args.seed,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
+    print(
+        f"seeded {summary.organizations} organizations, {summary.applications} applications, "
+        f"{summary.users} users, {summary.policies} policies, "
+        f"{summary.inference_requests} inference requests, {summary.audit_logs} audit logs "
+        f"in {summary.seconds:.1f} s ({summary.rows / summary.seconds:,.0f} rows/s)"
+    )
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from llmcp.catalog import run
+
+    code, message = run(args.config, check=args.check)
+    if message:
+        print(message, file=sys.stderr if code else sys.stdout)
+    return code
+
+
 def _demo(args: argparse.Namespace) -> int:
     from llmcp.demo import run
 
@@ -104,6 +135,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     codegen.add_argument("--config", type=Path, default=Path("pyproject.toml"))
     codegen.set_defaults(handler=_codegen)
+
+    seed = commands.add_parser(
+        "seed", help="load synthetic data into the database (migrating it first)"
+    )
+    seed.add_argument("--requests", type=int, required=True, help="inference requests to load")
+    seed.add_argument("--organizations", type=int, default=10, help="organizations (default 10)")
+    seed.add_argument(
+        "--audit-logs",
+        type=int,
+        default=None,
+        help="audit log rows (default: one per created entity plus one per request)",
+    )
+    seed.add_argument("--seed", type=int, default=0, help="random seed: same seed, same rows")
+    seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    seed.set_defaults(handler=_seed)
+
+    catalog = commands.add_parser(
+        "catalog", help="write docs/queries.md and docs/schema.md from a seeded scratch database"
+    )
+    catalog.add_argument(
+        "--check", action="store_true", help="exit 1 with a diff if either document is stale"
+    )
+    catalog.add_argument("--config", type=Path, default=Path("pyproject.toml"))
+    catalog.set_defaults(handler=_catalog)
 
     commands.add_parser("demo", help="run the demo").set_defaults(handler=_demo)
     return parser

@@ -431,11 +431,11 @@ WITH bounds AS (
     SELECT
         -- the first whole hour starts at start_time if it is on the hour, else at the next hour
         CASE
-            WHEN date_trunc('hour', CAST(:start_time AS timestamptz), 'UTC') = :start_time
-                THEN CAST(:start_time AS timestamptz)
-            ELSE date_trunc('hour', CAST(:start_time AS timestamptz), 'UTC') + INTERVAL '1 hour'
+            WHEN date_trunc('hour', cast(:start_time AS timestamptz), 'UTC') = :start_time
+                THEN cast(:start_time AS timestamptz)
+            ELSE date_trunc('hour', cast(:start_time AS timestamptz), 'UTC') + interval '1 hour'
         END AS first_hour,
-        date_trunc('hour', CAST(:end_time AS timestamptz), 'UTC') AS last_hour
+        date_trunc('hour', cast(:end_time AS timestamptz), 'UTC') AS last_hour
 ),
 
 parts AS (
@@ -451,37 +451,37 @@ parts AS (
         m.latency_count
     FROM inference_hourly_metrics AS m
     WHERE m.org_id = :org_id
-        AND m.hour >= (SELECT b.first_hour FROM bounds AS b)
-        AND m.hour < (SELECT b.last_hour FROM bounds AS b)
+        AND m.hour >= (SELECT b.first_hour FROM bounds AS b)  -- one value, one line -- noqa: LT09
+        AND m.hour < (SELECT b.last_hour FROM bounds AS b)  -- one value, one line -- noqa: LT09
     UNION ALL
     -- raw rows before the first whole hour: [start_time, first_hour)
     SELECT
-        1,
-        (r.status = 'completed')::int,
-        (r.status = 'failed')::int,
-        (r.status = 'rejected')::int,
+        1 AS total_requests,
+        (r.status = 'completed')::int AS completed_requests,
+        (r.status = 'failed')::int AS failed_requests,
+        (r.status = 'rejected')::int AS rejected_requests,
         r.total_tokens,
-        r.cost,
-        coalesce(r.latency_ms, 0),
-        (r.latency_ms IS NOT NULL)::int
+        r.cost AS total_cost,
+        coalesce(r.latency_ms, 0) AS latency_sum,
+        (r.latency_ms IS NOT NULL)::int AS latency_count
     FROM inference_requests AS r
     WHERE r.org_id = :org_id
         AND r.created_at >= :start_time
-        AND r.created_at < (SELECT least(b.first_hour, :end_time) FROM bounds AS b)
+        AND r.created_at < (SELECT least(b.first_hour, :end_time) FROM bounds AS b)  -- one value, one line -- noqa: LT09
     UNION ALL
     -- raw rows after the last whole hour: [last_hour, end_time)
     SELECT
-        1,
-        (r.status = 'completed')::int,
-        (r.status = 'failed')::int,
-        (r.status = 'rejected')::int,
+        1 AS total_requests,
+        (r.status = 'completed')::int AS completed_requests,
+        (r.status = 'failed')::int AS failed_requests,
+        (r.status = 'rejected')::int AS rejected_requests,
         r.total_tokens,
-        r.cost,
-        coalesce(r.latency_ms, 0),
-        (r.latency_ms IS NOT NULL)::int
+        r.cost AS total_cost,
+        coalesce(r.latency_ms, 0) AS latency_sum,
+        (r.latency_ms IS NOT NULL)::int AS latency_count
     FROM inference_requests AS r
     WHERE r.org_id = :org_id
-        AND r.created_at >= (SELECT greatest(b.last_hour, b.first_hour) FROM bounds AS b)
+        AND r.created_at >= (SELECT greatest(b.last_hour, b.first_hour) FROM bounds AS b)  -- one value, one line -- noqa: LT09
         AND r.created_at < :end_time
 )
 
@@ -494,7 +494,7 @@ SELECT
     coalesce(sum(p.total_cost), 0) AS total_cost,
     -- the same division avg() does, so the average is the raw one exactly
     coalesce(sum(p.latency_sum)::numeric / nullif(sum(p.latency_count), 0), 0)::double precision
-    AS avg_latency_ms
+        AS avg_latency_ms
 FROM parts AS p;
 
 -- name: get_metrics_raw(org_id, start_time, end_time)^

@@ -1,7 +1,7 @@
 -- migrate:up
 
 -- squawk: creating its foreign keys briefly takes SHARE ROW EXCLUSIVE locks on
--- organizations; in this initial schema they are new and idle,
+-- organizations; in this initial schema it is new and idle,
 -- so no lock_timeout or statement_timeout is set. (A later migration that adds a
 -- foreign key to a table in use must SET lock_timeout first.)
 -- squawk-ignore require-lock-timeout, require-statement-timeout
