@@ -68,8 +68,10 @@ def _same(conn: Conn, org: uuid.UUID, start: dt.datetime, end: dt.datetime) -> N
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=requests,
-    updates=st.lists(st.tuples(st.integers(0, 24), st.sampled_from(list(InferenceStatus)),
-                               st.integers(0, 9000)), max_size=8),  # fmt: skip
+    updates=st.lists(
+        st.tuples(st.integers(0, 24), st.sampled_from(list(InferenceStatus)), st.integers(0, 9000)),
+        max_size=8,
+    ),
     delete_app=st.booleans(),
     ranges=st.lists(st.tuples(moments, moments), min_size=1, max_size=6),
 )
@@ -86,10 +88,22 @@ def test_metrics_equal_the_raw_aggregate(
         for n, (at, status, prompt, completion, cost, latency, app) in enumerate(rows):
             created.append(
                 queries.create(
-                    conn, id=uuid.uuid4(), org_id=org, app_id=apps[app], user_id=None,
-                    request_id=f"m-{uuid.uuid4()}-{n}", provider="p", model="m", status=status,
-                    prompt_tokens=prompt, completion_tokens=completion, cost=cost, latency_ms=latency,
-                    error_message=None, created_at=at, completed_at=None,
+                    conn,
+                    id=uuid.uuid4(),
+                    org_id=org,
+                    app_id=apps[app],
+                    user_id=None,
+                    request_id=f"m-{uuid.uuid4()}-{n}",
+                    provider="p",
+                    model="m",
+                    status=status,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    cost=cost,
+                    latency_ms=latency,
+                    error_message=None,
+                    created_at=at,
+                    completed_at=None,
                 )  # fmt: skip
             )
         for index, status, tokens in updates:  # e.g. pending -> completed, with tokens and cost
