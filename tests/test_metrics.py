@@ -104,7 +104,7 @@ def test_metrics_equal_the_raw_aggregate(
                     error_message=None,
                     created_at=at,
                     completed_at=None,
-                )  # fmt: skip
+                )
             )
         for index, status, tokens in updates:  # e.g. pending -> completed, with tokens and cost
             if created:
