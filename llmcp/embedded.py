@@ -79,6 +79,43 @@ def _chown_to_system_user(path: Path) -> None:
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
+_OWNER = "owner.pid"
+_TEMPORARY_PREFIX = "llmcp-pg-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans() -> list[Path]:
+    """Stop and delete temporary servers whose owning process is gone.
+
+    A run killed before its cleanup (SIGKILL, a CI timeout) leaves its server
+    running; the next run tidies up. Servers of live processes are left alone.
+    """
+    reaped = []
+    for root in Path(tempfile.gettempdir()).glob(f"{_TEMPORARY_PREFIX}*"):
+        try:
+            owner = int((root / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being set up
+        if _alive(owner):
+            continue
+        try:
+            EmbeddedServer(root).stop(mode="immediate")
+        except DatabaseUnavailableError:
+            pass
+        shutil.rmtree(root, ignore_errors=True)
+        reaped.append(root)
+    return reaped
+
+
 class EmbeddedServer:
     """Start, stop and address one embedded PostgreSQL server.
 
@@ -89,7 +126,7 @@ class EmbeddedServer:
 
     def __init__(self, data_dir: Path | None = None, *, durable: bool | None = None) -> None:
         self._temporary = data_dir is None
-        self._root = Path(tempfile.mkdtemp(prefix="llmcp-pg-")) if data_dir is None else data_dir
+        self._root = Path(tempfile.mkdtemp(prefix=_TEMPORARY_PREFIX)) if data_dir is None else data_dir
         self._root.mkdir(parents=True, exist_ok=True)
         self.data_dir = self._root / "data"
         self.socket_dir = self._root / "run"
@@ -109,6 +146,9 @@ class EmbeddedServer:
 
     def start(self) -> Self:
         """Initialise the data folder if needed and start the server (idempotent)."""
+        if self._temporary:
+            reap_orphans()
+            (self._root / _OWNER).write_text(str(os.getpid()))
         self._acquire_lock()
         try:
             self._prepare_folders()

@@ -67,3 +67,26 @@ def test_stop_and_restart_keep_the_data() -> None:
         server.restart_stopped()
         with psycopg.connect(server.url()) as conn:
             assert conn.execute("SELECT n FROM kept").fetchone() == (42,)
+
+
+def test_a_killed_runs_server_is_reaped_by_the_next_run() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from llmcp.embedded import reap_orphans
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from llmcp.embedded import EmbeddedServer; "
+         "s = EmbeddedServer().start(); print(s.data_dir.parent, flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None
+    root = Path(child.stdout.readline().strip())
+    assert (root / "data" / "postmaster.pid").exists()
+    child.send_signal(signal.SIGKILL)  # no cleanup runs: its server keeps running
+    child.wait()
+    with EmbeddedServer() as mine:  # starting reaps orphans, and only orphans
+        assert not root.exists()
+        assert mine.is_running()
+    assert root not in reap_orphans()
