@@ -9,6 +9,7 @@ is additionally guarded by an exclusive file lock for as long as it is in use.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib.util
 import os
@@ -107,10 +108,8 @@ def reap_orphans() -> list[Path]:
             continue  # not ours, or still being set up
         if _alive(owner):
             continue
-        try:
+        with contextlib.suppress(DatabaseUnavailableError):
             EmbeddedServer(root).stop(mode="immediate")
-        except DatabaseUnavailableError:
-            pass
         shutil.rmtree(root, ignore_errors=True)
         reaped.append(root)
     return reaped
