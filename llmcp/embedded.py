@@ -125,7 +125,9 @@ class EmbeddedServer:
 
     def __init__(self, data_dir: Path | None = None, *, durable: bool | None = None) -> None:
         self._temporary = data_dir is None
-        self._root = Path(tempfile.mkdtemp(prefix=_TEMPORARY_PREFIX)) if data_dir is None else data_dir
+        self._root = (
+            Path(tempfile.mkdtemp(prefix=_TEMPORARY_PREFIX)) if data_dir is None else data_dir
+        )
         self._root.mkdir(parents=True, exist_ok=True)
         self.data_dir = self._root / "data"
         self.socket_dir = self._root / "run"
