@@ -41,6 +41,16 @@ class IsolationLevel(enum.StrEnum):
 class _Active:
     manager: TransactionManager
     transaction: Transaction
+    outer: _Active | None = None  # transactions of other managers active in this context
+
+
+def _without(active: _Active | None, transaction: Transaction) -> _Active | None:
+    """The chain ``active`` without ``transaction`` (which may sit anywhere in it)."""
+    if active is None:
+        return None
+    if active.transaction is transaction:
+        return active.outer
+    return _Active(active.manager, active.transaction, _without(active.outer, transaction))
 
 
 _current: ContextVar[_Active | None] = ContextVar("llmcp_async_transaction", default=None)
@@ -91,7 +101,11 @@ class TransactionManager:
     def current(self) -> Transaction | None:
         """The transaction active in this context, if any."""
         active = _current.get()
-        return active.transaction if active is not None and active.manager is self else None
+        while active is not None:
+            if active.manager is self:
+                return active.transaction
+            active = active.outer
+        return None
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -125,11 +139,12 @@ class TransactionManager:
                 with conn.transaction():
                     _apply_options(conn, isolation_level, read_only)
                     transaction = Transaction(conn)
-                    token = _current.set(_Active(self, transaction))
+                    _current.set(_Active(self, transaction, _current.get()))
                     try:
                         yield transaction
+                        _refuse_aborted(conn)
                     finally:
-                        _current.reset(token)
+                        _current.set(_without(_current.get(), transaction))
             except psycopg.Error as exc:
                 raise map_error(exc, operation="transaction") from exc
 
@@ -164,16 +179,20 @@ class TransactionManager:
                 raise map_error(exc, operation="transaction.begin") from exc
             raise
         transaction = Transaction(conn)
-        previous = _current.get()
-        _current.set(_Active(self, transaction))
+        _current.set(_Active(self, transaction, _current.get()))
 
         def finish(commit: bool) -> None:
-            _current.set(previous)
+            _current.set(_without(_current.get(), transaction))
             try:
                 if commit:
+                    _refuse_aborted(conn)
                     block.__exit__(None, None, None)
                 else:
                     block.__exit__(psycopg.Rollback, psycopg.Rollback(), None)
+            except TransactionError as exc:  # aborted: roll back, give the connection back
+                block.__exit__(type(exc), exc, exc.__traceback__)
+                connections.__exit__(None, None, None)
+                raise
             except psycopg.Error as exc:
                 connections.__exit__(type(exc), exc, exc.__traceback__)
                 raise map_error(exc, operation="transaction.commit") from exc
@@ -207,6 +226,16 @@ class TransactionManager:
                 delay = min(max_delay, base_delay * 2 ** (attempt - 1))
                 time.sleep(delay * random.uniform(0.5, 1.0))
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _refuse_aborted(conn: psycopg.Connection[Any]) -> None:
+    """Raise rather than COMMIT a transaction that an error aborted: the server would
+    quietly ROLL BACK, and the caller would believe the work was stored."""
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+        raise TransactionError(
+            "transaction: a statement failed inside it, so it was rolled back, not committed "
+            "(run a statement that may fail in a nested transaction() to go on after it)"
+        )
 
 
 def _apply_options(

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+import msgspec
 import psycopg
 
 from llmcp import validation as check
@@ -74,6 +75,9 @@ class Repository:
         except psycopg.Error as exc:
             logger.warning("%s failed with SQLSTATE %s", operation, sqlstate_of(exc))
             raise map_error(exc, operation=operation) from exc
+        except msgspec.ValidationError as exc:  # a stored row that does not fit its type
+            logger.warning("%s failed: a stored row does not decode", operation)
+            raise LlmcpError(f"{operation}: a stored row does not match its type") from exc
         if logger.isEnabledFor(logging.DEBUG):
             rows = len(result) if isinstance(result, list) else int(result is not None)
             elapsed_ms = (time.perf_counter() - started) * 1000

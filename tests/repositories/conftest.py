@@ -1,0 +1,40 @@
+"""Fixtures of the repository tests.
+
+Most tests run on one migrated database shared by the whole run
+(``shared_config``): each test makes its own organizations (random slugs,
+e-mails, key hashes), so tests never see each other's rows. A test that reads
+a table as a whole (``organizations.list``) takes ``db_config`` instead, a
+fresh database of its own. Cloning a database costs about 0.4 s; sharing one
+keeps the suite fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from llmcp.config import DatabaseConfig
+from llmcp.testing import TestDatabases
+
+
+@pytest.fixture(scope="session")
+def repositories_db(databases: TestDatabases) -> str:
+    """The URL of the migrated database the repository tests share."""
+    return databases.url(databases.clone("repositories"))
+
+
+@pytest.fixture
+def shared_config(repositories_db: str) -> DatabaseConfig:
+    """Settings for a factory on the shared database (small pool, short timeouts)."""
+    return DatabaseConfig(
+        url=repositories_db, min_size=1, max_size=4, acquire_timeout=5.0, connect_timeout=5.0
+    )
+
+
+@pytest.fixture
+def empty_db(databases: TestDatabases) -> Iterator[str]:
+    """The URL of a new database without any table, dropped afterwards."""
+    name = databases.create_empty("empty")
+    yield databases.url(name)
+    databases.drop(name)

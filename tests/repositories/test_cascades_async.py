@@ -1,0 +1,131 @@
+"""Deletes through the repositories: what goes with a row, and what stays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from llmcp.config import DatabaseConfig
+from llmcp.factory_async import AsyncRepositories, AsyncRepositoryFactory
+from tests.repositories.helpers_async import (
+    Tenant,
+    at,
+    count_rows,
+    make_app,
+    make_log,
+    make_policy,
+    make_request,
+    make_tenant,
+    make_user,
+)
+
+TABLES = ("applications", "users", "policies", "audit_logs", "inference_requests")
+
+
+class Rows(dict[str, Any]):
+    """Every row of a populated tenant, by name."""
+
+
+async def populate(arepos: AsyncRepositories) -> tuple[Tenant, Rows]:
+    tenant = await make_tenant(arepos)
+    org, app, user = tenant
+    rows = Rows(
+        org_policy=await make_policy(arepos, org.id),
+        app_policy=await make_policy(arepos, org.id, app_id=app.id),
+        user_policy=await make_policy(arepos, org.id, user_id=user.id),
+        both_policy=await make_policy(arepos, org.id, app_id=app.id, user_id=user.id),
+        app_log=await make_log(arepos, org.id, app_id=app.id),
+        user_log=await make_log(arepos, org.id, user_id=user.id),
+        both_log=await make_log(arepos, org.id, app_id=app.id, user_id=user.id),
+        app_request=await make_request(arepos, org.id, app.id, created_at=at(0)),
+        both_request=await make_request(arepos, org.id, app.id, user_id=user.id),
+    )
+    return tenant, rows
+
+
+async def exists(arepos: AsyncRepositories, name: str, row: Any) -> bool:
+    repository = {
+        "policy": arepos.policies,
+        "log": arepos.audit_logs,
+        "request": arepos.inference_requests,
+        "app": arepos.applications,
+        "user": arepos.users,
+        "org": arepos.organizations,
+    }[name.rpartition("_")[2]]
+    return await repository.get_by_id(row.id) is not None
+
+
+async def test_deleting_an_organization_deletes_everything_it_owns(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        arepos = afactory.repositories()
+        tm = afactory.transaction_manager()
+        doomed, doomed_rows = await populate(arepos)
+        survivor, survivor_rows = await populate(arepos)
+        survivor_counts = [await count_rows(tm, table, survivor.org.id) for table in TABLES]
+        assert all([await count_rows(tm, table, doomed.org.id) for table in TABLES])
+
+        await arepos.organizations.delete(doomed.org.id)
+
+        assert await arepos.organizations.get_by_id(doomed.org.id) is None
+        assert await arepos.applications.get_by_id(doomed.app.id) is None
+        assert await arepos.users.get_by_id(doomed.user.id) is None
+        for name, row in doomed_rows.items():
+            assert not await exists(arepos, name, row), name
+        assert [await count_rows(tm, table, doomed.org.id) for table in TABLES] == [0] * 5
+        # nothing of another organization goes
+        for name, row in survivor_rows.items():
+            assert await exists(arepos, name, row), name
+        assert [await count_rows(tm, table, survivor.org.id) for table in TABLES] == survivor_counts
+        metrics = await arepos.inference_requests.get_metrics(doomed.org.id, at(-1), at(10**9))
+        assert metrics.total_requests == 0
+
+
+async def test_deleting_an_application_keeps_its_audit_logs(shared_config: DatabaseConfig) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        arepos = afactory.repositories()
+        (org, app, user), rows = await populate(arepos)
+        other_app = await make_app(arepos, org.id)
+        kept_request = await make_request(arepos, org.id, other_app.id)
+
+        await arepos.applications.delete(app.id)
+
+        # its policies and inference requests go with it
+        for name in ("app_policy", "both_policy", "app_request", "both_request"):
+            assert not await exists(arepos, name, rows[name]), name
+        # the audit trail stays, without the application
+        for name in ("app_log", "both_log"):
+            log = await arepos.audit_logs.get_by_id(rows[name].id)
+            assert log == msgspec.structs.replace(rows[name], app_id=None)
+        assert await arepos.audit_logs.get_by_app_id(app.id) == []
+        both_log = await arepos.audit_logs.get_by_id(rows["both_log"].id)
+        assert both_log is not None and both_log.user_id == user.id
+        # the rest of the organization stays
+        for name in ("org_policy", "user_policy", "user_log"):
+            assert await exists(arepos, name, rows[name]), name
+        assert await arepos.inference_requests.get_by_id(kept_request.id) == kept_request
+        assert await arepos.organizations.get_by_id(org.id) == org
+
+
+async def test_deleting_a_user_keeps_logs_and_requests(shared_config: DatabaseConfig) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        arepos = afactory.repositories()
+        (org, app, user), rows = await populate(arepos)
+        other_user = await make_user(arepos, org.id)
+        kept_policy = await make_policy(arepos, org.id, user_id=other_user.id)
+
+        await arepos.users.delete(user.id)
+
+        for name in ("user_policy", "both_policy"):
+            assert not await exists(arepos, name, rows[name]), name
+        for name in ("user_log", "both_log"):
+            log = await arepos.audit_logs.get_by_id(rows[name].id)
+            assert log is not None and log.user_id is None
+        request = await arepos.inference_requests.get_by_id(rows["both_request"].id)
+        assert request is not None and request.user_id is None and request.app_id == app.id
+        assert await arepos.inference_requests.get_by_user_id(user.id) == []
+        assert await arepos.policies.get_by_id(kept_policy.id) == kept_policy
+        for name in ("org_policy", "app_policy", "app_log", "app_request"):
+            assert await exists(arepos, name, rows[name]), name

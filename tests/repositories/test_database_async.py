@@ -1,0 +1,87 @@
+"""The factory and its database: health check, pool statistics, migrate, close."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from llmcp.config import DatabaseConfig
+from llmcp.errors import DatabaseUnavailableError
+from llmcp.factory_async import AsyncRepositoryFactory
+from llmcp.scratch import with_database
+from tests.repositories.helpers_async import make_org, make_tenant
+
+
+async def test_health_check_reports_server_latency_and_pool(shared_config: DatabaseConfig) -> None:
+    config = dataclasses.replace(shared_config, min_size=2, max_size=3)
+    async with await AsyncRepositoryFactory.connect(config) as afactory:
+        health = await afactory.database.health_check()
+        transaction = await afactory.transaction_manager().begin()
+        cursor = await transaction.connection.execute("SHOW server_version")
+        row = await cursor.fetchone()
+        await transaction.rollback()
+        assert row is not None and health.server_version == row[0]
+        assert health.server_version[:2].isdigit()
+        assert 0 < health.latency_ms < 10_000
+        assert (health.pool.min_size, health.pool.max_size) == (2, 3)
+        assert 1 <= health.pool.size <= 3
+        assert health.pool.available <= health.pool.size
+        assert health.pool.waiting == 0 and health.pool.errors == 0
+        again = await afactory.database.health_check()
+        assert again.pool.requests > health.pool.requests
+
+
+async def test_the_factory_shares_one_database_and_one_manager(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        assert afactory.repositories() is afactory.repositories()
+        assert afactory.transaction_manager() is afactory.transaction_manager()
+        assert afactory.database.config == shared_config
+        arepos = afactory.repositories()
+        assert {name for name in type(arepos).__dataclass_fields__} == {
+            "organizations",
+            "applications",
+            "users",
+            "policies",
+            "audit_logs",
+            "inference_requests",
+        }
+
+
+async def test_close_is_idempotent_and_the_block_closes(shared_config: DatabaseConfig) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        org = await make_org(afactory.repositories())
+    with pytest.raises(DatabaseUnavailableError):
+        await afactory.repositories().organizations.get_by_id(org.id)
+    await afactory.close()
+    await afactory.close()
+    with pytest.raises(DatabaseUnavailableError):
+        await afactory.database.health_check()
+
+    afactory = await AsyncRepositoryFactory.connect(shared_config)
+    assert await afactory.repositories().organizations.get_by_id(org.id) == org
+    await afactory.close()
+    await afactory.close()
+    await afactory.database.close()
+    with pytest.raises(DatabaseUnavailableError):
+        await afactory.repositories().organizations.get_by_id(org.id)
+
+
+async def test_connect_to_a_missing_database_is_unavailable(shared_config: DatabaseConfig) -> None:
+    missing = with_database(shared_config.url, "no_such_database_here")
+    config = dataclasses.replace(shared_config, url=missing, connect_timeout=0.3)
+    with pytest.raises(DatabaseUnavailableError, match="cannot connect"):
+        await AsyncRepositoryFactory.connect(config)
+
+
+async def test_migrate_an_empty_database_then_use_it(empty_db: str) -> None:
+    config = DatabaseConfig(url=empty_db, min_size=1, max_size=2, acquire_timeout=5.0)
+    async with await AsyncRepositoryFactory.connect(config) as afactory:
+        await afactory.database.migrate()
+        await afactory.database.migrate()  # nothing left to apply: a no-op
+        arepos = afactory.repositories()
+        org, app, user = await make_tenant(arepos)
+        assert await arepos.users.get_by_org_id(org.id) == [user]
+        assert await arepos.applications.get_by_id(app.id) == app
