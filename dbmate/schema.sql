@@ -325,6 +325,7 @@ CREATE TABLE public.policies (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT policies_config_check CHECK ((jsonb_typeof(config) = 'object'::text)),
+    CONSTRAINT policies_config_type_check CHECK ((NOT ((config ->> 'type'::text) IS DISTINCT FROM (policy_type)::text))),
     CONSTRAINT policies_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
 );
 
@@ -752,4 +753,6 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126000500'),
     ('20261126000600'),
     ('20261126000700'),
-    ('20261126000800');
+    ('20261126000800'),
+    ('20261126000900'),
+    ('20261126000910');

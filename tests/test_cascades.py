@@ -9,6 +9,7 @@ import psycopg
 from tests.test_constraints import _app, _inference, _org, _user
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+CONFIG = """'{"type": "rate_limit"}'"""
 TABLES = ("applications", "users", "policies", "audit_logs", "inference_requests")
 
 
@@ -17,8 +18,8 @@ def _populate(conn: Conn) -> Any:
     app, user = _app(conn, org), _user(conn, org)
     conn.execute(
         "INSERT INTO policies (org_id, app_id, user_id, name, policy_type, config) VALUES "
-        "(%s, NULL, NULL, 'o', 'rate_limit', '{}'), (%s, %s, NULL, 'a', 'rate_limit', '{}'), "
-        "(%s, %s, %s, 'u', 'rate_limit', '{}')",
+        f"(%s, NULL, NULL, 'o', 'rate_limit', {CONFIG}), (%s, %s, NULL, 'a', 'rate_limit', {CONFIG}), "
+        f"(%s, %s, %s, 'u', 'rate_limit', {CONFIG})",
         (org, org, app, org, app, user),
     )
     conn.execute(

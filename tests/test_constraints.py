@@ -92,7 +92,7 @@ def test_children_cannot_point_at_another_organizations_app_or_user(
     rows: dict[str, Callable[[], tuple[str, tuple[Any, ...]]]] = {
         "policies": lambda: (
             f"INSERT INTO policies (org_id, {column}, name, policy_type, config) "
-            "VALUES (%s, %s, 'p', 'rate_limit', '{}')",
+            "VALUES (%s, %s, 'p', 'rate_limit', '{\"type\": \"rate_limit\"}')",
             (mine, their_target),
         ),
         "audit_logs": lambda: (
@@ -111,7 +111,7 @@ def test_same_organization_references_are_accepted(conn: Conn) -> None:
     app, user = _app(conn, org), _user(conn, org)
     conn.execute(
         "INSERT INTO policies (org_id, app_id, user_id, name, policy_type, config) "
-        "VALUES (%s, %s, %s, 'p', 'rate_limit', '{}')",
+        "VALUES (%s, %s, %s, 'p', 'rate_limit', '{\"type\": \"rate_limit\"}')",
         (org, app, user),
     )
     conn.execute(*_inference(conn, org, app, user))
@@ -247,3 +247,17 @@ def test_update_bumps_version_and_updated_at(conn: Conn) -> None:
         "SELECT version, updated_at > '2000-01-01Z' FROM organizations WHERE id = %s", (org,)
     ).fetchone()
     assert row == (2, True)
+
+
+def test_policy_config_must_carry_the_policy_type(conn: Conn) -> None:
+    org = _org(conn)
+    _rejects(
+        conn, errors.CheckViolation, "policies_config_type_check",
+        "INSERT INTO policies (org_id, name, policy_type, config) "
+        "VALUES (%s, 'p', 'token_budget', '{\"type\": \"rate_limit\"}')", (org,),
+    )  # fmt: skip
+    _rejects(
+        conn, errors.CheckViolation, "policies_config_type_check",
+        "INSERT INTO policies (org_id, name, policy_type, config) VALUES (%s, 'p', 'rate_limit', '{}')",
+        (org,),
+    )  # fmt: skip

@@ -127,7 +127,7 @@ def test_policy_with_an_app_of_another_org_is_a_reference_violation(conn: Conn) 
         conn,
         "policies.create",
         "INSERT INTO policies (org_id, app_id, name, policy_type, config) "
-        "VALUES (%s, %s, 'p', 'rate_limit', '{}')",
+        "VALUES (%s, %s, 'p', 'rate_limit', '{\"type\": \"rate_limit\"}')",
         mine,
         their_app,
     )
