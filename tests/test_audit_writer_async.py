@@ -177,9 +177,11 @@ async def test_a_full_queue_waits_then_raises_or_drops_when_asked(
         dropping = AsyncAuditWriter(
             database, queue_size=5, batch_size=5, drop_when_full=True, max_backoff=0.1
         )
-        accepted = [await strict.submit(_log(org, n)) for n in range(10)]  # 5 in flight, 5 queued
-        with pytest.raises(QueueFullError):
-            await strict.submit(_log(org, 10))
+        accepted: list[uuid.UUID] = []
+        with pytest.raises(QueueFullError):  # one batch in flight, a full queue, then no more
+            for n in range(20):
+                accepted.append(await strict.submit(_log(org, n)))
+        assert 5 < len(accepted) <= 10
         for n in range(30):
             await dropping.submit(_log(org, 100 + n))
         kept = dropping.stats

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,6 +22,14 @@ def _marker(url: str) -> str:
     return str(row[0])
 
 
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    """A folder of our own (pytest's tmp_path may be pruned by another pytest run)."""
+    path = Path(tempfile.mkdtemp(prefix="llmcp-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def test_two_temporary_servers_run_side_by_side_without_sharing() -> None:
     with EmbeddedServer() as first, EmbeddedServer() as second:
         assert first.url() != second.url()
@@ -27,7 +38,8 @@ def test_two_temporary_servers_run_side_by_side_without_sharing() -> None:
     assert not root.exists()  # a temporary server removes its folder
 
 
-def test_a_persistent_folder_is_used_by_one_run_at_a_time(tmp_path: Path) -> None:
+def test_a_persistent_folder_is_used_by_one_run_at_a_time(private_dir: Path) -> None:
+    tmp_path = private_dir
     holder = EmbeddedServer(tmp_path / "pg").start()
     try:
         intruder = EmbeddedServer(tmp_path / "pg")
@@ -44,7 +56,8 @@ def test_a_persistent_folder_is_used_by_one_run_at_a_time(tmp_path: Path) -> Non
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_a_waiting_run_proceeds_when_the_holder_finishes(tmp_path: Path) -> None:
+def test_a_waiting_run_proceeds_when_the_holder_finishes(private_dir: Path) -> None:
+    tmp_path = private_dir
     holder = EmbeddedServer(tmp_path / "pg").start()
     timer = threading.Timer(0.5, holder.close)
     timer.start()
