@@ -82,6 +82,7 @@ class WriterStats(msgspec.Struct, frozen=True):
 
 def audit_row(new: NewAuditLog) -> Row:
     """Validate ``new`` and turn it into a COPY row (id and time filled in)."""
+    check.instance("new", new, NewAuditLog)
     return (
         check.optional_uuid("id", new.id) or uuid.uuid4(),
         check.uuid_value("org_id", new.org_id),

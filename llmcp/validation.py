@@ -11,7 +11,7 @@ import enum
 import ipaddress
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final, TypeVar
 from uuid import UUID
@@ -20,6 +20,7 @@ from llmcp.errors import ValidationError
 from llmcp.json_types import JsonValue
 
 E = TypeVar("E", bound=enum.Enum)
+T = TypeVar("T")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 __all__ = [
@@ -103,6 +104,17 @@ def aware(field: str, value: object) -> datetime:
         raise ValidationError(f"{field} must be a datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(f"{field} must be timezone-aware (a naive datetime was given)")
+    try:  # stored as UTC: it must be a UTC instant Python can read back
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(f"{field} is outside the years 1 to 9999 in UTC") from None
+    return value
+
+
+def instance(field: str, value: object, kind: type[T]) -> T:
+    """``value`` if it is a ``kind`` (an input struct or a row), else a ValidationError."""
+    if not isinstance(value, kind):
+        raise ValidationError(f"{field} must be a {kind.__name__}, not {type(value).__name__}")
     return value
 
 

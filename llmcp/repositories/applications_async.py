@@ -23,6 +23,7 @@ class AsyncApplicationRepository(AsyncRepository):
 
     async def create(self, new: NewApplication) -> Application:
         """Insert an application; ``api_key_hash`` is the SHA-256 of its key, lowercase hex."""
+        check.instance("new", new, NewApplication)
         return await self._run(
             self._queries.create,
             id=check.optional_uuid("id", new.id) or uuid.uuid4(),
@@ -57,6 +58,7 @@ class AsyncApplicationRepository(AsyncRepository):
 
     async def update(self, app: Application) -> Application:
         """Store name, description and key hash if ``app.version`` is still current."""
+        check.instance("app", app, Application)
         updated = await self._run(
             self._queries.update,
             id=check.uuid_value("id", app.id),

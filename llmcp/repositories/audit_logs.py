@@ -42,6 +42,7 @@ class AuditLogRepository(Repository):
         self.writer = writer
 
     def async_insert(self, new: NewAuditLog) -> uuid.UUID:
+        check.instance("new", new, NewAuditLog)
         """Queue one audit log for the background writer; returns its id at once.
 
         Batched with COPY, retried while the database is away, stored exactly
@@ -52,6 +53,7 @@ class AuditLogRepository(Repository):
 
     def insert(self, new: NewAuditLog) -> AuditLog:
         """Insert one audit log now (in the current transaction, if any)."""
+        check.instance("new", new, NewAuditLog)
         return self._run(
             self._queries.insert,
             id=check.optional_uuid("id", new.id) or uuid.uuid4(),

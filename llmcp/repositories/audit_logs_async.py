@@ -41,6 +41,7 @@ class AsyncAuditLogRepository(AsyncRepository):
         self.writer = writer
 
     async def async_insert(self, new: NewAuditLog) -> uuid.UUID:
+        check.instance("new", new, NewAuditLog)
         """Queue one audit log for the background writer; returns its id at once.
 
         Batched with COPY, retried while the database is away, stored exactly
@@ -51,6 +52,7 @@ class AsyncAuditLogRepository(AsyncRepository):
 
     async def insert(self, new: NewAuditLog) -> AuditLog:
         """Insert one audit log now (in the current transaction, if any)."""
+        check.instance("new", new, NewAuditLog)
         return await self._run(
             self._queries.insert,
             id=check.optional_uuid("id", new.id) or uuid.uuid4(),

@@ -57,6 +57,7 @@ class InferenceRequestRepository(Repository):
 
     def create(self, new: NewInferenceRequest) -> InferenceRequest:
         """Record a request (``request_id`` is the caller's idempotency key, unique)."""
+        check.instance("new", new, NewInferenceRequest)
         return self._run(
             self._queries.create,
             id=check.optional_uuid("id", new.id) or uuid.uuid4(),
@@ -79,6 +80,7 @@ class InferenceRequestRepository(Repository):
 
     def update(self, request: InferenceRequest) -> InferenceRequest:
         """Store the outcome (status, tokens, cost, latency, error, completion) if the version is current."""
+        check.instance("request", request, InferenceRequest)
         updated = self._run(
             self._queries.update,
             id=check.uuid_value("id", request.id),

@@ -56,6 +56,7 @@ class AsyncInferenceRequestRepository(AsyncRepository):
 
     async def create(self, new: NewInferenceRequest) -> InferenceRequest:
         """Record a request (``request_id`` is the caller's idempotency key, unique)."""
+        check.instance("new", new, NewInferenceRequest)
         return await self._run(
             self._queries.create,
             id=check.optional_uuid("id", new.id) or uuid.uuid4(),
@@ -78,6 +79,7 @@ class AsyncInferenceRequestRepository(AsyncRepository):
 
     async def update(self, request: InferenceRequest) -> InferenceRequest:
         """Store the outcome (status, tokens, cost, latency, error, completion) if the version is current."""
+        check.instance("request", request, InferenceRequest)
         updated = await self._run(
             self._queries.update,
             id=check.uuid_value("id", request.id),

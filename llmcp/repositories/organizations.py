@@ -24,6 +24,7 @@ class OrganizationRepository(Repository):
 
     def create(self, new: NewOrganization) -> Organization:
         """Insert an organization (slug: lowercase words joined by hyphens, unique)."""
+        check.instance("new", new, NewOrganization)
         return self._run(
             self._queries.create,
             id=check.optional_uuid("id", new.id) or uuid.uuid4(),
@@ -44,6 +45,7 @@ class OrganizationRepository(Repository):
 
     def update(self, org: Organization) -> Organization:
         """Store ``org``'s name and slug if its version is still current; returns the new row."""
+        check.instance("org", org, Organization)
         updated = self._run(
             self._queries.update,
             id=check.uuid_value("id", org.id),

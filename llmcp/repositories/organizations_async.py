@@ -23,6 +23,7 @@ class AsyncOrganizationRepository(AsyncRepository):
 
     async def create(self, new: NewOrganization) -> Organization:
         """Insert an organization (slug: lowercase words joined by hyphens, unique)."""
+        check.instance("new", new, NewOrganization)
         return await self._run(
             self._queries.create,
             id=check.optional_uuid("id", new.id) or uuid.uuid4(),
@@ -47,6 +48,7 @@ class AsyncOrganizationRepository(AsyncRepository):
 
     async def update(self, org: Organization) -> Organization:
         """Store ``org``'s name and slug if its version is still current; returns the new row."""
+        check.instance("org", org, Organization)
         updated = await self._run(
             self._queries.update,
             id=check.uuid_value("id", org.id),

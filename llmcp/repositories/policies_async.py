@@ -26,7 +26,8 @@ def checked_config(config: PolicyConfig) -> tuple[PolicyType, PolicyConfig]:
     """Validate a config struct (msgspec checks constraints on conversion) and name its type."""
     try:
         valid = msgspec.convert(msgspec.to_builtins(config), PolicyConfig)
-    except (msgspec.ValidationError, TypeError) as exc:
+        msgspec.json.encode(valid)  # what will be stored must be encodable (no lone surrogates)
+    except (msgspec.ValidationError, TypeError, UnicodeEncodeError) as exc:
         raise ValidationError(f"config: {exc}") from None
     return PolicyType(type(valid).__struct_config__.tag), valid
 
@@ -39,6 +40,7 @@ class AsyncPolicyRepository(AsyncRepository):
 
     async def create(self, new: NewPolicy) -> Policy:
         """Insert a policy; its type is its config's. App and user must be of the same org."""
+        check.instance("new", new, NewPolicy)
         policy_type, config = checked_config(new.config)
         return await self._run(
             self._queries.create,
@@ -111,6 +113,7 @@ class AsyncPolicyRepository(AsyncRepository):
 
     async def update(self, policy: Policy) -> Policy:
         """Store name, config (and so type), priority and enabled if the version is current."""
+        check.instance("policy", policy, Policy)
         policy_type, config = checked_config(policy.config)
         updated = await self._run(
             self._queries.update,

@@ -23,6 +23,7 @@ class AsyncUserRepository(AsyncRepository):
 
     async def create(self, new: NewUser) -> User:
         """Insert a user; e-mail addresses are unique regardless of case."""
+        check.instance("new", new, NewUser)
         return await self._run(
             self._queries.create,
             id=check.optional_uuid("id", new.id) or uuid.uuid4(),
@@ -61,6 +62,7 @@ class AsyncUserRepository(AsyncRepository):
 
     async def update(self, user: User) -> User:
         """Store e-mail, display name and role if ``user.version`` is still current."""
+        check.instance("user", user, User)
         updated = await self._run(
             self._queries.update,
             id=check.uuid_value("id", user.id),
