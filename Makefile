@@ -57,3 +57,8 @@ test-system-postgres: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .llmcp build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The property-based suite alone, with ten times the examples of `make test`.
+.PHONY: test-thorough
+test-thorough: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/properties
