@@ -62,3 +62,8 @@ clean:
 .PHONY: test-thorough
 test-thorough: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/properties
+
+# Break the SQL on purpose, one break at a time, and check a test catches each.
+.PHONY: test-teeth
+test-teeth: $(STAMP)
+	$(BIN)/python -m tests.properties.breaks

@@ -132,6 +132,24 @@ def repository_lookup(
                 o, r, "lookups/s", 0.90)  # fmt: skip
 
 
+def pinned_lookup(conn: Conn, url: str, ids: list[uuid.UUID], rounds: int, seconds: float) -> Case:
+    """The same calls in a ``pinned()`` block: one checkout for the whole batch."""
+    with RepositoryFactory.connect(DatabaseConfig(url=url, min_size=1, max_size=1)) as factory:
+        organizations = factory.repositories().organizations
+        transactions = factory.transaction_manager()
+
+        def ours() -> int:
+            with transactions.pinned():
+                for org_id in ids:
+                    organizations.get_by_id(org_id)
+            return len(ids)
+
+        o, r = compare(ours, raw_lookup(conn, ids), rounds, seconds)
+    return Case("repository_lookup_pinned_vs_psycopg",
+                "repos.organizations.get_by_id in a pinned() block vs raw prepared psycopg",
+                o, r, "lookups/s", 0.90)  # fmt: skip
+
+
 def pooled_lookup(url: str, ids: list[uuid.UUID], rounds: int, seconds: float) -> Case:
     """What a service does by hand: a pool checkout per request, then the query."""
     sql = f"SELECT {ORG_COLUMNS} FROM organizations WHERE id = %s"
@@ -372,6 +390,7 @@ def main() -> None:
             batch = ids[:200]
             cases.append(point_lookup(conn, batch, args.rounds, args.seconds))
             cases.append(repository_lookup(conn, url, batch, args.rounds, args.seconds))
+            cases.append(pinned_lookup(conn, url, batch, args.rounds, args.seconds))
             cases.append(pooled_lookup(url, batch, args.rounds, args.seconds))
             sqlalchemy = sqlalchemy_lookup(url, batch, args.rounds, args.seconds)
             cases += [sqlalchemy] if sqlalchemy else []

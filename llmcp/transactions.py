@@ -6,11 +6,13 @@ manager runs on the transaction's connection; the block commits when it ends
 normally and rolls back when it raises. A nested block is a savepoint: its
 failure rolls back only itself. ``begin()`` hands out a transaction to commit
 or roll back by hand. Outside any transaction each call takes a pooled
-connection of its own (autocommit).
+connection of its own (autocommit), unless a ``pinned()`` block holds one for
+all the calls in it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import random
 import time
@@ -26,7 +28,7 @@ from psycopg import sql
 
 from llmcp.database import Database
 from llmcp.error_map import map_error
-from llmcp.errors import TransactionError, ValidationError
+from llmcp.errors import LlmcpError, TransactionError, ValidationError
 
 T = TypeVar("T")
 
@@ -39,18 +41,26 @@ class IsolationLevel(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class _Active:
+    """One link of the context's chain: a connection a manager's calls run on."""
+
     manager: TransactionManager
-    transaction: Transaction
-    outer: _Active | None = None  # transactions of other managers active in this context
+    connection: psycopg.Connection[Any]
+    transaction: Transaction | None  # None: a pinned() block, no transaction open
+    outer: _Active | None = None  # links of other managers, and outer blocks
 
 
-def _without(active: _Active | None, transaction: Transaction) -> _Active | None:
-    """The chain ``active`` without ``transaction`` (which may sit anywhere in it)."""
+def _without(active: _Active | None, link: _Active) -> _Active | None:
+    """The chain ``active`` without ``link`` (which may sit anywhere in it; the links
+    in front of it are rebuilt, so they are matched by what they hold)."""
     if active is None:
         return None
-    if active.transaction is transaction:
+    if (active.manager, active.connection, active.transaction) == (
+        link.manager, link.connection, link.transaction
+    ):  # fmt: skip
         return active.outer
-    return _Active(active.manager, active.transaction, _without(active.outer, transaction))
+    return _Active(
+        active.manager, active.connection, active.transaction, _without(active.outer, link)
+    )
 
 
 _current: ContextVar[_Active | None] = ContextVar("llmcp_async_transaction", default=None)
@@ -98,24 +108,67 @@ class TransactionManager:
     def __init__(self, database: Database) -> None:
         self.database = database
 
+    def _link(self) -> _Active | None:
+        """This manager's innermost link in the context: a transaction or a pinned block."""
+        active = _current.get()
+        while active is not None and active.manager is not self:
+            active = active.outer
+        return active
+
     def current(self) -> Transaction | None:
         """The transaction active in this context, if any."""
-        active = _current.get()
-        while active is not None:
-            if active.manager is self:
-                return active.transaction
-            active = active.outer
-        return None
+        link = self._link()
+        return None if link is None else link.transaction
+
+    def bound_connection(self) -> psycopg.Connection[Any] | None:
+        """The connection this context's calls run on (a transaction's or a pinned one), if any."""
+        link = self._link()
+        return None if link is None else link.connection
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """The current transaction's connection, or a pooled one for one statement."""
-        active = self.current()
-        if active is not None:
-            yield active.connection
+        """The context's connection (transaction or pinned block), or a pooled one."""
+        link = self._link()
+        if link is not None:
+            yield link.connection
             return
         with self.database.connection() as conn:
             yield conn
+
+    @contextmanager
+    def pinned(self) -> Iterator[psycopg.Connection[Any]]:
+        """Run every call of the block on one pooled connection, taken once.
+
+        Outside a transaction each repository call checks a connection out of the
+        pool and back in; a request handler that makes several calls saves that
+        per call by pinning one. Calls still autocommit one by one;
+        ``transaction()`` inside the block runs on the pinned connection. Inside a
+        transaction or another pinned block this changes nothing. A transaction
+        from ``begin()`` must end before the block does (else it is rolled back and
+        ``TransactionError`` raised).
+        """
+        if self._link() is not None:
+            with self.connection() as conn:
+                yield conn
+            return
+        with self.database.connection() as conn:
+            link = _Active(self, conn, None, _current.get())
+            _current.set(link)
+            try:
+                yield conn
+            finally:
+                left_open = self.current()  # from begin(), never ended
+                try:
+                    if left_open is not None:
+                        with contextlib.suppress(LlmcpError):
+                            left_open.rollback()
+                finally:
+                    _current.set(_without(_current.get(), link))
+            if left_open is not None:
+                raise TransactionError(
+                    "pinned(): a transaction from begin() was still open when the block "
+                    "ended; it was rolled back"
+                )
 
     @contextmanager
     def transaction(
@@ -134,17 +187,18 @@ class TransactionManager:
             except psycopg.Error as exc:
                 raise map_error(exc, operation="transaction.savepoint") from exc
             return
-        with self.database.connection() as conn:
+        with self.connection() as conn:  # a pinned one, or one from the pool
             try:
                 with conn.transaction():
                     _apply_options(conn, isolation_level, read_only)
                     transaction = Transaction(conn)
-                    _current.set(_Active(self, transaction, _current.get()))
+                    link = _Active(self, conn, transaction, _current.get())
+                    _current.set(link)
                     try:
                         yield transaction
                         _refuse_aborted(conn)
                     finally:
-                        _current.set(_without(_current.get(), transaction))
+                        _current.set(_without(_current.get(), link))
             except psycopg.Error as exc:
                 raise map_error(exc, operation="transaction") from exc
 
@@ -167,7 +221,7 @@ class TransactionManager:
             raise TransactionError(
                 "a transaction is already active here: nest transaction() instead"
             )
-        connections = self.database.connection()
+        connections = self.connection()  # a pinned one, or one from the pool
         conn = connections.__enter__()
         block = conn.transaction()
         try:
@@ -179,10 +233,11 @@ class TransactionManager:
                 raise map_error(exc, operation="transaction.begin") from exc
             raise
         transaction = Transaction(conn)
-        _current.set(_Active(self, transaction, _current.get()))
+        link = _Active(self, conn, transaction, _current.get())
+        _current.set(link)
 
         def finish(commit: bool) -> None:
-            _current.set(_without(_current.get(), transaction))
+            _current.set(_without(_current.get(), link))
             try:
                 if commit:
                     _refuse_aborted(conn)

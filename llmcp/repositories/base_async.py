@@ -51,17 +51,17 @@ class AsyncRepository:
         self._cursor_secret = cursor_secret
 
     async def _run(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one generated query: on the current transaction's connection or a
-        pooled one; psycopg errors become llmcp errors; timing at DEBUG.
+        """Run one generated query: on the context's connection (a transaction's or
+        a pinned one) or a pooled one; psycopg errors become llmcp errors; timing at DEBUG.
 
         Parameter values are never logged: they may hold secrets or personal data.
         """
-        operation = f"{self.entity}.{getattr(query, '__name__', 'query')}"
-        started = time.perf_counter()
-        active = self._transactions.current()
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
+        bound = self._transactions.bound_connection()
         try:
-            if active is not None:
-                result = await query(active.connection, *args, **kwargs)
+            if bound is not None:
+                result = await query(bound, *args, **kwargs)
             else:  # one statement on a pooled connection (autocommit)
                 conn = await self._database.acquire()
                 try:
@@ -69,19 +69,25 @@ class AsyncRepository:
                 finally:
                     await self._database.release(conn)
         except LlmcpError as exc:
-            logger.warning("%s failed: %s", operation, type(exc).__name__)
+            logger.warning("%s failed: %s", self._operation(query), type(exc).__name__)
             raise
         except psycopg.Error as exc:
+            operation = self._operation(query)
             logger.warning("%s failed with SQLSTATE %s", operation, sqlstate_of(exc))
             raise map_error(exc, operation=operation) from exc
         except msgspec.ValidationError as exc:  # a stored row that does not fit its type
+            operation = self._operation(query)
             logger.warning("%s failed: a stored row does not decode", operation)
             raise LlmcpError(f"{operation}: a stored row does not match its type") from exc
-        if logger.isEnabledFor(logging.DEBUG):
+        if debug:
             rows = len(result) if isinstance(result, list) else int(result is not None)
             elapsed_ms = (time.perf_counter() - started) * 1000
-            logger.debug("%s: %.3f ms, %d row(s)", operation, elapsed_ms, rows)
+            logger.debug("%s: %.3f ms, %d row(s)", self._operation(query), elapsed_ms, rows)
         return result
+
+    def _operation(self, query: Callable[..., Any]) -> str:
+        """``entity.query``, for errors and logs (built only when one is written)."""
+        return f"{self.entity}.{getattr(query, '__name__', 'query')}"
 
     async def _missing_or_stale(
         self, version_of: Query[..., int | None], row_id: uuid.UUID, expected: int

@@ -3,8 +3,9 @@
 ``RepositoryMachine`` drives the sync repositories through creates, updates
 (current and stale versions), deletes with their cascades, constraint
 violations, and transactions: ``begin()`` or ``transaction()`` blocks that
-commit or roll back, nested savepoints that are released or rolled back, and
-statements that fail inside a transaction. An in-memory model of the six
+commit or roll back, nested savepoints that are released or rolled back,
+statements that fail inside a transaction, and ``pinned()`` blocks around any
+of it. An in-memory model of the six
 tables predicts every outcome; after every step the database, read through the
 repositories' own read methods, must equal the model, both inside the open
 transaction and, from a second factory, the committed state outside it.
@@ -182,6 +183,8 @@ class RepositoryMachine(RuleBasedStateMachine):
         self.dead: dict[uuid.UUID, Any] = {}  # last rows of deleted ids, to update or delete again
         self.ever: dict[str, list[uuid.UUID]] = {name: [] for name in TABLES}  # every id made
         self.counter = 0
+        self.pin: Any = None  # an entered pinned() block
+        self.pinned_outside = False  # entered outside a transaction: it holds a connection
 
     # -- running calls whose outcome the model predicts -------------------------------
 
@@ -577,6 +580,43 @@ class RepositoryMachine(RuleBasedStateMachine):
             self.repos.organizations.create(NewOrganization(name="dup", slug=org.slug))
         self.aborted = True
 
+    # -- pinned connections -------------------------------------------------------------------
+
+    @precondition(lambda self: self.pin is None)
+    @rule()
+    def pin_a_connection(self) -> None:
+        """Every call from here on runs on one connection (the transaction's, if one is open)."""
+        self.pin = self.tx.pinned()
+        conn = self.pin.__enter__()
+        self.pinned_outside = not self.stack
+        assert self.tx.bound_connection() is conn
+
+    @precondition(
+        lambda self: (
+            self.pin is not None
+            and (
+                not self.pinned_outside
+                or not self.stack
+                or [f.kind for f in self.stack] == ["begin"]
+            )
+        )
+    )
+    @rule()
+    def unpin(self) -> None:
+        """Leave the pinned block (blocks nest, so only a ``begin()`` may still be open): a
+        transaction begun in the block and left open is rolled back, with an error."""
+        block, self.pin = self.pin, None
+        if self.pinned_outside and self.stack:
+            frame = self.stack.pop()
+            with pytest.raises(TransactionError):
+                block.__exit__(None, None, None)
+            self.restore(frame.saved)
+            assert self.tx.current() is None
+        else:
+            block.__exit__(None, None, None)
+        if not self.stack:
+            assert self.tx.bound_connection() is None
+
     # -- the check after every step ----------------------------------------------------------
 
     @invariant()
@@ -597,6 +637,8 @@ class RepositoryMachine(RuleBasedStateMachine):
                 frame.handle.rollback()
             else:
                 frame.handle.__exit__(Boom, Boom(), None)
+        if self.pin is not None:
+            self.pin.__exit__(None, None, None)
         with self.factory.database.connection() as conn:
             conn.execute("TRUNCATE organizations CASCADE")
 

@@ -442,3 +442,98 @@ def test_a_block_that_swallowed_a_database_error_does_not_report_a_commit(
             transaction.commit()
         assert tm.current() is None
         assert repos.organizations.get_by_id(created.id) is None
+
+
+def test_a_pinned_block_takes_one_connection_for_all_its_calls(
+    shared_config: DatabaseConfig,
+) -> None:
+    with (
+        RepositoryFactory.connect(shared_config) as factory,
+        RepositoryFactory.connect(shared_config) as other,
+    ):
+        repos, orepos = factory.repositories(), other.repositories()
+        tm = factory.transaction_manager()
+        taken = make_org(repos)
+        before = factory.database.pool_stats().requests
+        with tm.pinned() as conn:
+            assert tm.current() is None  # pinned, not in a transaction
+            assert tm.bound_connection() is conn
+            org = make_org(repos)
+            # each call commits on its own: another pool sees the row at once
+            assert orepos.organizations.get_by_id(org.id) == org
+            with pytest.raises(ConflictError):  # a failed statement spoils nothing
+                make_org(repos, slug=taken.slug)
+            app = make_app(repos, org.id)
+            assert repos.applications.get_by_org_id(org.id) == [app]
+            assert repos.organizations.get_by_id(org.id) == org
+        assert factory.database.pool_stats().requests == before + 1
+        assert tm.bound_connection() is None
+        repos.organizations.get_by_id(org.id)  # back to one checkout per call
+        assert factory.database.pool_stats().requests == before + 2
+
+
+def test_transactions_inside_a_pinned_block_run_on_its_connection(
+    shared_config: DatabaseConfig,
+) -> None:
+    with RepositoryFactory.connect(shared_config) as factory:
+        repos = factory.repositories()
+        tm = factory.transaction_manager()
+        before = factory.database.pool_stats().requests
+        with tm.pinned() as conn:
+            with pytest.raises(Boom):
+                block = tm.transaction()
+                with block as transaction:
+                    assert transaction.connection is conn
+                    undone = make_org(repos)
+                    raise Boom
+            with tm.transaction(isolation_level=IsolationLevel.SERIALIZABLE) as transaction:
+                assert transaction.connection is conn
+                assert show(transaction, "transaction_isolation") == "serializable"
+                kept = make_org(repos)
+            assert tm.current() is None
+            with tm.begin() as transaction:
+                assert transaction.connection is conn
+                by_hand = make_org(repos)
+            assert repos.organizations.get_by_id(undone.id) is None
+        assert factory.database.pool_stats().requests == before + 1
+        assert repos.organizations.get_by_id(kept.id) == kept
+        assert repos.organizations.get_by_id(by_hand.id) == by_hand
+
+
+def test_a_transaction_begun_in_a_pinned_block_must_end_inside_it(
+    shared_config: DatabaseConfig,
+) -> None:
+    with RepositoryFactory.connect(shared_config) as factory:
+        repos = factory.repositories()
+        tm = factory.transaction_manager()
+        with pytest.raises(TransactionError, match="still open"):
+            block = tm.pinned()
+            with block:
+                tm.begin()
+                left_open = make_org(repos)
+        assert tm.current() is None and tm.bound_connection() is None
+        assert repos.organizations.get_by_id(left_open.id) is None
+        assert (factory.database.health_check()).pool.size >= 1
+
+
+def test_pinned_inside_a_transaction_or_a_pinned_block_changes_nothing(
+    shared_config: DatabaseConfig,
+) -> None:
+    with (
+        RepositoryFactory.connect(shared_config) as factory,
+        RepositoryFactory.connect(shared_config) as other,
+    ):
+        tm, other_tm = factory.transaction_manager(), other.transaction_manager()
+        with tm.transaction() as transaction, tm.pinned() as conn:
+            assert conn is transaction.connection
+            assert tm.current() is transaction
+        with tm.pinned() as outer:
+            with tm.pinned() as inner:
+                assert inner is outer
+                with other_tm.pinned() as others:  # another factory pins its own
+                    assert others is not outer
+                    assert tm.bound_connection() is outer
+                    assert other_tm.bound_connection() is others
+                assert other_tm.bound_connection() is None
+            assert tm.bound_connection() is outer
+        assert tm.bound_connection() is None

@@ -445,3 +445,98 @@ async def test_a_block_that_swallowed_a_database_error_does_not_report_a_commit(
             await transaction.commit()
         assert tm.current() is None
         assert await arepos.organizations.get_by_id(created.id) is None
+
+
+async def test_a_pinned_block_takes_one_connection_for_all_its_calls(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with (
+        await AsyncRepositoryFactory.connect(shared_config) as afactory,
+        await AsyncRepositoryFactory.connect(shared_config) as other,
+    ):
+        arepos, orepos = afactory.repositories(), other.repositories()
+        tm = afactory.transaction_manager()
+        taken = await make_org(arepos)
+        before = afactory.database.pool_stats().requests
+        async with tm.pinned() as conn:
+            assert tm.current() is None  # pinned, not in a transaction
+            assert tm.bound_connection() is conn
+            org = await make_org(arepos)
+            # each call commits on its own: another pool sees the row at once
+            assert await orepos.organizations.get_by_id(org.id) == org
+            with pytest.raises(ConflictError):  # a failed statement spoils nothing
+                await make_org(arepos, slug=taken.slug)
+            app = await make_app(arepos, org.id)
+            assert await arepos.applications.get_by_org_id(org.id) == [app]
+            assert await arepos.organizations.get_by_id(org.id) == org
+        assert afactory.database.pool_stats().requests == before + 1
+        assert tm.bound_connection() is None
+        await arepos.organizations.get_by_id(org.id)  # back to one checkout per call
+        assert afactory.database.pool_stats().requests == before + 2
+
+
+async def test_transactions_inside_a_pinned_block_run_on_its_connection(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        arepos = afactory.repositories()
+        tm = afactory.transaction_manager()
+        before = afactory.database.pool_stats().requests
+        async with tm.pinned() as conn:
+            with pytest.raises(Boom):
+                block = tm.transaction()
+                async with block as transaction:
+                    assert transaction.connection is conn
+                    undone = await make_org(arepos)
+                    raise Boom
+            async with tm.transaction(isolation_level=IsolationLevel.SERIALIZABLE) as transaction:
+                assert transaction.connection is conn
+                assert await show(transaction, "transaction_isolation") == "serializable"
+                kept = await make_org(arepos)
+            assert tm.current() is None
+            async with await tm.begin() as transaction:
+                assert transaction.connection is conn
+                by_hand = await make_org(arepos)
+            assert await arepos.organizations.get_by_id(undone.id) is None
+        assert afactory.database.pool_stats().requests == before + 1
+        assert await arepos.organizations.get_by_id(kept.id) == kept
+        assert await arepos.organizations.get_by_id(by_hand.id) == by_hand
+
+
+async def test_a_transaction_begun_in_a_pinned_block_must_end_inside_it(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        arepos = afactory.repositories()
+        tm = afactory.transaction_manager()
+        with pytest.raises(TransactionError, match="still open"):
+            block = tm.pinned()
+            async with block:
+                await tm.begin()
+                left_open = await make_org(arepos)
+        assert tm.current() is None and tm.bound_connection() is None
+        assert await arepos.organizations.get_by_id(left_open.id) is None
+        assert (await afactory.database.health_check()).pool.size >= 1
+
+
+async def test_pinned_inside_a_transaction_or_a_pinned_block_changes_nothing(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with (
+        await AsyncRepositoryFactory.connect(shared_config) as afactory,
+        await AsyncRepositoryFactory.connect(shared_config) as other,
+    ):
+        tm, other_tm = afactory.transaction_manager(), other.transaction_manager()
+        async with tm.transaction() as transaction, tm.pinned() as conn:
+            assert conn is transaction.connection
+            assert tm.current() is transaction
+        async with tm.pinned() as outer:
+            async with tm.pinned() as inner:
+                assert inner is outer
+                async with other_tm.pinned() as others:  # another factory pins its own
+                    assert others is not outer
+                    assert tm.bound_connection() is outer
+                    assert other_tm.bound_connection() is others
+                assert other_tm.bound_connection() is None
+            assert tm.bound_connection() is outer
+        assert tm.bound_connection() is None

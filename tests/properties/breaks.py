@@ -1,0 +1,239 @@
+"""`make test-teeth`: break the SQL on purpose and check that the properties notice.
+
+Each break edits one named query in ``sql/`` (or one migration) inside a
+throwaway copy of the checkout, runs the property tests there (``-x``: stop at
+the first failure) and records which test failed first. A break that no test
+catches is a hole in the suite: the command says which and exits 1.
+
+    .venv/bin/python -m tests.properties.breaks            # every break
+    .venv/bin/python -m tests.properties.breaks --only keyset-lte --only priority-asc
+    .venv/bin/python -m tests.properties.breaks --list
+
+The copy runs with ``PYTHONPATH`` pointing at it, so ``llmcp``, its SQL files and
+its migrations are the copy's; the checkout itself is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROPERTIES = "tests/properties"
+
+
+@dataclass(frozen=True)
+class Break:
+    """Replace ``old`` by ``new`` (first occurrence) in one named query of ``path``."""
+
+    name: str
+    path: str
+    query: str | None  # None: anywhere in the file (migrations)
+    old: str
+    new: str
+    why: str
+    tests: str = PROPERTIES
+
+
+ORDER = "ORDER BY created_at DESC, id DESC"
+KEYSET = "(created_at, id) < (:after_created_at, :after_id)"
+
+BREAKS = [
+    Break("offset-order-asc", "sql/organizations.sql", "list",
+          ORDER, "ORDER BY created_at ASC, id DESC",
+          "offset pages oldest first instead of newest first"),
+    Break("offset-tiebreak-flipped", "sql/policies.sql", "get_by_org_id",
+          ORDER, "ORDER BY created_at DESC, id ASC",
+          "equal timestamps ordered by id ascending"),
+    Break("offset-tiebreak-dropped", "sql/users.sql", "get_by_org_id",
+          ORDER, "ORDER BY created_at DESC",
+          "no tie-breaker: order among equal timestamps is up to the server"),
+    Break("offset-off-by-one", "sql/applications.sql", "get_by_org_id",
+          "OFFSET :offset", "OFFSET :offset + 1",
+          "every offset page skips one row"),
+    Break("keyset-lte", "sql/audit_logs.sql", "get_by_org_id_after",
+          KEYSET, "(created_at, id) <= (:after_created_at, :after_id)",
+          "the continuation repeats the cursor's row"),
+    Break("keyset-timestamp-only", "sql/inference_requests.sql", "get_by_status_after",
+          KEYSET, "created_at < :after_created_at",
+          "the keyset predicate ignores the id: rows sharing the cursor's timestamp are lost"),
+    Break("keyset-order-mismatch", "sql/inference_requests.sql", "get_by_app_id_after",
+          ORDER, "ORDER BY created_at DESC, id ASC",
+          "the continuation orders ties differently from the first page"),
+    Break("keyset-first-page-order", "sql/audit_logs.sql", "get_by_user_id",
+          ORDER, "ORDER BY created_at ASC, id ASC",
+          "the first keyset page is in the opposite order"),
+    Break("keyset-wrong-scope", "sql/inference_requests.sql", "get_by_user_id_after",
+          "WHERE user_id = :user_id", "WHERE user_id IS NOT NULL OR user_id = :user_id",
+          "continuation pages include other users' rows"),
+    Break("range-end-inclusive", "sql/audit_logs.sql", "get_by_date_range",
+          "AND created_at < :end_time", "AND created_at <= :end_time",
+          "a date range includes its end"),
+    Break("range-start-exclusive", "sql/inference_requests.sql", "get_by_date_range_after",
+          "AND created_at >= :start_time", "AND created_at > :start_time",
+          "keyset continuation of a date range drops its start"),
+    Break("request-id-order", "sql/audit_logs.sql", "get_by_request_id",
+          "ORDER BY created_at ASC, id ASC", "ORDER BY created_at DESC, id ASC",
+          "a request's audit trail newest first"),
+    Break("applicable-app-level-widened", "sql/policies.sql", "get_applicable",
+          "OR (app_id = :app_id AND user_id IS NULL)", "OR (app_id = :app_id)",
+          "other users' policies of the same app apply"),
+    Break("applicable-user-level-widened", "sql/policies.sql", "get_applicable",
+          "(user_id = :user_id AND (app_id IS NULL OR app_id = :app_id))", "(user_id = :user_id)",
+          "a user's policies for other apps apply"),
+    Break("applicable-disabled", "sql/policies.sql", "get_applicable",
+          "    AND enabled\n", "",
+          "disabled policies apply"),
+    Break("applicable-other-org", "sql/policies.sql", "get_applicable",
+          "WHERE org_id = :org_id", "WHERE (org_id = :org_id OR app_id IS NULL)",
+          "org-level policies of other organizations apply"),
+    Break("specificity-swapped", "sql/policies.sql", "get_applicable",
+          "WHEN user_id IS NOT NULL THEN 2", "WHEN user_id IS NOT NULL THEN 0",
+          "user-level policies before user+app ones"),
+    Break("priority-asc", "sql/policies.sql", "get_applicable",
+          "priority DESC", "priority ASC",
+          "lowest priority first"),
+    Break("applicable-created-desc", "sql/policies.sql", "get_applicable",
+          "created_at ASC,", "created_at DESC,",
+          "equal priorities newest first"),
+    Break("applicable-tiebreak-dropped", "sql/policies.sql", "get_applicable",
+          "    created_at ASC,\n    id ASC", "    created_at ASC",
+          "no tie-breaker after created_at"),
+    Break("update-version-gte", "sql/organizations.sql", "update",
+          "AND version = :version", "AND version >= :version",
+          "an update from a stale copy is accepted"),
+    Break("update-version-ignored", "sql/policies.sql", "update",
+          "    AND version = :version\n", "",
+          "lost updates: the optimistic check is gone"),
+    Break("email-case-sensitive", "sql/users.sql", "get_by_email",
+          "WHERE lower(email) = lower(:email)", "WHERE email = :email",
+          "email lookups become case-sensitive"),
+    Break("cascade-user-requests", "dbmate/migrations/20261126000700_create_inference_requests.sql",
+          None, "REFERENCES users (org_id, id) ON DELETE SET NULL (user_id)",
+          "REFERENCES users (org_id, id) ON DELETE CASCADE",
+          "deleting a user deletes their inference requests"),
+    Break("metrics-hour-double-counted", "sql/inference_requests.sql", "get_metrics",
+          "AND m.hour < (SELECT b.last_hour", "AND m.hour <= (SELECT b.last_hour",
+          "the last whole hour counted from the rollup and again from raw rows",
+          tests="tests/test_metrics.py"),
+]  # fmt: skip
+
+
+def apply(root: Path, brk: Break) -> None:
+    """Edit the copy at ``root``; fail loudly if the text to break is not there."""
+    file = root / brk.path
+    text = file.read_text()
+    start, end = 0, len(text)
+    if brk.query is not None:
+        found = re.search(rf"^-- name: {re.escape(brk.query)}\(", text, re.MULTILINE)
+        if found is None:
+            raise SystemExit(f"{brk.name}: no query {brk.query} in {brk.path}")
+        start = found.start()
+        following = text.find("\n-- name: ", start)
+        end = len(text) if following < 0 else following
+    block = text[start:end]
+    if brk.old not in block:
+        raise SystemExit(f"{brk.name}: {brk.old!r} is not in {brk.path} ({brk.query})")
+    file.write_text(text[:start] + block.replace(brk.old, brk.new, 1) + text[end:])
+
+
+def copy_checkout(dest: Path) -> None:
+    """The tracked files, plus the links the package layout maps (see pyproject)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source, target = ROOT / name, dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        elif source.is_file():
+            shutil.copy2(source, target)
+    (dest / "llmcp" / "sql").symlink_to("../sql")
+    (dest / "llmcp" / "dbmate").symlink_to("../dbmate")
+
+
+def environment(root: Path) -> dict[str, str]:
+    return os.environ | {"PYTHONPATH": str(root), "HYPOTHESIS_PROFILE": "default"}
+
+
+def check_isolation(root: Path) -> None:
+    """The copy's package, SQL and migrations are the ones imported, not the checkout's."""
+    probe = (
+        "import importlib.resources as r, llmcp; "
+        "print(llmcp.__file__); print(r.files('llmcp.sql')); print(r.files('llmcp.dbmate'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, env=environment(root),
+        check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    outside = [path for path in out if not path.startswith(str(root))]
+    if outside:
+        raise SystemExit(f"the copy imports files outside it: {outside}")
+
+
+def run_tests(root: Path, tests: str) -> tuple[str | None, float]:
+    """(the first failing test or None, seconds)."""
+    shutil.rmtree(root / ".hypothesis", ignore_errors=True)  # no replay across breaks
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", tests, "-x", "-q", "-rf", "-p", "no:cacheprovider"],
+        cwd=root, env=environment(root), capture_output=True, text=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    if result.returncode == 0:
+        return None, seconds
+    failed = re.search(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.MULTILINE)
+    return (failed.group(1) if failed else f"exit {result.returncode}"), seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.properties.breaks")
+    parser.add_argument("--only", action="append", default=[], help="run this break (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the breaks and stop")
+    args = parser.parse_args()
+    chosen = [b for b in BREAKS if not args.only or b.name in args.only]
+    if args.list or not chosen:
+        for brk in BREAKS:
+            print(f"{brk.name:<32} {brk.path}:{brk.query or '-'}  {brk.why}")
+        return 0 if args.list else 2
+
+    with tempfile.TemporaryDirectory(prefix="llmcp-breaks-") as tmp:
+        pristine = Path(tmp) / "pristine"
+        copy_checkout(pristine)
+        check_isolation(pristine)
+        for tests in sorted({brk.tests for brk in chosen}):
+            failed, seconds = run_tests(pristine, tests)
+            print(f"baseline {tests}: {'passes' if failed is None else failed} ({seconds:.0f} s)")
+            if failed is not None:
+                print("the unbroken suite must pass first")
+                return 1
+
+        survivors = []
+        print(f"\n{'break':<32} {'seconds':>7}  caught by")
+        for brk in chosen:
+            root = Path(tmp) / brk.name
+            shutil.copytree(pristine, root, symlinks=True)
+            apply(root, brk)
+            failed, seconds = run_tests(root, brk.tests)
+            shutil.rmtree(root)
+            if failed is None:
+                survivors.append(brk.name)
+            print(f"{brk.name:<32} {seconds:>7.0f}  {failed or 'NOT CAUGHT'}", flush=True)
+
+    print(f"\n{len(chosen) - len(survivors)} of {len(chosen)} breaks caught")
+    if survivors:
+        print("not caught: " + ", ".join(survivors))
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
