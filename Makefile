@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/squawk --assume-in-transaction --pg-version 15 dbmate/migrations/*.sql
 
 typecheck: $(STAMP)
-	$(BIN)/mypy llmcp
+	$(BIN)/mypy llmcp tests bench
 
 # generated/ must be exactly what the SQL files and migrations produce
 codegen-check: $(STAMP)

@@ -10,7 +10,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 import psycopg
@@ -22,7 +22,17 @@ from llmcp.seed import WINDOW_DAYS, WINDOW_END, SeedSummary, _Generator, _Progre
 from llmcp.testing import TestDatabases
 
 TABLES = ("organizations", "applications", "users", "policies", "inference_requests", "audit_logs")
-SMALL = {"organizations": 4, "requests": 3_000, "audit_logs": 4_000}
+
+
+class Counts(TypedDict):
+    """The row counts of ``seed()``."""
+
+    organizations: int
+    requests: int
+    audit_logs: int
+
+
+SMALL: Counts = {"organizations": 4, "requests": 3_000, "audit_logs": 4_000}
 
 
 @pytest.fixture
@@ -176,7 +186,7 @@ def test_every_constraint_is_validated(loaded: tuple[str, SeedSummary]) -> None:
 
 def test_policies_at_every_level_with_typed_configs(loaded: tuple[str, SeedSummary]) -> None:
     with psycopg.connect(loaded[0]) as conn:
-        levels = dict(
+        levels: dict[str, int] = dict(
             conn.execute(
                 "SELECT CASE WHEN user_id IS NOT NULL AND app_id IS NOT NULL THEN 'user+app'"
                 " WHEN user_id IS NOT NULL THEN 'user' WHEN app_id IS NOT NULL THEN 'app'"

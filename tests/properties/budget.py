@@ -15,7 +15,9 @@ REFERENCE = 100  # max_examples of the default profile
 
 def scaled(count: int) -> int:
     """``count`` examples of the default profile, scaled to the loaded one."""
-    return max(1, round(count * settings.default.max_examples / REFERENCE))
+    profile = settings.default
+    assert profile is not None, "no hypothesis profile is loaded"
+    return max(1, round(count * profile.max_examples / REFERENCE))
 
 
 def examples(count: int, **overrides: Any) -> settings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from llmcp.generated.models import Policy, PolicyType
 
@@ -47,7 +47,9 @@ def specificity(policy: Policy) -> int:
     return 3
 
 
-def applies(policy: Policy, org_id: Any, app_id: Any, user_id: Any) -> bool:
+def applies(
+    policy: Policy, org_id: uuid.UUID, app_id: uuid.UUID, user_id: uuid.UUID | None
+) -> bool:
     """Whether ``policy`` applies to a request of ``(org, app, user or None)``."""
     if not policy.enabled or policy.org_id != org_id:
         return False
@@ -59,7 +61,9 @@ def applies(policy: Policy, org_id: Any, app_id: Any, user_id: Any) -> bool:
     return user_id is not None and policy.user_id == user_id and policy.app_id in (None, app_id)
 
 
-def applicable(policies: Sequence[Policy], org_id: Any, app_id: Any, user_id: Any) -> list[Policy]:
+def applicable(
+    policies: Sequence[Policy], org_id: uuid.UUID, app_id: uuid.UUID, user_id: uuid.UUID | None
+) -> list[Policy]:
     """``get_applicable_policies``: applicable ones, most specific first, then priority
     descending, then created_at ascending, then id ascending (a total order)."""
     chosen = [p for p in policies if applies(p, org_id, app_id, user_id)]
@@ -67,7 +71,7 @@ def applicable(policies: Sequence[Policy], org_id: Any, app_id: Any, user_id: An
 
 
 def resolved(
-    policies: Sequence[Policy], org_id: Any, app_id: Any, user_id: Any
+    policies: Sequence[Policy], org_id: uuid.UUID, app_id: uuid.UUID, user_id: uuid.UUID | None
 ) -> dict[PolicyType, Policy]:
     """The resolver: per policy type, the first applicable policy."""
     effective: dict[PolicyType, Policy] = {}

@@ -217,7 +217,7 @@ def new_row(
     app_id = draw(st.sampled_from(app_ids)) if app_ids else None
     if table == A and draw(st.booleans()):
         app_id = None
-    user_id = draw(st.sampled_from(user_ids)) if user_ids and draw(st.booleans()) else None
+    user_id = draw(st.sampled_from(user_ids)) if bool(user_ids) and draw(st.booleans()) else None
     return msgspec.structs.replace(
         row, org_id=org_id, app_id=app_id, user_id=user_id, id=draw(st.uuids())
     )
@@ -257,7 +257,9 @@ class Listing:
         return self.name
 
 
-def _pick(world: World, table: str, column: str, known: dict[uuid.UUID, Any]) -> Any:
+def _pick(
+    world: World, table: str, column: str, known: dict[uuid.UUID, Any]
+) -> st.SearchStrategy[uuid.UUID]:
     """Mostly a value of ``column`` that rows of ``table`` have (so the listing is not
     empty), sometimes any id of ``known`` or one that exists nowhere."""
     hits = sorted({getattr(row, column) for row in world.table(table).values()} - {None})
@@ -294,7 +296,7 @@ def by_status(world: World, table: str) -> st.SearchStrategy[tuple[uuid.UUID, In
     return st.tuples(by_org(world, table), st.sampled_from(STATUSES))
 
 
-def in_range(row: Any, bounds: Range) -> bool:
+def in_range(row: AuditLog | InferenceRequest, bounds: Range) -> bool:
     return row.org_id == bounds.org_id and bounds.start <= row.created_at < bounds.end
 
 
@@ -359,8 +361,8 @@ LISTINGS = [
     ),
     Listing(
         "audit_logs.by_action", A,
-        lambda r, f, limit, offset: r.audit_logs.get_by_action(*f, limit, offset),
-        lambda r, f, limit, cursor: r.audit_logs.page_by_action(*f, limit, cursor),
+        lambda r, f, limit, offset: r.audit_logs.get_by_action(f[0], f[1], limit, offset),
+        lambda r, f, limit, cursor: r.audit_logs.page_by_action(f[0], f[1], limit, cursor),
         by_action, lambda row, f: (row.org_id, row.action) == f,
     ),
     Listing(
@@ -383,8 +385,8 @@ LISTINGS = [
     ),
     Listing(
         "inference_requests.by_status", I,
-        lambda r, f, limit, offset: r.inference_requests.get_by_status(*f, limit, offset),
-        lambda r, f, limit, cursor: r.inference_requests.page_by_status(*f, limit, cursor),
+        lambda r, f, limit, offset: r.inference_requests.get_by_status(f[0], f[1], limit, offset),
+        lambda r, f, limit, cursor: r.inference_requests.page_by_status(f[0], f[1], limit, cursor),
         by_status, lambda row, f: (row.org_id, row.status) == f,
     ),
     Listing(
@@ -654,7 +656,7 @@ def test_tampered_truncated_and_foreign_cursors_are_rejected(
             label="junk cursor",
         )
         with pytest.raises(ValidationError):
-            keyset(repos, flt, 1, junk)
+            keyset(repos, flt, 1, junk)  # type: ignore[arg-type]  # not a cursor, on purpose
 
 
 def _filters_with_rows(listing: Listing, world: World) -> list[Any]:

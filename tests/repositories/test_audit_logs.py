@@ -15,6 +15,7 @@ from llmcp.errors import ReferenceViolationError, ValidationError
 from llmcp.factory import RepositoryFactory
 from llmcp.generated.models import AuditAction
 from llmcp.inputs import NewAuditLog
+from llmcp.json_types import JsonValue
 from tests.repositories.helpers import (
     at,
     make_log,
@@ -30,7 +31,11 @@ def test_insert_stores_every_field(shared_config: DatabaseConfig) -> None:
         repos = factory.repositories()
         org, app, user = make_tenant(repos)
         resource, request = uuid.uuid4(), f"req-{token()}"
-        details = {"before": {"name": "a"}, "after": [1, 2.5, None, True, "ü"], "n": 2**53}
+        details: dict[str, JsonValue] = {
+            "before": {"name": "a"},
+            "after": [1, 2.5, None, True, "ü"],
+            "n": 2**53,
+        }
         log = repos.audit_logs.insert(
             NewAuditLog(
                 org_id=org.id,
@@ -207,7 +212,7 @@ def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseConfig)
                 resource_type="inference",
                 request_id=request,
                 details={"tokens": [1, 2], "model": "gpt-4o"},
-                ip_address="10.1.2.3",
+                ip_address="10.1.2.3",  # type: ignore[arg-type]  # the text form is accepted too
                 user_agent="sdk/1.0",
                 created_at=at(0),
             )
@@ -237,7 +242,9 @@ def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseConfig)
             with block:
                 assert make_log(repos, org.id, id=given) is not None
                 queued = repos.audit_logs.async_insert(
-                    NewAuditLog(org_id=org.id, action="user_created", resource_type="user")
+                    NewAuditLog(
+                        org_id=org.id, action=AuditAction.USER_CREATED, resource_type="user"
+                    )
                 )
                 raise Boom
         factory.audit_writer.flush()
@@ -249,7 +256,7 @@ def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseConfig)
             repos.audit_logs.async_insert(
                 NewAuditLog(
                     org_id=org.id,
-                    action="user_created",
+                    action=AuditAction.USER_CREATED,
                     resource_type="user",
                     created_at=at(0).replace(tzinfo=None),
                 )
@@ -262,7 +269,7 @@ def test_closing_the_factory_stores_every_queued_row(shared_config: DatabaseConf
         org = make_org(factory.repositories())
         ids = [
             factory.repositories().audit_logs.async_insert(
-                NewAuditLog(org_id=org.id, action="user_updated", resource_type="user")
+                NewAuditLog(org_id=org.id, action=AuditAction.USER_UPDATED, resource_type="user")
             )
             for _ in range(25)
         ]

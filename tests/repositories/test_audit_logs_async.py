@@ -14,6 +14,7 @@ from llmcp.errors import ReferenceViolationError, ValidationError
 from llmcp.factory_async import AsyncRepositoryFactory
 from llmcp.generated.models import AuditAction
 from llmcp.inputs import NewAuditLog
+from llmcp.json_types import JsonValue
 from tests.repositories.helpers_async import (
     at,
     make_log,
@@ -29,7 +30,11 @@ async def test_insert_stores_every_field(shared_config: DatabaseConfig) -> None:
         arepos = afactory.repositories()
         org, app, user = await make_tenant(arepos)
         resource, request = uuid.uuid4(), f"req-{token()}"
-        details = {"before": {"name": "a"}, "after": [1, 2.5, None, True, "ü"], "n": 2**53}
+        details: dict[str, JsonValue] = {
+            "before": {"name": "a"},
+            "after": [1, 2.5, None, True, "ü"],
+            "n": 2**53,
+        }
         log = await arepos.audit_logs.insert(
             NewAuditLog(
                 org_id=org.id,
@@ -207,7 +212,7 @@ async def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseC
                 resource_type="inference",
                 request_id=request,
                 details={"tokens": [1, 2], "model": "gpt-4o"},
-                ip_address="10.1.2.3",
+                ip_address="10.1.2.3",  # type: ignore[arg-type]  # the text form is accepted too
                 user_agent="sdk/1.0",
                 created_at=at(0),
             )
@@ -237,7 +242,9 @@ async def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseC
             async with block:
                 assert await make_log(arepos, org.id, id=given) is not None
                 queued = await arepos.audit_logs.async_insert(
-                    NewAuditLog(org_id=org.id, action="user_created", resource_type="user")
+                    NewAuditLog(
+                        org_id=org.id, action=AuditAction.USER_CREATED, resource_type="user"
+                    )
                 )
                 raise Boom
         await afactory.audit_writer.flush()
@@ -249,7 +256,7 @@ async def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseC
             await arepos.audit_logs.async_insert(
                 NewAuditLog(
                     org_id=org.id,
-                    action="user_created",
+                    action=AuditAction.USER_CREATED,
                     resource_type="user",
                     created_at=at(0).replace(tzinfo=None),
                 )
@@ -262,7 +269,7 @@ async def test_closing_the_factory_stores_every_queued_row(shared_config: Databa
         org = await make_org(afactory.repositories())
         ids = [
             await afactory.repositories().audit_logs.async_insert(
-                NewAuditLog(org_id=org.id, action="user_updated", resource_type="user")
+                NewAuditLog(org_id=org.id, action=AuditAction.USER_UPDATED, resource_type="user")
             )
             for _ in range(25)
         ]

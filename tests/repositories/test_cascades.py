@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Protocol
 
 import msgspec
 
@@ -45,15 +46,22 @@ def populate(repos: Repositories) -> tuple[Tenant, Rows]:
     return tenant, rows
 
 
+class ByIdLookup(Protocol):
+    """What every repository has: one row by its id, or None."""
+
+    def get_by_id(self, row_id: uuid.UUID, /) -> object: ...
+
+
 def exists(repos: Repositories, name: str, row: Any) -> bool:
-    repository = {
+    repositories: dict[str, ByIdLookup] = {
         "policy": repos.policies,
         "log": repos.audit_logs,
         "request": repos.inference_requests,
         "app": repos.applications,
         "user": repos.users,
         "org": repos.organizations,
-    }[name.rpartition("_")[2]]
+    }
+    repository = repositories[name.rpartition("_")[2]]
     return repository.get_by_id(row.id) is not None
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Protocol
 
 import msgspec
 
@@ -44,15 +45,22 @@ async def populate(arepos: AsyncRepositories) -> tuple[Tenant, Rows]:
     return tenant, rows
 
 
+class ByIdLookup(Protocol):
+    """What every repository has: one row by its id, or None."""
+
+    async def get_by_id(self, row_id: uuid.UUID, /) -> object: ...
+
+
 async def exists(arepos: AsyncRepositories, name: str, row: Any) -> bool:
-    repository = {
+    repositories: dict[str, ByIdLookup] = {
         "policy": arepos.policies,
         "log": arepos.audit_logs,
         "request": arepos.inference_requests,
         "app": arepos.applications,
         "user": arepos.users,
         "org": arepos.organizations,
-    }[name.rpartition("_")[2]]
+    }
+    repository = repositories[name.rpartition("_")[2]]
     return await repository.get_by_id(row.id) is not None
 
 

@@ -23,7 +23,7 @@ from llmcp.errors import (
     ValidationError,
 )
 from llmcp.factory_async import AsyncRepositories, AsyncRepositoryFactory
-from llmcp.generated.models import Organization
+from llmcp.generated.models import AuditAction, Organization
 from llmcp.inputs import (
     NewApplication,
     NewAuditLog,
@@ -57,13 +57,13 @@ REJECTED_BEFORE_THE_DATABASE: list[tuple[str, Call, str]] = [
         NewOrganization(name="\ud800", slug="acme")), "name"),
     ("NUL in a lookup", lambda r: r.users.get_by_email(f"{SECRET}\x00@x.io"), "email"),
     ("NUL in JSON", lambda r: r.audit_logs.insert(NewAuditLog(
-        org_id=ID, action="user_created", resource_type="user", details={"k": "\x00"})), "details"),
+        org_id=ID, action=AuditAction.USER_CREATED, resource_type="user", details={"k": "\x00"})), "details"),
     ("naive created_at", lambda r: r.organizations.create(
         NewOrganization(name="Acme", slug="acme", created_at=NAIVE)), "created_at"),
     ("naive created_at", lambda r: r.users.create(NewUser(
         org_id=ID, email="a@b.co", cognito_sub="s", created_at=NAIVE)), "created_at"),
     ("naive created_at", lambda r: r.audit_logs.insert(NewAuditLog(
-        org_id=ID, action="user_created", resource_type="user", created_at=NAIVE)), "created_at"),
+        org_id=ID, action=AuditAction.USER_CREATED, resource_type="user", created_at=NAIVE)), "created_at"),
     ("naive completed_at", lambda r: r.inference_requests.create(
         _request(completed_at=NAIVE)), "completed_at"),
     ("naive range", lambda r: r.audit_logs.get_by_date_range(ID, NAIVE, at(0)), "start"),
@@ -90,7 +90,7 @@ REJECTED_BEFORE_THE_DATABASE: list[tuple[str, Call, str]] = [
     ("version > int4", lambda r: r.organizations.update(
         msgspec.structs.replace(ORG, version=2**31)), "version"),
     ("offset > int8", lambda r: r.audit_logs.get_by_org_id(ID, 10, 2**63), "offset"),
-    ("not a uuid", lambda r: r.policies.get_by_id("policy-1"), "policy_id"),
+    ("not a uuid", lambda r: r.policies.get_by_id("policy-1"), "policy_id"),  # type: ignore[arg-type]
     ("not a uuid", lambda r: r.users.create(NewUser(
         org_id="acme", email="a@b.co", cognito_sub="s")), "org_id"),  # type: ignore[arg-type]
     ("bad config", lambda r: r.policies.create(NewPolicy(

@@ -77,7 +77,12 @@ async def test_defaults_and_missing_rows(shared_config: DatabaseConfig) -> None:
         arepos = afactory.repositories()
         org, app, _ = await make_tenant(arepos)
         row = await make_request(arepos, org.id, app.id)
-        assert (row.status, row.total_tokens, row.cost, row.user_id) == (PENDING, 0, 0, None)
+        assert (row.status, row.total_tokens, row.cost, row.user_id) == (
+            PENDING,
+            0,
+            Decimal(0),
+            None,
+        )
         assert (row.latency_ms, row.error_message, row.completed_at) == (None, None, None)
         assert await arepos.inference_requests.get_by_id(uuid.uuid4()) is None
         assert await arepos.inference_requests.get_by_request_id(f"req-{token()}") is None
@@ -292,7 +297,11 @@ async def test_metrics_follow_updates(shared_config: DatabaseConfig) -> None:
         org, app, _ = await make_tenant(arepos)
         row = await make_request(arepos, org.id, app.id, created_at=at(0))
         before = await arepos.inference_requests.get_metrics(org.id, at(0), at(1))
-        assert (before.total_requests, before.completed_requests, before.total_cost) == (1, 0, 0)
+        assert (before.total_requests, before.completed_requests, before.total_cost) == (
+            1,
+            0,
+            Decimal(0),
+        )
         await arepos.inference_requests.update(
             msgspec.structs.replace(
                 row, status=COMPLETED, prompt_tokens=4, cost=Decimal("0.25"), latency_ms=40

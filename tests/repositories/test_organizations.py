@@ -156,7 +156,7 @@ def test_invalid_fields_are_rejected(shared_config: DatabaseConfig, fields: dict
         repos = factory.repositories()
         values = {"name": "Acme", "slug": f"acme-{token()}"} | fields
         with pytest.raises(ValidationError, match=next(iter(fields))):
-            repos.organizations.create(NewOrganization(**values))
+            repos.organizations.create(NewOrganization(name=values["name"], slug=values["slug"]))
         assert repos.organizations.get_by_slug(values["slug"]) is None
         org = make_org(repos)
         with pytest.raises(ValidationError, match=next(iter(fields))):

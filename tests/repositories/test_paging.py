@@ -69,7 +69,7 @@ def seed(repos: Repositories) -> Seeded:
     make_policy(repos, stranger.org.id, app_id=stranger.app.id, created_at=at(0))
     make_log(repos, stranger.org.id, app_id=stranger.app.id, action=ACTION, created_at=at(0))
     make_request(repos, stranger.org.id, stranger.app.id, status=STATUS, created_at=at(0))
-    expected = {
+    expected: dict[str, list[Any]] = {
         "applications.org": apps,
         "users.org": users,
         "policies.org": [*policies, org_policy],
@@ -195,7 +195,7 @@ def test_offset_pages_refuse_bad_limits_and_offsets(
             with pytest.raises(ValidationError, match="limit" if offset == 0 else "offset"):
                 listing(repos, tenant, limit, offset)
         with pytest.raises(ValidationError, match="limit"):
-            listing(repos, tenant, True, 0)  # type: ignore[arg-type]
+            listing(repos, tenant, True, 0)  # a bool is an int to mypy, not to llmcp
         with pytest.raises(ValidationError, match="offset"):
             listing(repos, tenant, 1, 1.0)  # type: ignore[arg-type]
 

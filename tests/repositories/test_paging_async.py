@@ -74,7 +74,7 @@ async def seed(arepos: AsyncRepositories) -> Seeded:
     await make_policy(arepos, stranger.org.id, app_id=stranger.app.id, created_at=at(0))
     await make_log(arepos, stranger.org.id, app_id=stranger.app.id, action=ACTION, created_at=at(0))
     await make_request(arepos, stranger.org.id, stranger.app.id, status=STATUS, created_at=at(0))
-    expected = {
+    expected: dict[str, list[Any]] = {
         "applications.org": apps,
         "users.org": users,
         "policies.org": [*policies, org_policy],
@@ -200,7 +200,7 @@ async def test_offset_pages_refuse_bad_limits_and_offsets(
             with pytest.raises(ValidationError, match="limit" if offset == 0 else "offset"):
                 await listing(arepos, tenant, limit, offset)
         with pytest.raises(ValidationError, match="limit"):
-            await listing(arepos, tenant, True, 0)  # type: ignore[arg-type]
+            await listing(arepos, tenant, True, 0)  # a bool is an int to mypy, not to llmcp
         with pytest.raises(ValidationError, match="offset"):
             await listing(arepos, tenant, 1, 1.0)  # type: ignore[arg-type]
 

@@ -291,7 +291,8 @@ def test_app_or_user_of_another_org_is_a_reference_violation(
         stranger = make_tenant(repos)
         foreign = {"app_id": stranger.app.id, "user_id": stranger.user.id}[field]
         with pytest.raises(ReferenceViolationError) as caught:
-            make_policy(repos, org.id, **{field: foreign})
+            # config given: the one-key dict can then only fill **fields
+            make_policy(repos, org.id, config=None, **{field: foreign})
         assert caught.value.constraint == f"policies_{field.removesuffix('_id')}_fkey"
         assert f"{field} does not reference" in str(caught.value)
         assert repos.policies.get_by_org_id(org.id) == []

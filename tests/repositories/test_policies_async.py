@@ -290,7 +290,8 @@ async def test_app_or_user_of_another_org_is_a_reference_violation(
         stranger = await make_tenant(arepos)
         foreign = {"app_id": stranger.app.id, "user_id": stranger.user.id}[field]
         with pytest.raises(ReferenceViolationError) as caught:
-            await make_policy(arepos, org.id, **{field: foreign})
+            # config given: the one-key dict can then only fill **fields
+            await make_policy(arepos, org.id, config=None, **{field: foreign})
         assert caught.value.constraint == f"policies_{field.removesuffix('_id')}_fkey"
         assert f"{field} does not reference" in str(caught.value)
         assert await arepos.policies.get_by_org_id(org.id) == []
