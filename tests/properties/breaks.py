@@ -63,8 +63,8 @@ BREAKS = [
           KEYSET, "(created_at, id) <= (:after_created_at, :after_id)",
           "the continuation repeats the cursor's row"),
     Break("keyset-timestamp-only", "sql/inference_requests.sql", "get_by_status_after",
-          KEYSET, "created_at < :after_created_at",
-          "the keyset predicate ignores the id: rows sharing the cursor's timestamp are lost"),
+          KEYSET, "created_at < :after_created_at AND id <> :after_id",
+          "the keyset predicate ignores the id order: rows sharing the cursor's timestamp are lost"),
     Break("keyset-order-mismatch", "sql/inference_requests.sql", "get_by_app_id_after",
           ORDER, "ORDER BY created_at DESC, id ASC",
           "the continuation orders ties differently from the first page"),
@@ -180,6 +180,10 @@ def check_isolation(root: Path) -> None:
         raise SystemExit(f"the copy imports files outside it: {outside}")
 
 
+class BrokenRun(Exception):
+    """pytest did not run the tests (a usage or collection error): no verdict."""
+
+
 def run_tests(root: Path, tests: str) -> tuple[str | None, float]:
     """(the first failing test or None, seconds)."""
     shutil.rmtree(root / ".hypothesis", ignore_errors=True)  # no replay across breaks
@@ -192,7 +196,10 @@ def run_tests(root: Path, tests: str) -> tuple[str | None, float]:
     if result.returncode == 0:
         return None, seconds
     failed = re.search(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.MULTILINE)
-    return (failed.group(1) if failed else f"exit {result.returncode}"), seconds
+    if result.returncode != 1 or failed is None:  # 1: some tests failed
+        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+        raise BrokenRun(f"pytest exited {result.returncode}: " + " | ".join(tail))
+    return failed.group(1), seconds
 
 
 def main() -> int:
@@ -217,22 +224,31 @@ def main() -> int:
                 print("the unbroken suite must pass first")
                 return 1
 
-        survivors = []
+        survivors: list[str] = []
+        unusable: list[str] = []
         print(f"\n{'break':<32} {'seconds':>7}  caught by")
         for brk in chosen:
             root = Path(tmp) / brk.name
             shutil.copytree(pristine, root, symlinks=True)
             apply(root, brk)
-            failed, seconds = run_tests(root, brk.tests)
-            shutil.rmtree(root)
+            try:
+                failed, seconds = run_tests(root, brk.tests)
+            except BrokenRun as exc:  # the break must leave a loadable package
+                unusable.append(brk.name)
+                print(f"{brk.name:<32} {'-':>7}  NO VERDICT: {exc}", flush=True)
+                continue
+            finally:
+                shutil.rmtree(root)
             if failed is None:
                 survivors.append(brk.name)
             print(f"{brk.name:<32} {seconds:>7.0f}  {failed or 'NOT CAUGHT'}", flush=True)
 
-    print(f"\n{len(chosen) - len(survivors)} of {len(chosen)} breaks caught")
+    print(f"\n{len(chosen) - len(survivors) - len(unusable)} of {len(chosen)} breaks caught")
     if survivors:
         print("not caught: " + ", ".join(survivors))
-    return 1 if survivors else 0
+    if unusable:
+        print("no verdict (the broken copy did not load): " + ", ".join(unusable))
+    return 1 if survivors or unusable else 0
 
 
 if __name__ == "__main__":
