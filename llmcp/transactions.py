@@ -145,7 +145,9 @@ class TransactionManager:
         ``transaction()`` inside the block runs on the pinned connection. Inside a
         transaction or another pinned block this changes nothing. A transaction
         from ``begin()`` must end before the block does (else it is rolled back and
-        ``TransactionError`` raised).
+        ``TransactionError`` raised). Code that runs in a copy of this context (a
+        task started in the block, say) shares the connection; psycopg runs the
+        statements one at a time.
         """
         if self._link() is not None:
             with self.connection() as conn:
