@@ -111,7 +111,7 @@ BREAKS = [
           "AND version = :version", "AND version >= :version",
           "an update from a stale copy is accepted"),
     Break("update-version-ignored", "sql/policies.sql", "update",
-          "    AND version = :version\n", "",
+          "AND version = :version", "AND (version = :version OR TRUE)",
           "lost updates: the optimistic check is gone"),
     Break("email-case-sensitive", "sql/users.sql", "get_by_email",
           "WHERE lower(email) = lower(:email)", "WHERE email = :email",

@@ -32,6 +32,11 @@ def newest_first(rows: Iterable[K]) -> list[K]:
     return sorted(rows, key=lambda row: (row.created_at, row.id.int), reverse=True)
 
 
+def oldest_first(rows: Iterable[K]) -> list[K]:
+    """A request's audit trail: created_at ascending, then id ascending."""
+    return sorted(rows, key=lambda row: (row.created_at, row.id.int))
+
+
 def ids(rows: Iterable[Keyed]) -> list[uuid.UUID]:
     return [row.id for row in rows]
 
