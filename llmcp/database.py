@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import select
 import time
 import weakref
 from collections.abc import Iterator
@@ -18,6 +19,25 @@ from llmcp.config import DatabaseConfig
 from llmcp.error_map import map_error
 from llmcp.errors import DatabaseUnavailableError
 from llmcp.migrate import Migrator
+
+
+def _dropped(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server dropped this idle connection, seen without a round trip.
+
+    An idle connection has nothing to read unless the server wrote to it: its
+    last words and end of file when dropping it (a restart, a terminated
+    backend), or, rarely, a notification. A zero-timeout poll costs one system
+    call; only when something is there does libpq read it to tell which.
+    """
+    try:
+        for _ in range(3):  # the last words, then end of file (which raises)
+            readable, _, _ = select.select([conn.fileno()], [], [], 0)
+            if not readable:
+                break
+            conn.pgconn.consume_input()
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return conn.pgconn.status != psycopg.pq.ConnStatus.OK
 
 
 class PoolStats(msgspec.Struct, frozen=True):
@@ -61,14 +81,20 @@ class Database:
         )
 
     def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
-        """Ping a connection before handing it out, if it sat unused for a while.
+        """Check a connection before handing it out: a ping if it sat unused for a while,
+        else a look at its socket.
 
-        A connection used a moment ago is known to work; pinging it on every
-        checkout would double the round trips of a point lookup.
+        A connection used a moment ago mostly works; pinging it on every checkout
+        would double the round trips of a point lookup. Its socket still tells
+        whether the server has dropped it since (see ``_dropped``); such a
+        connection is closed, so that the pool replaces it.
         """
         returned = self._returned_at.get(conn)
         if returned is None or time.monotonic() - returned > self.config.check_after_idle:
             ConnectionPool.check_connection(conn)
+        elif _dropped(conn):
+            conn.close()
+            raise DatabaseUnavailableError("the server closed this pooled connection")
 
     @classmethod
     def connect(cls, config: DatabaseConfig) -> Self:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from llmcp.config import DatabaseConfig
+from llmcp.embedded import EmbeddedServer
 from llmcp.errors import DatabaseUnavailableError
 from llmcp.factory_async import AsyncRepositoryFactory
+from llmcp.migrate import Migrator
 from llmcp.scratch import with_database
 from tests.repositories.helpers_async import make_org, make_tenant
 
@@ -85,3 +89,35 @@ async def test_migrate_an_empty_database_then_use_it(empty_db: str) -> None:
         org, app, user = await make_tenant(arepos)
         assert await arepos.users.get_by_org_id(org.id) == [user]
         assert await arepos.applications.get_by_id(app.id) == app
+
+
+@pytest.fixture
+def own_server() -> Iterator[EmbeddedServer]:
+    """A private embedded server this test may stop and start (whatever LLMCP_DATABASE_URL says)."""
+    with EmbeddedServer() as server:
+        Migrator(server.url("restart")).up()
+        yield server
+
+
+async def test_a_connection_the_server_dropped_is_replaced_before_use(
+    own_server: EmbeddedServer,
+) -> None:
+    """A pooled connection used a moment ago is not pinged, but one whose server went
+    away (restart, terminated backend) is noticed without a round trip and replaced:
+    the call succeeds."""
+    url = own_server.url("restart")
+    # never old enough to be pinged: only the no-round-trip check can save the call
+    config = DatabaseConfig(url=url, min_size=1, max_size=1, check_after_idle=3600)
+    async with await AsyncRepositoryFactory.connect(config) as afactory:
+        arepos = afactory.repositories()
+        org = await make_org(arepos)
+        own_server.stop()
+        own_server.restart_stopped()
+        assert await arepos.organizations.get_by_id(org.id) == org
+
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert await arepos.organizations.get_by_id(org.id) == org
