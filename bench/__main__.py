@@ -11,6 +11,7 @@ and written to bench/results.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import platform
@@ -116,37 +117,26 @@ def point_lookup(conn: Conn, ids: list[uuid.UUID], rounds: int, seconds: float) 
 
 
 def repository_lookup(
-    conn: Conn, url: str, ids: list[uuid.UUID], rounds: int, seconds: float
+    conn: Conn, url: str, ids: list[uuid.UUID], rounds: int, seconds: float, *, pinned: bool
 ) -> Case:
+    """Repository lookups with a pool checkout per call, or in one ``pinned()`` block."""
     with RepositoryFactory.connect(DatabaseConfig(url=url, min_size=1, max_size=1)) as factory:
         organizations = factory.repositories().organizations
+        block = factory.transaction_manager().pinned if pinned else contextlib.nullcontext
 
         def ours() -> int:
-            for org_id in ids:
-                organizations.get_by_id(org_id)
-            return len(ids)
-
-        o, r = compare(ours, raw_lookup(conn, ids), rounds, seconds)
-    return Case("repository_lookup_vs_psycopg",
-                "repos.organizations.get_by_id (pool, validation, errors, logging) vs raw prepared psycopg",
-                o, r, "lookups/s", 0.90)  # fmt: skip
-
-
-def pinned_lookup(conn: Conn, url: str, ids: list[uuid.UUID], rounds: int, seconds: float) -> Case:
-    """The same calls in a ``pinned()`` block: one checkout for the whole batch."""
-    with RepositoryFactory.connect(DatabaseConfig(url=url, min_size=1, max_size=1)) as factory:
-        organizations = factory.repositories().organizations
-        transactions = factory.transaction_manager()
-
-        def ours() -> int:
-            with transactions.pinned():
+            with block():
                 for org_id in ids:
                     organizations.get_by_id(org_id)
             return len(ids)
 
         o, r = compare(ours, raw_lookup(conn, ids), rounds, seconds)
-    return Case("repository_lookup_pinned_vs_psycopg",
-                "repos.organizations.get_by_id in a pinned() block vs raw prepared psycopg",
+    if pinned:
+        return Case("repository_lookup_pinned_vs_psycopg",
+                    "repos.organizations.get_by_id in a pinned() block vs raw prepared psycopg",
+                    o, r, "lookups/s", 0.90)  # fmt: skip
+    return Case("repository_lookup_vs_psycopg",
+                "repos.organizations.get_by_id (pool, validation, errors, logging) vs raw prepared psycopg",
                 o, r, "lookups/s", 0.90)  # fmt: skip
 
 
@@ -389,8 +379,10 @@ def main() -> None:
             conn.autocommit = True
             batch = ids[:200]
             cases.append(point_lookup(conn, batch, args.rounds, args.seconds))
-            cases.append(repository_lookup(conn, url, batch, args.rounds, args.seconds))
-            cases.append(pinned_lookup(conn, url, batch, args.rounds, args.seconds))
+            for pinned in (False, True):
+                cases.append(
+                    repository_lookup(conn, url, batch, args.rounds, args.seconds, pinned=pinned)
+                )
             cases.append(pooled_lookup(url, batch, args.rounds, args.seconds))
             sqlalchemy = sqlalchemy_lookup(url, batch, args.rounds, args.seconds)
             cases += [sqlalchemy] if sqlalchemy else []

@@ -148,9 +148,9 @@ class AsyncTransactionManager:
         task started in the block, say) shares the connection; psycopg runs the
         statements one at a time.
         """
-        if self._link() is not None:
-            async with self.connection() as conn:
-                yield conn
+        outer = self._link()
+        if outer is not None:
+            yield outer.connection
             return
         async with self.database.connection() as conn:
             link = _Active(self, conn, None, _current.get())

@@ -15,6 +15,8 @@ import psycopg
 import pytest
 
 from llmcp.config import DatabaseConfig
+from llmcp.embedded import EmbeddedServer
+from llmcp.migrate import Migrator
 from llmcp.testing import TestDatabases
 
 
@@ -32,6 +34,15 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 def databases() -> Iterator[TestDatabases]:
     with TestDatabases() as dbs:
         yield dbs
+
+
+@pytest.fixture
+def own_server() -> Iterator[EmbeddedServer]:
+    """A private embedded server this test may stop and start (whatever
+    LLMCP_DATABASE_URL says), with a migrated database ``own``."""
+    with EmbeddedServer() as server:
+        Migrator(server.url("own")).up()
+        yield server
 
 
 @pytest.fixture

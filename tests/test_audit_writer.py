@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -21,17 +20,8 @@ from llmcp.embedded import EmbeddedServer
 from llmcp.errors import QueueFullError
 from llmcp.generated.models import AuditAction
 from llmcp.inputs import NewAuditLog
-from llmcp.migrate import Migrator
 
 FAST = {"acquire_timeout": 1.0, "connect_timeout": 2.0, "min_size": 0, "max_size": 2}
-
-
-@pytest.fixture
-def own_server() -> Iterator[EmbeddedServer]:
-    """A private embedded server this test may stop and start (whatever LLMCP_DATABASE_URL says)."""
-    with EmbeddedServer() as server:
-        Migrator(server.url("audit")).up()
-        yield server
 
 
 def _org(url: str) -> uuid.UUID:
@@ -85,7 +75,7 @@ def test_rows_are_batched_and_flush_waits_for_them(db_config: DatabaseConfig) ->
 
 
 def test_server_stopped_and_restarted_mid_stream(own_server: EmbeddedServer) -> None:
-    url = own_server.url("audit")
+    url = own_server.url("own")
     org = _org(url)
     config = DatabaseConfig(url=url, **FAST)  # type: ignore[arg-type]
     with Database.connect(config) as database:
@@ -167,7 +157,7 @@ def test_close_stores_what_is_still_queued(db_config: DatabaseConfig) -> None:
 def test_a_full_queue_waits_then_raises_or_drops_when_asked(
     own_server: EmbeddedServer,
 ) -> None:
-    url = own_server.url("audit")
+    url = own_server.url("own")
     org = _org(url)
     with Database.connect(DatabaseConfig(url=url, **FAST)) as database:  # type: ignore[arg-type]
         own_server.stop()

@@ -22,6 +22,7 @@ import inspect
 import ipaddress
 import string
 import time
+import typing
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,14 +55,9 @@ from llmcp.testing import rolled_back
 from llmcp.testing import strategies as lst
 from tests.properties.budget import examples
 
-REPOSITORIES = (
-    "organizations",
-    "applications",
-    "users",
-    "policies",
-    "audit_logs",
-    "inference_requests",
-)
+# the repositories, read off the factory's Repositories, so that a new one is fuzzed too
+REPOSITORY_CLASSES: dict[str, type] = typing.get_type_hints(Repositories)
+REPOSITORIES = tuple(REPOSITORY_CLASSES)
 
 # -- bad input ------------------------------------------------------------------------------
 
@@ -313,26 +309,9 @@ def fuzzed_struct(draw: st.DrawFn, valid: Any) -> Any:
 
 
 def _methods() -> list[str]:
-    from llmcp.repositories import (
-        applications,
-        audit_logs,
-        inference_requests,
-        organizations,
-        policies,
-        users,
-    )
-
-    classes = {
-        "organizations": organizations.OrganizationRepository,
-        "applications": applications.ApplicationRepository,
-        "users": users.UserRepository,
-        "policies": policies.PolicyRepository,
-        "audit_logs": audit_logs.AuditLogRepository,
-        "inference_requests": inference_requests.InferenceRequestRepository,
-    }
     return [
         f"{repo}.{name}"
-        for repo, cls in classes.items()
+        for repo, cls in REPOSITORY_CLASSES.items()
         for name in sorted(dir(cls))
         if not name.startswith("_") and callable(getattr(cls, name))
     ]

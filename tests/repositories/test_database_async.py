@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -12,7 +11,6 @@ from llmcp.config import DatabaseConfig
 from llmcp.embedded import EmbeddedServer
 from llmcp.errors import DatabaseUnavailableError
 from llmcp.factory_async import AsyncRepositoryFactory
-from llmcp.migrate import Migrator
 from llmcp.scratch import with_database
 from tests.repositories.helpers_async import make_org, make_tenant
 
@@ -91,21 +89,13 @@ async def test_migrate_an_empty_database_then_use_it(empty_db: str) -> None:
         assert await arepos.applications.get_by_id(app.id) == app
 
 
-@pytest.fixture
-def own_server() -> Iterator[EmbeddedServer]:
-    """A private embedded server this test may stop and start (whatever LLMCP_DATABASE_URL says)."""
-    with EmbeddedServer() as server:
-        Migrator(server.url("restart")).up()
-        yield server
-
-
 async def test_a_connection_the_server_dropped_is_replaced_before_use(
     own_server: EmbeddedServer,
 ) -> None:
     """A pooled connection used a moment ago is not pinged, but one whose server went
     away (restart, terminated backend) is noticed without a round trip and replaced:
     the call succeeds."""
-    url = own_server.url("restart")
+    url = own_server.url("own")
     # never old enough to be pinged: only the no-round-trip check can save the call
     config = DatabaseConfig(url=url, min_size=1, max_size=1, check_after_idle=3600)
     async with await AsyncRepositoryFactory.connect(config) as afactory:
