@@ -21,23 +21,20 @@ from llmcp.errors import DatabaseUnavailableError
 from llmcp.migrate import Migrator
 
 
-def _dropped(conn: psycopg.Connection[Any]) -> bool:
-    """Whether the server dropped this idle connection, seen without a round trip.
+def _server_spoke(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server wrote to this idle connection, seen without a round trip.
 
     An idle connection has nothing to read unless the server wrote to it: its
-    last words and end of file when dropping it (a restart, a terminated
-    backend), or, rarely, a notification. A zero-timeout poll costs one system
-    call; only when something is there does libpq read it to tell which.
+    last words before dropping it (a restart, a terminated backend), end of
+    file, or, rarely, a notification. A zero-timeout poll costs one system call.
+    The words may arrive a moment before end of file, so reading them cannot
+    tell a dying connection from a live one: a ping can.
     """
     try:
-        for _ in range(3):  # the last words, then end of file (which raises)
-            readable, _, _ = select.select([conn.fileno()], [], [], 0)
-            if not readable:
-                break
-            conn.pgconn.consume_input()
-    except (OSError, ValueError, psycopg.Error):
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):  # closed already
         return True
-    return conn.pgconn.status != psycopg.pq.ConnStatus.OK
+    return bool(readable)
 
 
 class PoolStats(msgspec.Struct, frozen=True):
@@ -86,15 +83,16 @@ class Database:
 
         A connection used a moment ago mostly works; pinging it on every checkout
         would double the round trips of a point lookup. Its socket still tells
-        whether the server has dropped it since (see ``_dropped``); such a
-        connection is closed, so that the pool replaces it.
+        whether the server has written to it since (see ``_server_spoke``): then
+        it gets the ping, and the pool replaces it if the ping fails.
         """
         returned = self._returned_at.get(conn)
-        if returned is None or time.monotonic() - returned > self.config.check_after_idle:
+        if (
+            returned is None
+            or time.monotonic() - returned > self.config.check_after_idle
+            or _server_spoke(conn)
+        ):
             ConnectionPool.check_connection(conn)
-        elif _dropped(conn):
-            conn.close()
-            raise DatabaseUnavailableError("the server closed this pooled connection")
 
     @classmethod
     def connect(cls, config: DatabaseConfig) -> Self:
