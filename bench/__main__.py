@@ -14,11 +14,12 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
 import platform
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -78,6 +79,57 @@ def compare(
         best_ours = max(best_ours, best_rate(ours, seconds))
         best_theirs = max(best_theirs, best_rate(theirs, seconds))
     return best_ours, best_theirs
+
+
+# -- where the processes run ----------------------------------------------------
+
+
+def _server_processes(backend_pid: int) -> list[int]:
+    """The postmaster of ``backend_pid`` and all its children (Linux /proc)."""
+
+    def parent_of(pid: int) -> int:
+        with open(f"/proc/{pid}/stat") as stat:  # "pid (comm) state ppid ..."
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+    postmaster = parent_of(backend_pid)
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if parent_of(int(entry)) == postmaster:
+                    children.append(int(entry))
+    return [postmaster, *children]
+
+
+@contextlib.contextmanager
+def separate_cpus(conn: Conn) -> Iterator[str]:
+    """This process on one CPU, the server (and the backends it forks) on another.
+
+    On a small machine a one-client round trip costs what the scheduler makes
+    it: the same raw lookup on two connections differs by up to 25 % depending on
+    where each backend runs. Keeping client and server apart, as on two machines,
+    makes the two sides of a comparison see the same placement. Affinities are
+    restored on exit (the metrics case uses parallel workers).
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        yield "client and server not pinned: fewer than 2 CPUs"
+        return
+    try:
+        server = _server_processes(conn.info.backend_pid)
+        for pid in server:
+            os.sched_setaffinity(pid, {cpus[-1]})
+    except OSError as exc:  # a server elsewhere, or not ours
+        yield f"client and server not pinned: {exc}"
+        return
+    os.sched_setaffinity(0, {cpus[0]})
+    try:
+        yield f"client on CPU {cpus[0]}, server on CPU {cpus[-1]}"
+    finally:
+        os.sched_setaffinity(0, cpus)
+        for pid in _server_processes(conn.info.backend_pid):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, cpus)
 
 
 # -- point lookups and lists ---------------------------------------------------
@@ -378,15 +430,19 @@ def main() -> None:
             ids = seed_organizations(conn, 5000)
             conn.autocommit = True
             batch = ids[:200]
-            cases.append(point_lookup(conn, batch, args.rounds, args.seconds))
-            for pinned in (False, True):
-                cases.append(
-                    repository_lookup(conn, url, batch, args.rounds, args.seconds, pinned=pinned)
-                )
-            cases.append(pooled_lookup(url, batch, args.rounds, args.seconds))
-            sqlalchemy = sqlalchemy_lookup(url, batch, args.rounds, args.seconds)
-            cases += [sqlalchemy] if sqlalchemy else []
-            cases.append(list_decode(conn, args.rounds, args.seconds))
+            with separate_cpus(conn) as placement:
+                print(placement)
+                cases.append(point_lookup(conn, batch, args.rounds, args.seconds))
+                for pinned in (False, True):
+                    cases.append(
+                        repository_lookup(
+                            conn, url, batch, args.rounds, args.seconds, pinned=pinned
+                        )
+                    )
+                cases.append(pooled_lookup(url, batch, args.rounds, args.seconds))
+                sqlalchemy = sqlalchemy_lookup(url, batch, args.rounds, args.seconds)
+                cases += [sqlalchemy] if sqlalchemy else []
+                cases.append(list_decode(conn, args.rounds, args.seconds))
             server = conn.execute("SHOW server_version").fetchone()
         cases += audit_ingest(url, ids[0], args.audit_rows, max(1, args.rounds // 2))
         metrics_url = databases.url(databases.clone("metrics"))
@@ -404,6 +460,7 @@ def main() -> None:
         "server": server[0] if server else None,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "placement": placement,
         **{case.key: round(case.ratio, 4) for case in cases},
         "writer_memory_full_queue": memory,
         "cases": [asdict(case) | {"ratio": round(case.ratio, 4)} for case in cases],
