@@ -28,7 +28,7 @@ from psycopg import sql
 
 from llmcp.database import Database
 from llmcp.error_map import map_error
-from llmcp.errors import LlmcpError, TransactionError, ValidationError
+from llmcp.errors import DatabaseUnavailableError, LlmcpError, TransactionError, ValidationError
 
 T = TypeVar("T")
 
@@ -198,7 +198,7 @@ class TransactionManager:
                     _current.set(link)
                     try:
                         yield transaction
-                        _refuse_aborted(conn)
+                        _refuse_uncommittable(conn)
                     finally:
                         _current.set(_without(_current.get(), link))
             except psycopg.Error as exc:
@@ -242,11 +242,11 @@ class TransactionManager:
             _current.set(_without(_current.get(), link))
             try:
                 if commit:
-                    _refuse_aborted(conn)
+                    _refuse_uncommittable(conn)
                     block.__exit__(None, None, None)
                 else:
                     block.__exit__(psycopg.Rollback, psycopg.Rollback(), None)
-            except TransactionError as exc:  # aborted: roll back, give the connection back
+            except LlmcpError as exc:  # aborted or lost: roll back, give the connection back
                 block.__exit__(type(exc), exc, exc.__traceback__)
                 connections.__exit__(None, None, None)
                 raise
@@ -285,9 +285,18 @@ class TransactionManager:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _refuse_aborted(conn: psycopg.Connection[Any]) -> None:
-    """Raise rather than COMMIT a transaction that an error aborted: the server would
-    quietly ROLL BACK, and the caller would believe the work was stored."""
+def _refuse_uncommittable(conn: psycopg.Connection[Any]) -> None:
+    """Raise rather than end as committed a transaction that cannot commit.
+
+    After a failed statement the server would quietly ROLL BACK the COMMIT; on a
+    lost connection psycopg skips the COMMIT without a word. Either way the
+    caller would believe the work was stored.
+    """
+    if conn.pgconn.status != psycopg.pq.ConnStatus.OK:
+        raise DatabaseUnavailableError(
+            "transaction: the connection to the server was lost, so the server rolled "
+            "the transaction back: nothing of it was committed"
+        )
     if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
         raise TransactionError(
             "transaction: a statement failed inside it, so it was rolled back, not committed "

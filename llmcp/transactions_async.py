@@ -27,7 +27,7 @@ from psycopg import sql
 
 from llmcp.database_async import AsyncDatabase
 from llmcp.error_map import map_error
-from llmcp.errors import LlmcpError, TransactionError, ValidationError
+from llmcp.errors import DatabaseUnavailableError, LlmcpError, TransactionError, ValidationError
 
 T = TypeVar("T")
 
@@ -197,7 +197,7 @@ class AsyncTransactionManager:
                     _current.set(link)
                     try:
                         yield transaction
-                        _refuse_aborted(conn)
+                        _refuse_uncommittable(conn)
                     finally:
                         _current.set(_without(_current.get(), link))
             except psycopg.Error as exc:
@@ -241,11 +241,11 @@ class AsyncTransactionManager:
             _current.set(_without(_current.get(), link))
             try:
                 if commit:
-                    _refuse_aborted(conn)
+                    _refuse_uncommittable(conn)
                     await block.__aexit__(None, None, None)
                 else:
                     await block.__aexit__(psycopg.Rollback, psycopg.Rollback(), None)
-            except TransactionError as exc:  # aborted: roll back, give the connection back
+            except LlmcpError as exc:  # aborted or lost: roll back, give the connection back
                 await block.__aexit__(type(exc), exc, exc.__traceback__)
                 await connections.__aexit__(None, None, None)
                 raise
@@ -286,9 +286,18 @@ class AsyncTransactionManager:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _refuse_aborted(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Raise rather than COMMIT a transaction that an error aborted: the server would
-    quietly ROLL BACK, and the caller would believe the work was stored."""
+def _refuse_uncommittable(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Raise rather than end as committed a transaction that cannot commit.
+
+    After a failed statement the server would quietly ROLL BACK the COMMIT; on a
+    lost connection psycopg skips the COMMIT without a word. Either way the
+    caller would believe the work was stored.
+    """
+    if conn.pgconn.status != psycopg.pq.ConnStatus.OK:
+        raise DatabaseUnavailableError(
+            "transaction: the connection to the server was lost, so the server rolled "
+            "the transaction back: nothing of it was committed"
+        )
     if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
         raise TransactionError(
             "transaction: a statement failed inside it, so it was rolled back, not committed "

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import time
 import uuid
 from decimal import Decimal
 from typing import Any, NamedTuple
+
+import psycopg
 
 from llmcp.factory_async import AsyncRepositories
 from llmcp.generated.models import (
@@ -130,6 +133,27 @@ async def count_rows(tm: AsyncTransactionManager, table: str, org_id: uuid.UUID)
         row = await cursor.fetchone()
     assert row is not None
     return int(row[0])
+
+
+def terminate_backends(url: str, pid: int | None = None) -> None:
+    """Terminate backend ``pid`` (all other backends of the database if None), and
+    wait until they have exited.
+
+    pg_terminate_backend only signals: the backend says goodbye to its client a
+    moment later. Once it has left pg_stat_activity it has exited, so its client's
+    socket already holds the goodbye.
+    """
+    which = "datname = current_database() AND pid <> pg_backend_pid()"
+    if pid is not None:
+        which += f" AND pid = {int(pid)}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {which}")
+        deadline = time.monotonic() + 10
+        while admin.execute(f"SELECT count(*) FROM pg_stat_activity WHERE {which}").fetchone() != (
+            0,
+        ):
+            assert time.monotonic() < deadline, "terminated backends did not exit"
+            time.sleep(0.005)
 
 
 COST = Decimal("0.000001")  # the smallest amount a cost can hold

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
-import psycopg
 import pytest
 
 from llmcp.config import DatabaseConfig
@@ -14,7 +12,7 @@ from llmcp.embedded import EmbeddedServer
 from llmcp.errors import DatabaseUnavailableError
 from llmcp.factory import RepositoryFactory
 from llmcp.scratch import with_database
-from tests.repositories.helpers import make_org, make_tenant
+from tests.repositories.helpers import make_org, make_tenant, terminate_backends
 
 
 def test_health_check_reports_server_latency_and_pool(shared_config: DatabaseConfig) -> None:
@@ -91,22 +89,6 @@ def test_migrate_an_empty_database_then_use_it(empty_db: str) -> None:
         assert repos.applications.get_by_id(app.id) == app
 
 
-def terminate_other_backends(url: str) -> None:
-    """Terminate every other backend of the database and wait until they are gone.
-
-    pg_terminate_backend only signals: the backend says goodbye to its client a
-    moment later. Once it has left pg_stat_activity it has exited, so its client's
-    socket already holds the goodbye (or is closed).
-    """
-    others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f"SELECT pg_terminate_backend(pid) {others}")
-        deadline = time.monotonic() + 10
-        while admin.execute(f"SELECT count(*) {others}").fetchone() != (0,):
-            assert time.monotonic() < deadline, "terminated backends did not exit"
-            time.sleep(0.005)
-
-
 def test_a_connection_the_server_dropped_is_replaced_before_use(
     own_server: EmbeddedServer,
 ) -> None:
@@ -123,5 +105,5 @@ def test_a_connection_the_server_dropped_is_replaced_before_use(
         own_server.restart_stopped()
         assert repos.organizations.get_by_id(org.id) == org
 
-        terminate_other_backends(url)
+        terminate_backends(url)
         assert repos.organizations.get_by_id(org.id) == org

@@ -12,6 +12,7 @@ import pytest
 from llmcp.config import DatabaseConfig
 from llmcp.errors import (
     ConflictError,
+    DatabaseUnavailableError,
     LlmcpError,
     TransactionError,
     ValidationError,
@@ -19,7 +20,13 @@ from llmcp.errors import (
 from llmcp.factory import RepositoryFactory
 from llmcp.generated.models import Organization
 from llmcp.transactions import IsolationLevel, Transaction
-from tests.repositories.helpers import make_app, make_org, token
+from tests.repositories.helpers import (
+    count_rows,
+    make_app,
+    make_org,
+    terminate_backends,
+    token,
+)
 
 
 class Boom(Exception):
@@ -537,3 +544,75 @@ def test_pinned_inside_a_transaction_or_a_pinned_block_changes_nothing(
                 assert other_tm.bound_connection() is None
             assert tm.bound_connection() is outer
         assert tm.bound_connection() is None
+
+
+# -- the connection dies (a restart, a terminated backend) -------------------------
+
+
+@pytest.fixture
+def one_connection(shared_config: DatabaseConfig) -> DatabaseConfig:
+    """A pool of one connection: one that did not come back would fail the next call."""
+    return dataclasses.replace(shared_config, min_size=1, max_size=1)
+
+
+def test_a_block_whose_connection_dies_raises_unavailable_and_commits_nothing(
+    one_connection: DatabaseConfig,
+) -> None:
+    with RepositoryFactory.connect(one_connection) as factory:
+        repos, tm = factory.repositories(), factory.transaction_manager()
+        org = make_org(repos)
+
+        def doomed(swallow: bool) -> None:
+            with tm.transaction() as transaction:
+                make_app(repos, org.id)
+                terminate_backends(one_connection.url, transaction.connection.info.backend_pid)
+                try:
+                    repos.organizations.get_by_id(org.id)
+                except DatabaseUnavailableError:
+                    if not swallow:
+                        raise
+            # swallowed: the block ends as if all went well, but cannot commit
+
+        for swallow in (False, True):
+            with pytest.raises(DatabaseUnavailableError):
+                doomed(swallow)
+            assert tm.current() is None
+            assert count_rows(tm, "applications", org.id) == 0
+        with tm.transaction():  # on a new connection
+            app = make_app(repos, org.id)
+        assert repos.applications.get_by_id(app.id) == app
+
+
+def test_begin_whose_connection_dies_commits_nothing_and_rolls_back_quietly(
+    one_connection: DatabaseConfig,
+) -> None:
+    with RepositoryFactory.connect(one_connection) as factory:
+        repos, tm = factory.repositories(), factory.transaction_manager()
+        org = make_org(repos)
+        for end in ("commit", "rollback"):
+            transaction = tm.begin()
+            make_app(repos, org.id)
+            terminate_backends(one_connection.url, transaction.connection.info.backend_pid)
+            with pytest.raises(DatabaseUnavailableError):
+                repos.organizations.get_by_id(org.id)
+            if end == "commit":  # the work is lost, and the caller is told
+                with pytest.raises(DatabaseUnavailableError):
+                    transaction.commit()
+            else:  # the server rolled it back when the connection died: nothing to report
+                transaction.rollback()
+            assert tm.current() is None
+            assert count_rows(tm, "applications", org.id) == 0
+        assert repos.organizations.get_by_id(org.id) == org
+
+
+def test_a_pinned_connection_that_dies_fails_its_calls_then_is_replaced(
+    one_connection: DatabaseConfig,
+) -> None:
+    with RepositoryFactory.connect(one_connection) as factory:
+        repos, tm = factory.repositories(), factory.transaction_manager()
+        org = make_org(repos)
+        with tm.pinned() as conn:
+            terminate_backends(one_connection.url, conn.info.backend_pid)
+            with pytest.raises(DatabaseUnavailableError):
+                repos.organizations.get_by_id(org.id)
+        assert repos.organizations.get_by_id(org.id) == org

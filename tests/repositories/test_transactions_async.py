@@ -11,6 +11,7 @@ import pytest
 from llmcp.config import DatabaseConfig
 from llmcp.errors import (
     ConflictError,
+    DatabaseUnavailableError,
     LlmcpError,
     TransactionError,
     ValidationError,
@@ -18,7 +19,13 @@ from llmcp.errors import (
 from llmcp.factory_async import AsyncRepositoryFactory
 from llmcp.generated.models import Organization
 from llmcp.transactions_async import AsyncTransaction, IsolationLevel
-from tests.repositories.helpers_async import make_app, make_org, token
+from tests.repositories.helpers_async import (
+    count_rows,
+    make_app,
+    make_org,
+    terminate_backends,
+    token,
+)
 
 
 class Boom(Exception):
@@ -540,3 +547,75 @@ async def test_pinned_inside_a_transaction_or_a_pinned_block_changes_nothing(
                 assert other_tm.bound_connection() is None
             assert tm.bound_connection() is outer
         assert tm.bound_connection() is None
+
+
+# -- the connection dies (a restart, a terminated backend) -------------------------
+
+
+@pytest.fixture
+def one_connection(shared_config: DatabaseConfig) -> DatabaseConfig:
+    """A pool of one connection: one that did not come back would fail the next call."""
+    return dataclasses.replace(shared_config, min_size=1, max_size=1)
+
+
+async def test_a_block_whose_connection_dies_raises_unavailable_and_commits_nothing(
+    one_connection: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(one_connection) as afactory:
+        arepos, tm = afactory.repositories(), afactory.transaction_manager()
+        org = await make_org(arepos)
+
+        async def doomed(swallow: bool) -> None:
+            async with tm.transaction() as transaction:
+                await make_app(arepos, org.id)
+                terminate_backends(one_connection.url, transaction.connection.info.backend_pid)
+                try:
+                    await arepos.organizations.get_by_id(org.id)
+                except DatabaseUnavailableError:
+                    if not swallow:
+                        raise
+            # swallowed: the block ends as if all went well, but cannot commit
+
+        for swallow in (False, True):
+            with pytest.raises(DatabaseUnavailableError):
+                await doomed(swallow)
+            assert tm.current() is None
+            assert await count_rows(tm, "applications", org.id) == 0
+        async with tm.transaction():  # on a new connection
+            app = await make_app(arepos, org.id)
+        assert await arepos.applications.get_by_id(app.id) == app
+
+
+async def test_begin_whose_connection_dies_commits_nothing_and_rolls_back_quietly(
+    one_connection: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(one_connection) as afactory:
+        arepos, tm = afactory.repositories(), afactory.transaction_manager()
+        org = await make_org(arepos)
+        for end in ("commit", "rollback"):
+            transaction = await tm.begin()
+            await make_app(arepos, org.id)
+            terminate_backends(one_connection.url, transaction.connection.info.backend_pid)
+            with pytest.raises(DatabaseUnavailableError):
+                await arepos.organizations.get_by_id(org.id)
+            if end == "commit":  # the work is lost, and the caller is told
+                with pytest.raises(DatabaseUnavailableError):
+                    await transaction.commit()
+            else:  # the server rolled it back when the connection died: nothing to report
+                await transaction.rollback()
+            assert tm.current() is None
+            assert await count_rows(tm, "applications", org.id) == 0
+        assert await arepos.organizations.get_by_id(org.id) == org
+
+
+async def test_a_pinned_connection_that_dies_fails_its_calls_then_is_replaced(
+    one_connection: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(one_connection) as afactory:
+        arepos, tm = afactory.repositories(), afactory.transaction_manager()
+        org = await make_org(arepos)
+        async with tm.pinned() as conn:
+            terminate_backends(one_connection.url, conn.info.backend_pid)
+            with pytest.raises(DatabaseUnavailableError):
+                await arepos.organizations.get_by_id(org.id)
+        assert await arepos.organizations.get_by_id(org.id) == org
