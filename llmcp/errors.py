@@ -35,6 +35,15 @@ class DatabaseUnavailableError(LlmcpError):
     """The server cannot be reached, or the connection was lost."""
 
 
+class CommitOutcomeUnknownError(DatabaseUnavailableError):
+    """The connection was lost while COMMIT ran: the transaction may or may not be stored.
+
+    A connection lost before COMMIT leaves nothing stored; one lost during it
+    leaves no way to know whether the server committed first. Look the work up
+    (by a key of your own, such as a request id) before doing it again.
+    """
+
+
 class TransactionError(LlmcpError):
     """A transaction failed; ``retryable`` is true for serialization failures and deadlocks."""
 

@@ -28,7 +28,13 @@ from psycopg import sql
 
 from llmcp.database import Database
 from llmcp.error_map import map_error
-from llmcp.errors import DatabaseUnavailableError, LlmcpError, TransactionError, ValidationError
+from llmcp.errors import (
+    CommitOutcomeUnknownError,
+    DatabaseUnavailableError,
+    LlmcpError,
+    TransactionError,
+    ValidationError,
+)
 
 T = TypeVar("T")
 
@@ -190,6 +196,7 @@ class TransactionManager:
                 raise map_error(exc, operation="transaction.savepoint") from exc
             return
         with self.connection() as conn:  # a pinned one, or one from the pool
+            committing = False
             try:
                 with conn.transaction():
                     _apply_options(conn, isolation_level, read_only)
@@ -199,9 +206,12 @@ class TransactionManager:
                     try:
                         yield transaction
                         _refuse_uncommittable(conn)
+                        committing = True  # leaving the block sends COMMIT
                     finally:
                         _current.set(_without(_current.get(), link))
             except psycopg.Error as exc:
+                if committing:
+                    raise _commit_error(exc, operation="transaction.commit") from exc
                 raise map_error(exc, operation="transaction") from exc
 
     def in_transaction(
@@ -251,8 +261,13 @@ class TransactionManager:
                 connections.__exit__(None, None, None)
                 raise
             except psycopg.Error as exc:
-                connections.__exit__(type(exc), exc, exc.__traceback__)
-                raise map_error(exc, operation="transaction.commit") from exc
+                if commit:
+                    error = _commit_error(exc, operation="transaction.commit")
+                else:
+                    error = map_error(exc, operation="transaction.rollback")
+                with contextlib.suppress(LlmcpError):  # its own mapping of exc: ours says more
+                    connections.__exit__(type(exc), exc, exc.__traceback__)
+                raise error from exc
             connections.__exit__(None, None, None)
 
         transaction._finish = finish
@@ -302,6 +317,19 @@ def _refuse_uncommittable(conn: psycopg.Connection[Any]) -> None:
             "transaction: a statement failed inside it, so it was rolled back, not committed "
             "(run a statement that may fail in a nested transaction() to go on after it)"
         )
+
+
+def _commit_error(exc: psycopg.Error, *, operation: str) -> LlmcpError:
+    """The llmcp error of a failed COMMIT: a connection lost during it leaves the
+    outcome unknown; anything else (a serialization failure, a deferred
+    constraint) means the transaction was rolled back."""
+    error = map_error(exc, operation=operation)
+    if type(error) is DatabaseUnavailableError:
+        return CommitOutcomeUnknownError(
+            f"{operation}: the connection was lost while COMMIT ran, so the transaction "
+            f"may or may not have been committed ({error})"
+        )
+    return error
 
 
 def _apply_options(

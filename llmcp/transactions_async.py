@@ -27,7 +27,13 @@ from psycopg import sql
 
 from llmcp.database_async import AsyncDatabase
 from llmcp.error_map import map_error
-from llmcp.errors import DatabaseUnavailableError, LlmcpError, TransactionError, ValidationError
+from llmcp.errors import (
+    CommitOutcomeUnknownError,
+    DatabaseUnavailableError,
+    LlmcpError,
+    TransactionError,
+    ValidationError,
+)
 
 T = TypeVar("T")
 
@@ -189,6 +195,7 @@ class AsyncTransactionManager:
                 raise map_error(exc, operation="transaction.savepoint") from exc
             return
         async with self.connection() as conn:  # a pinned one, or one from the pool
+            committing = False
             try:
                 async with conn.transaction():
                     await _apply_options(conn, isolation_level, read_only)
@@ -198,9 +205,12 @@ class AsyncTransactionManager:
                     try:
                         yield transaction
                         _refuse_uncommittable(conn)
+                        committing = True  # leaving the block sends COMMIT
                     finally:
                         _current.set(_without(_current.get(), link))
             except psycopg.Error as exc:
+                if committing:
+                    raise _commit_error(exc, operation="transaction.commit") from exc
                 raise map_error(exc, operation="transaction") from exc
 
     async def in_transaction(
@@ -250,8 +260,13 @@ class AsyncTransactionManager:
                 await connections.__aexit__(None, None, None)
                 raise
             except psycopg.Error as exc:
-                await connections.__aexit__(type(exc), exc, exc.__traceback__)
-                raise map_error(exc, operation="transaction.commit") from exc
+                if commit:
+                    error = _commit_error(exc, operation="transaction.commit")
+                else:
+                    error = map_error(exc, operation="transaction.rollback")
+                with contextlib.suppress(LlmcpError):  # its own mapping of exc: ours says more
+                    await connections.__aexit__(type(exc), exc, exc.__traceback__)
+                raise error from exc
             await connections.__aexit__(None, None, None)
 
         transaction._finish = finish
@@ -303,6 +318,19 @@ def _refuse_uncommittable(conn: psycopg.AsyncConnection[Any]) -> None:
             "transaction: a statement failed inside it, so it was rolled back, not committed "
             "(run a statement that may fail in a nested transaction() to go on after it)"
         )
+
+
+def _commit_error(exc: psycopg.Error, *, operation: str) -> LlmcpError:
+    """The llmcp error of a failed COMMIT: a connection lost during it leaves the
+    outcome unknown; anything else (a serialization failure, a deferred
+    constraint) means the transaction was rolled back."""
+    error = map_error(exc, operation=operation)
+    if type(error) is DatabaseUnavailableError:
+        return CommitOutcomeUnknownError(
+            f"{operation}: the connection was lost while COMMIT ran, so the transaction "
+            f"may or may not have been committed ({error})"
+        )
+    return error
 
 
 async def _apply_options(

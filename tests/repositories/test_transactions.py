@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
 import msgspec
 import psycopg
@@ -11,6 +13,7 @@ import pytest
 
 from llmcp.config import DatabaseConfig
 from llmcp.errors import (
+    CommitOutcomeUnknownError,
     ConflictError,
     DatabaseUnavailableError,
     LlmcpError,
@@ -616,3 +619,66 @@ def test_a_pinned_connection_that_dies_fails_its_calls_then_is_replaced(
             with pytest.raises(DatabaseUnavailableError):
                 repos.organizations.get_by_id(org.id)
         assert repos.organizations.get_by_id(org.id) == org
+
+
+_SLOW_COMMIT = """
+CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_sleep(60);
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON applications
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
+"""
+
+
+def terminate_when_sleeping(url: str, pid: int) -> threading.Thread:
+    """A thread that terminates backend ``pid`` once it sleeps (in the COMMIT's trigger)."""
+
+    def run() -> None:
+        deadline = time.monotonic() + 10
+        with psycopg.connect(url, autocommit=True) as admin:
+            while admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event = 'PgSleep'",
+                (pid,),
+            ).fetchone() != (1,):
+                assert time.monotonic() < deadline, "the COMMIT never reached its trigger"
+                time.sleep(0.005)
+        terminate_backends(url, pid)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_connection_lost_during_commit_leaves_the_outcome_unknown(fresh_db: str) -> None:
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute(_SLOW_COMMIT)  # a deferred trigger: COMMIT runs it, and waits
+    config = DatabaseConfig(url=fresh_db, min_size=1, max_size=1)
+    with RepositoryFactory.connect(config) as factory:
+        repos, tm = factory.repositories(), factory.transaction_manager()
+        org = make_org(repos)
+        watchers: list[threading.Thread] = []
+
+        def block() -> None:
+            with tm.transaction() as transaction:
+                make_app(repos, org.id)
+                pid = transaction.connection.info.backend_pid
+                watchers.append(terminate_when_sleeping(fresh_db, pid))
+
+        def begin_commit() -> None:
+            transaction = tm.begin()
+            make_app(repos, org.id)
+            pid = transaction.connection.info.backend_pid
+            watchers.append(terminate_when_sleeping(fresh_db, pid))
+            transaction.commit()
+
+        for way in (block, begin_commit):
+            with pytest.raises(CommitOutcomeUnknownError) as caught:
+                way()
+            watchers[-1].join(10)
+            assert isinstance(caught.value, DatabaseUnavailableError)
+            assert "may or may not have been committed" in str(caught.value)
+            assert tm.current() is None
+            # here the backend was stopped before it committed: the caller had to look
+            assert count_rows(tm, "applications", org.id) == 0
