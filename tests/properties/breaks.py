@@ -1,7 +1,8 @@
 """`make test-teeth`: break the SQL on purpose and check that the properties notice.
 
-Each break edits one named query in ``sql/`` (or one migration) inside a
-throwaway copy of the checkout, runs the property tests there (``-x``: stop at
+Each break edits one named query in ``sql/`` (or one migration, or one line of
+the library) inside a throwaway copy of the checkout, runs the property tests
+there (``-x``: stop at
 the first failure) and records which test failed first. A break that no test
 catches is a hole in the suite: the command says which and exits 1.
 
@@ -124,6 +125,10 @@ BREAKS = [
           "AND m.hour < (SELECT b.last_hour", "AND m.hour <= (SELECT b.last_hour",
           "the last whole hour counted from the rollup and again from raw rows",
           tests="tests/test_metrics.py"),
+    Break("commit-on-lost-connection", "llmcp/transactions.py", None,
+          "if conn.pgconn.status != psycopg.pq.ConnStatus.OK:", "if False:",
+          "a transaction whose connection was lost ends as if committed (psycopg skips COMMIT)",
+          tests="tests/properties/test_stateful.py"),
 ]  # fmt: skip
 
 

@@ -4,8 +4,8 @@
 (current and stale versions), deletes with their cascades, constraint
 violations, and transactions: ``begin()`` or ``transaction()`` blocks that
 commit or roll back, nested savepoints that are released or rolled back,
-statements that fail inside a transaction, and ``pinned()`` blocks around any
-of it. An in-memory model of the six
+statements that fail inside a transaction, transactions whose connection the
+server drops, and ``pinned()`` blocks around any of it. An in-memory model of the six
 tables predicts every outcome; after every step the database, read through the
 repositories' own read methods, must equal the model, both inside the open
 transaction and, from a second factory, the committed state outside it.
@@ -36,6 +36,7 @@ from hypothesis.stateful import (
 
 from llmcp.errors import (
     ConflictError,
+    DatabaseUnavailableError,
     LlmcpError,
     NotFoundError,
     ReferenceViolationError,
@@ -50,6 +51,7 @@ from llmcp.testing import strategies as lst
 from tests.properties import model
 from tests.properties.budget import examples, scaled
 from tests.properties.test_fuzz import make_tenant
+from tests.repositories.helpers import terminate_backends
 
 T = TypeVar("T")
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
@@ -580,6 +582,41 @@ class RepositoryMachine(RuleBasedStateMachine):
         with pytest.raises(ConflictError):
             self.repos.organizations.create(NewOrganization(name="dup", slug=org.slug))
         self.aborted = True
+
+    @precondition(lambda self: self.stack)
+    @rule(commit=st.booleans(), savepoints_raise=st.booleans())
+    def lose_the_connection(self, commit: bool, savepoints_raise: bool) -> None:
+        """The server drops the transaction's connection (a restart, a terminated backend):
+        the next call fails, and the transaction ends with nothing committed, whether the
+        caller then commits (DatabaseUnavailableError) or rolls back (quietly)."""
+        current = self.tx.current()
+        assert current is not None
+        pid = current.connection.info.backend_pid
+        terminate_backends(self.factory.database.config.url, pid)
+        with pytest.raises(DatabaseUnavailableError):
+            self.repos.organizations.list(1)
+        while len(self.stack) > 1:  # savepoints end quietly: there is nothing to release
+            savepoint = self.stack.pop()
+            if savepoints_raise:
+                assert savepoint.handle.__exit__(Boom, Boom(), None) is False
+            else:
+                savepoint.handle.__exit__(None, None, None)
+        frame = self.stack.pop()
+        if commit:
+            with pytest.raises(DatabaseUnavailableError):
+                if frame.kind == "begin":
+                    frame.handle.commit()
+                else:
+                    frame.handle.__exit__(None, None, None)
+        elif frame.kind == "begin":
+            frame.handle.rollback()
+        else:
+            assert frame.handle.__exit__(Boom, Boom(), None) is False
+        self.restore(frame.saved)
+        assert self.tx.current() is None
+        if self.pin is not None and self.pinned_outside:  # the pinned connection died too
+            block, self.pin = self.pin, None
+            block.__exit__(None, None, None)
 
     # -- pinned connections -------------------------------------------------------------------
 
