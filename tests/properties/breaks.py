@@ -2,9 +2,9 @@
 
 Each break edits one named query in ``sql/`` (or one migration, or one line of
 the library) inside a throwaway copy of the checkout, runs the property tests
-there (``-x``: stop at
-the first failure) and records which test failed first. A break that no test
-catches is a hole in the suite: the command says which and exits 1.
+there (``-x``: stop at the first failure) and records which test failed first.
+A break that no test catches is a hole in the suite: the command says which and
+exits 1.
 
     .venv/bin/python -m tests.properties.breaks            # every break
     .venv/bin/python -m tests.properties.breaks --only keyset-lte --only priority-asc
