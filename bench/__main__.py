@@ -36,6 +36,7 @@ from llmcp.factory import RepositoryFactory
 from llmcp.generated.inference_requests import InferenceRequestsQueries
 from llmcp.generated.models import AuditAction
 from llmcp.generated.organizations import OrganizationsQueries
+from llmcp.ids import uuid7
 from llmcp.inputs import NewAuditLog
 from llmcp.scratch import ScratchDatabases
 from llmcp.seed import WINDOW_END, seed
@@ -292,10 +293,10 @@ def audit_inputs(org: uuid.UUID, count: int) -> list[NewAuditLog]:
     ]  # fmt: skip
 
 
-def as_row(new: NewAuditLog) -> tuple[Any, ...]:
-    """What hand-written code would send: the same columns, no validation."""
+def as_row(new: NewAuditLog, new_id: Callable[[], uuid.UUID] = uuid7) -> tuple[Any, ...]:
+    """What hand-written code would send: the same columns and ids, no validation."""
     return (
-        uuid.uuid4(), new.org_id, new.app_id, new.user_id, new.action.value, new.resource_type,
+        new_id(), new.org_id, new.app_id, new.user_id, new.action.value, new.resource_type,
         new.resource_id, new.request_id, Jsonb(new.details, dumps=encode_json), new.ip_address,
         new.user_agent, new.created_at,
     )  # fmt: skip
@@ -378,6 +379,39 @@ def writer_memory(rows: int) -> dict[str, float]:
             "bytes_per_row": round(peak / accepted), "refused_when_full": full}  # fmt: skip
 
 
+def id_kinds(url: str, org: uuid.UUID, count: int) -> Case:
+    """Raw COPY of audit rows, 1000 per transaction as the writer does: time-ordered ids
+    (what llmcp makes for audit logs and inference requests) against random ones."""
+    logs = audit_inputs(org, 1000)
+    copy_sql = f"COPY audit_logs ({', '.join(COLUMNS)}) FROM STDIN"
+    sizes: dict[str, int] = {}
+
+    def load(name: str, new_id: Callable[[], uuid.UUID]) -> float:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("TRUNCATE audit_logs")
+            conn.execute("CHECKPOINT")
+            started = time.perf_counter()
+            for _ in range(count // len(logs)):
+                with conn.transaction(), conn.cursor().copy(copy_sql) as copy:
+                    for new in logs:
+                        copy.write_row(as_row(new, new_id))
+            rate = count / (time.perf_counter() - started)
+            size = conn.execute("SELECT pg_relation_size('audit_logs_pkey')").fetchone()
+            sizes[name] = size[0] if size else 0
+            conn.execute("TRUNCATE audit_logs")
+        return rate
+
+    best: dict[str, float] = {}
+    for _ in range(2):
+        for name, new_id in (("uuid4", uuid.uuid4), ("uuid7", uuid7)):
+            best[name] = max(best.get(name, 0.0), load(name, new_id))
+    mib = {name: size / 2**20 for name, size in sizes.items()}
+    return Case("audit_ids_uuid7_vs_uuid4",
+                f"raw COPY of {count:,} audit rows, time-ordered vs random ids "
+                f"(primary key {mib['uuid7']:.0f} MiB vs {mib['uuid4']:.0f} MiB)",
+                best["uuid7"], best["uuid4"], "rows/s", None)  # fmt: skip
+
+
 # -- metrics -----------------------------------------------------------------------
 
 
@@ -421,6 +455,9 @@ def main() -> None:
         "--requests", type=int, default=1_000_000, help="inference requests for metrics"
     )
     parser.add_argument("--audit-rows", type=int, default=50_000)
+    parser.add_argument(
+        "--id-rows", type=int, default=1_000_000, help="audit rows for the id comparison"
+    )
     args = parser.parse_args()
 
     cases: list[Case] = []
@@ -445,6 +482,7 @@ def main() -> None:
                 cases.append(list_decode(conn, args.rounds, args.seconds))
             server = conn.execute("SHOW server_version").fetchone()
         cases += audit_ingest(url, ids[0], args.audit_rows, max(1, args.rounds // 2))
+        cases.append(id_kinds(url, ids[0], args.id_rows))
         metrics_url = databases.url(databases.clone("metrics"))
         cases.append(metrics_speedup(metrics_url, args.requests, args.rounds))
     memory = writer_memory(100_000)

@@ -39,6 +39,7 @@ from llmcp.concurrency import Condition, join, spawn, wait_for
 from llmcp.database import Database
 from llmcp.errors import DatabaseUnavailableError, LlmcpError, QueueFullError, ValidationError
 from llmcp.generated.models import AuditAction
+from llmcp.ids import uuid7
 from llmcp.inputs import NewAuditLog
 
 logger = logging.getLogger("llmcp.audit_writer")
@@ -84,7 +85,7 @@ def audit_row(new: NewAuditLog) -> Row:
     """Validate ``new`` and turn it into a COPY row (id and time filled in)."""
     check.instance("new", new, NewAuditLog)
     return (
-        check.optional_uuid("id", new.id) or uuid.uuid4(),
+        check.optional_uuid("id", new.id) or uuid7(),
         check.uuid_value("org_id", new.org_id),
         check.optional_uuid("app_id", new.app_id),
         check.optional_uuid("user_id", new.user_id),
@@ -145,14 +146,15 @@ class AuditWriter:
     def submit(self, new: NewAuditLog) -> uuid.UUID:
         """Accept one audit row for writing; returns its id at once (see ``flush``)."""
         row = audit_row(new)
+        row_id: uuid.UUID = row[0]  # a UUID: given and checked, or made
         with self._condition:
             if self._closing:
                 raise LlmcpError("the audit writer is closed")
             if len(self._queue) >= self._queue_size:
                 if self._drop_when_full:
                     self._dropped += 1
-                    logger.warning("audit queue full: dropped row %s", row[0])
-                    return uuid.UUID(str(row[0]))
+                    logger.warning("audit queue full: dropped row %s", row_id)
+                    return row_id
                 has_room = wait_for(
                     self._condition, lambda: len(self._queue) < self._queue_size, self._put_timeout
                 )
@@ -165,7 +167,7 @@ class AuditWriter:
             self._condition.notify_all()
             if self._worker is None:
                 self._worker = spawn(self._run, name="llmcp-audit-writer")
-        return uuid.UUID(str(row[0]))
+        return row_id
 
     def flush(self, timeout: float | None = None) -> None:
         """Return once every row accepted before this call is stored (or failed for good)."""

@@ -68,7 +68,9 @@ def text(
     matches ``pattern``) without control characters other than tab, newline and CR."""
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string")
-    found = _FORBIDDEN.search(value)
+    # printable ASCII (the common case) holds neither control characters nor
+    # surrogates: two flag checks instead of a regular expression
+    found = None if value.isascii() and value.isprintable() else _FORBIDDEN.search(value)
     if found is not None:
         if found.group().isascii():
             raise ValidationError(f"{field} must not contain control characters")
@@ -215,13 +217,17 @@ def json_object(field: str, value: object) -> dict[str, JsonValue]:
     return value
 
 
+_PLAIN_SCALARS = frozenset({bool, int})
+
+
 def _json(field: str, value: object, depth: int) -> None:
     if depth > MAX_JSON_DEPTH:
         raise ValidationError(f"{field} is nested more than {MAX_JSON_DEPTH} levels deep")
     if value is None or isinstance(value, bool | int):
         return
     if isinstance(value, str):
-        if "\x00" in value or _SURROGATE.search(value):
+        # ASCII holds no surrogates: a flag check before the regular expression
+        if "\x00" in value or (not value.isascii() and _SURROGATE.search(value)):
             raise ValidationError(f"{field} must not contain NUL or lone surrogates")
         return
     if isinstance(value, float):
@@ -237,6 +243,8 @@ def _json(field: str, value: object, depth: int) -> None:
             if not isinstance(key, str):
                 raise ValidationError(f"{field} must have only string keys")
             _json(field, key, depth + 1)
+            if item is None or type(item) in _PLAIN_SCALARS:  # no need to look further
+                continue
             _json(field, item, depth + 1)
         return
     raise ValidationError(f"{field} must contain only JSON values (not {type(value).__name__})")

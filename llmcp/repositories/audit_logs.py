@@ -12,6 +12,7 @@ from llmcp.audit_writer import AuditWriter
 from llmcp.errors import ValidationError
 from llmcp.generated.audit_logs import AuditLogsQueries
 from llmcp.generated.models import AuditAction, AuditLog
+from llmcp.ids import uuid7
 from llmcp.inputs import NewAuditLog
 from llmcp.paging import Page
 from llmcp.repositories.base import Repository
@@ -56,7 +57,7 @@ class AuditLogRepository(Repository):
         check.instance("new", new, NewAuditLog)
         return self._run(
             self._queries.insert,
-            id=check.optional_uuid("id", new.id) or uuid.uuid4(),
+            id=check.optional_uuid("id", new.id) or uuid7(),
             org_id=check.uuid_value("org_id", new.org_id),
             app_id=check.optional_uuid("app_id", new.app_id),
             user_id=check.optional_uuid("user_id", new.user_id),

@@ -11,6 +11,7 @@ from llmcp.audit_writer_async import AsyncAuditWriter
 from llmcp.errors import ValidationError
 from llmcp.generated.audit_logs import AsyncAuditLogsQueries
 from llmcp.generated.models import AuditAction, AuditLog
+from llmcp.ids import uuid7
 from llmcp.inputs import NewAuditLog
 from llmcp.paging import Page
 from llmcp.repositories.base_async import AsyncRepository
@@ -55,7 +56,7 @@ class AsyncAuditLogRepository(AsyncRepository):
         check.instance("new", new, NewAuditLog)
         return await self._run(
             self._queries.insert,
-            id=check.optional_uuid("id", new.id) or uuid.uuid4(),
+            id=check.optional_uuid("id", new.id) or uuid7(),
             org_id=check.uuid_value("org_id", new.org_id),
             app_id=check.optional_uuid("app_id", new.app_id),
             user_id=check.optional_uuid("user_id", new.user_id),

@@ -11,6 +11,7 @@ from llmcp import validation as check
 from llmcp.errors import ValidationError
 from llmcp.generated.inference_requests import InferenceRequestsQueries
 from llmcp.generated.models import GetMetricsRow, InferenceRequest, InferenceStatus
+from llmcp.ids import uuid7
 from llmcp.inputs import NewInferenceRequest
 from llmcp.paging import Page
 from llmcp.repositories.base import Repository
@@ -60,7 +61,7 @@ class InferenceRequestRepository(Repository):
         check.instance("new", new, NewInferenceRequest)
         return self._run(
             self._queries.create,
-            id=check.optional_uuid("id", new.id) or uuid.uuid4(),
+            id=check.optional_uuid("id", new.id) or uuid7(),
             org_id=check.uuid_value("org_id", new.org_id),
             app_id=check.uuid_value("app_id", new.app_id),
             user_id=check.optional_uuid("user_id", new.user_id),
