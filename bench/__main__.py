@@ -106,6 +106,8 @@ def _server_processes(backend_pid: int) -> list[int]:
 def separate_cpus(conn: Conn) -> Iterator[str]:
     """This process on one CPU, the server (and the backends it forks) on another.
 
+    The lookup, list and ingest cases run so.
+
     On a small machine a one-client round trip costs what the scheduler makes
     it: the same raw lookup on two connections differs by up to 25 % depending on
     where each backend runs. Keeping client and server apart, as on two machines,
@@ -480,9 +482,9 @@ def main() -> None:
                 sqlalchemy = sqlalchemy_lookup(url, batch, args.rounds, args.seconds)
                 cases += [sqlalchemy] if sqlalchemy else []
                 cases.append(list_decode(conn, args.rounds, args.seconds))
+                cases += audit_ingest(url, ids[0], args.audit_rows, max(1, args.rounds // 2))
+                cases.append(id_kinds(url, ids[0], args.id_rows))
             server = conn.execute("SHOW server_version").fetchone()
-        cases += audit_ingest(url, ids[0], args.audit_rows, max(1, args.rounds // 2))
-        cases.append(id_kinds(url, ids[0], args.id_rows))
         metrics_url = databases.url(databases.clone("metrics"))
         cases.append(metrics_speedup(metrics_url, args.requests, args.rounds))
     memory = writer_memory(100_000)
