@@ -80,7 +80,12 @@ class Transaction:
         self._finish: Callable[[bool], None] | None = None
 
     def commit(self) -> None:
-        """Commit a transaction from ``begin()`` and release its connection."""
+        """Commit a transaction from ``begin()`` and release its connection.
+
+        Raises ``TransactionError`` if a statement failed in it, and
+        ``DatabaseUnavailableError`` if its connection was lost (nothing was
+        committed), or ``CommitOutcomeUnknownError`` if it was lost during COMMIT.
+        """
         self._end(commit=True)
 
     def rollback(self) -> None:

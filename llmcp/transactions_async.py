@@ -79,7 +79,12 @@ class AsyncTransaction:
         self._finish: Callable[[bool], Awaitable[None]] | None = None
 
     async def commit(self) -> None:
-        """Commit a transaction from ``begin()`` and release its connection."""
+        """Commit a transaction from ``begin()`` and release its connection.
+
+        Raises ``TransactionError`` if a statement failed in it, and
+        ``DatabaseUnavailableError`` if its connection was lost (nothing was
+        committed), or ``CommitOutcomeUnknownError`` if it was lost during COMMIT.
+        """
         await self._end(commit=True)
 
     async def rollback(self) -> None:
