@@ -44,6 +44,7 @@ from llmcp.seed import WINDOW_END, seed
 Conn = psycopg.Connection[Any]
 RESULTS = "bench/results.json"
 ORG_COLUMNS = "id, name, slug, version, created_at, updated_at"
+AUDIT_COPY = f"COPY audit_logs ({', '.join(COLUMNS)}) FROM STDIN"
 
 
 @dataclass
@@ -306,7 +307,6 @@ def as_row(new: NewAuditLog, new_id: Callable[[], uuid.UUID] = uuid7) -> tuple[A
 
 def audit_ingest(url: str, org: uuid.UUID, count: int, rounds: int) -> list[Case]:
     logs = audit_inputs(org, count)
-    copy_sql = f"COPY audit_logs ({', '.join(COLUMNS)}) FROM STDIN"
     insert_sql = (
         f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
     )
@@ -328,7 +328,7 @@ def audit_ingest(url: str, org: uuid.UUID, count: int, rounds: int) -> list[Case
         with psycopg.connect(url) as conn:
             started = time.perf_counter()
             if how == "copy":
-                with conn.cursor().copy(copy_sql) as copy:
+                with conn.cursor().copy(AUDIT_COPY) as copy:
                     for new in logs:
                         copy.write_row(as_row(new))
             elif how == "executemany":
@@ -385,7 +385,6 @@ def id_kinds(url: str, org: uuid.UUID, count: int) -> Case:
     """Raw COPY of audit rows, 1000 per transaction as the writer does: time-ordered ids
     (what llmcp makes for audit logs and inference requests) against random ones."""
     logs = audit_inputs(org, 1000)
-    copy_sql = f"COPY audit_logs ({', '.join(COLUMNS)}) FROM STDIN"
     sizes: dict[str, int] = {}
 
     def load(name: str, new_id: Callable[[], uuid.UUID]) -> float:
@@ -394,7 +393,7 @@ def id_kinds(url: str, org: uuid.UUID, count: int) -> Case:
             conn.execute("CHECKPOINT")
             started = time.perf_counter()
             for _ in range(count // len(logs)):
-                with conn.transaction(), conn.cursor().copy(copy_sql) as copy:
+                with conn.transaction(), conn.cursor().copy(AUDIT_COPY) as copy:
                     for new in logs:
                         copy.write_row(as_row(new, new_id))
             rate = count / (time.perf_counter() - started)

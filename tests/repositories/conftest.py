@@ -10,12 +10,14 @@ keeps the suite fast.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
 
 from llmcp.config import DatabaseConfig
 from llmcp.testing import TestDatabases
+from tests.repositories import helpers
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +40,18 @@ def empty_db(databases: TestDatabases) -> Iterator[str]:
     name = databases.create_empty("empty")
     yield databases.url(name)
     databases.drop(name)
+
+
+@pytest.fixture
+def one_connection(shared_config: DatabaseConfig) -> DatabaseConfig:
+    """A pool of one connection, so that one which did not come back fails the next
+    call; an application name of its own finds its backends, and a statement
+    timeout bounds a test that waits on a lock."""
+    return dataclasses.replace(
+        shared_config,
+        min_size=1,
+        max_size=1,
+        acquire_timeout=2.0,
+        application_name=f"llmcp-one-{helpers.token()}",
+        statement_timeout=10.0,
+    )

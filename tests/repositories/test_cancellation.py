@@ -4,7 +4,8 @@ A call cancelled while its statement runs must be cancelled on the server too
 (an UPDATE abandoned only by the client would still happen later), the
 connection must come back to the pool clean, a cancelled transaction must roll
 back, and the next call must work. Every factory here has a pool of one
-connection, so a connection that did not come back would fail the next call.
+connection (``one_connection``), so a connection that did not come back would
+fail the next call.
 
 Statements are held up by a row lock that the test holds from another
 connection; nothing sleeps to wait (pg_stat_activity is polled, with a deadline).
@@ -13,7 +14,6 @@ connection; nothing sleeps to wait (pg_stat_activity is polled, with a deadline)
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,7 +25,6 @@ import pytest
 from llmcp.config import DatabaseConfig
 from llmcp.factory_async import AsyncRepositoryFactory
 from llmcp.generated.models import Organization
-from tests.repositories import helpers
 from tests.repositories.helpers_async import make_app, make_org
 from tests.repositories.test_concurrency import DEADLINE_S, await_until_blocked
 
@@ -33,19 +32,6 @@ _BUSY = """
 SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND application_name = %s AND state <> 'idle'
 """
-
-
-@pytest.fixture
-def one_connection(shared_config: DatabaseConfig) -> DatabaseConfig:
-    """A pool of one connection, with an application name to find its backend."""
-    return dataclasses.replace(
-        shared_config,
-        min_size=1,
-        max_size=1,
-        acquire_timeout=2.0,
-        application_name=f"llmcp-cancel-{helpers.token()}",
-        statement_timeout=DEADLINE_S,  # a backstop: the tests cancel long before
-    )
 
 
 @pytest.fixture

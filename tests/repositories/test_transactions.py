@@ -552,12 +552,6 @@ def test_pinned_inside_a_transaction_or_a_pinned_block_changes_nothing(
 # -- the connection dies (a restart, a terminated backend) -------------------------
 
 
-@pytest.fixture
-def one_connection(shared_config: DatabaseConfig) -> DatabaseConfig:
-    """A pool of one connection: one that did not come back would fail the next call."""
-    return dataclasses.replace(shared_config, min_size=1, max_size=1)
-
-
 def test_a_block_whose_connection_dies_raises_unavailable_and_commits_nothing(
     one_connection: DatabaseConfig,
 ) -> None:
