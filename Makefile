@@ -31,9 +31,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy llmcp tests bench
 
-# generated/ must be exactly what the SQL files and migrations produce
+# generated/ must be exactly what the SQL files and migrations produce, and
+# every sync twin exactly what its *_async.py source derives to
 codegen-check: $(STAMP)
 	$(BIN)/llmcp codegen --check
+	$(BIN)/llmcp dev twins --check
 
 # docs/queries.md and docs/schema.md must be what `llmcp catalog` writes
 catalog-check: $(STAMP)

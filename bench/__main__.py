@@ -28,9 +28,12 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from llmcp.adapter import encode_json
-from llmcp.audit_writer import COLUMNS, AuditWriter
+from llmcp.audit_writer import AuditWriter
+from llmcp.audit_writer_base import COLUMNS
 from llmcp.config import DatabaseConfig
 from llmcp.database import Database
+from llmcp.dev.scratch import ScratchDatabases
+from llmcp.dev.seed import WINDOW_END, seed
 from llmcp.errors import QueueFullError
 from llmcp.factory import RepositoryFactory
 from llmcp.generated.inference_requests import InferenceRequestsQueries
@@ -38,8 +41,6 @@ from llmcp.generated.models import AuditAction
 from llmcp.generated.organizations import OrganizationsQueries
 from llmcp.ids import uuid7
 from llmcp.inputs import NewAuditLog
-from llmcp.scratch import ScratchDatabases
-from llmcp.seed import WINDOW_END, seed
 
 Conn = psycopg.Connection[Any]
 RESULTS = "bench/results.json"

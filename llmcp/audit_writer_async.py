@@ -20,83 +20,29 @@ from __future__ import annotations
 
 import asyncio  # sync: import time
 import collections
-import datetime
-import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import msgspec
 import psycopg
-from psycopg.types.json import Jsonb
 
-from llmcp import validation as check
-from llmcp.adapter import encode_json
+from llmcp.audit_writer_base import (
+    COPY,
+    INSERT_ONE,
+    STAGE,
+    STAGE_COPY,
+    STAGE_MERGE,
+    Row,
+    WriterStats,
+    audit_row,
+    logger,
+)
 from llmcp.concurrency import AsyncCondition, join_async, spawn_async, wait_for_async
 from llmcp.database_async import AsyncDatabase
 from llmcp.errors import DatabaseUnavailableError, LlmcpError, QueueFullError, ValidationError
-from llmcp.generated.models import AuditAction
-from llmcp.ids import uuid7
 from llmcp.inputs import NewAuditLog
-
-logger = logging.getLogger("llmcp.audit_writer")
-
-COLUMNS = (
-    "id", "org_id", "app_id", "user_id", "action", "resource_type", "resource_id",
-    "request_id", "details", "ip_address", "user_agent", "created_at",
-)  # fmt: skip
-_COPY = f"COPY audit_logs ({', '.join(COLUMNS)}) FROM STDIN"
-_STAGE = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS audit_logs_incoming "
-    "(LIKE audit_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-)
-_STAGE_COPY = f"COPY audit_logs_incoming ({', '.join(COLUMNS)}) FROM STDIN"
-_STAGE_MERGE = (
-    f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) "
-    f"SELECT {', '.join(COLUMNS)} FROM audit_logs_incoming ON CONFLICT (id) DO NOTHING"
-)
-_INSERT_ONE = (
-    f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
-)
-
-Row = tuple[Any, ...]
-
-
-class WriterStats(msgspec.Struct, frozen=True):
-    """Counters since the writer started.
-
-    ``accepted`` = ``written`` + ``failed`` + ``queue_depth`` at any quiet moment;
-    ``dropped`` rows were never accepted (only with ``drop_when_full``).
-    """
-
-    accepted: int
-    written: int
-    failed: int
-    retried: int
-    dropped: int
-    queue_depth: int
-
-
-def audit_row(new: NewAuditLog) -> Row:
-    """Validate ``new`` and turn it into a COPY row (id and time filled in)."""
-    check.instance("new", new, NewAuditLog)
-    return (
-        check.optional_uuid("id", new.id) or uuid7(),
-        check.uuid_value("org_id", new.org_id),
-        check.optional_uuid("app_id", new.app_id),
-        check.optional_uuid("user_id", new.user_id),
-        check.member("action", new.action, AuditAction).value,
-        check.text("resource_type", new.resource_type, max_length=100),
-        check.optional_uuid("resource_id", new.resource_id),
-        check.optional_text("request_id", new.request_id, max_length=200),
-        Jsonb(check.json_object("details", new.details), dumps=encode_json),
-        check.optional_ip("ip_address", new.ip_address),
-        check.optional_text("user_agent", new.user_agent, max_length=1000, min_length=0),
-        check.optional_aware("created_at", new.created_at) or datetime.datetime.now(datetime.UTC),
-    )
 
 
 class AsyncAuditWriter:
@@ -254,7 +200,7 @@ class AsyncAuditWriter:
     async def _copy(self, batch: list[Row]) -> None:
         """The fast path: COPY straight into audit_logs, one transaction."""
         async with self._lease() as conn:
-            async with conn.transaction(), conn.cursor().copy(_COPY) as copy:
+            async with conn.transaction(), conn.cursor().copy(COPY) as copy:
                 for row in batch:
                     await copy.write_row(row)
             self._inject("after_commit")
@@ -263,11 +209,11 @@ class AsyncAuditWriter:
         """The idempotent path: COPY into a staging table, insert what is not there yet."""
         async with self._lease() as conn:
             async with conn.transaction():
-                await conn.execute(_STAGE)
-                async with conn.cursor().copy(_STAGE_COPY) as copy:
+                await conn.execute(STAGE)
+                async with conn.cursor().copy(STAGE_COPY) as copy:
                     for row in batch:
                         await copy.write_row(row)
-                await conn.execute(_STAGE_MERGE)
+                await conn.execute(STAGE_MERGE)
             self._inject("after_commit")
 
     async def _one_by_one(self, batch: list[Row]) -> tuple[int, int]:
@@ -276,7 +222,7 @@ class AsyncAuditWriter:
             for row in batch:
                 try:
                     async with conn.transaction():
-                        await conn.execute(_INSERT_ONE, row)
+                        await conn.execute(INSERT_ONE, row)
                     written += 1
                 except (psycopg.IntegrityError, psycopg.DataError) as exc:
                     failed += 1

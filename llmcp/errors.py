@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 
 class LlmcpError(Exception):
     """Base of every error llmcp raises."""
@@ -33,6 +35,32 @@ class ReferenceViolationError(LlmcpError):
 
 class DatabaseUnavailableError(LlmcpError):
     """The server cannot be reached, or the connection was lost."""
+
+
+class ConnectFailure(enum.StrEnum):
+    """Why a connection could not be made (:attr:`ConnectionFailedError.reason`)."""
+
+    AUTHENTICATION = "wrong password or role"
+    DATABASE_MISSING = "the database does not exist"
+    HOST_NOT_FOUND = "host not found"
+    REFUSED = "nothing is listening there"
+    TIMEOUT = "timed out"
+    MALFORMED_URL = "malformed database URL"
+    TLS = "TLS (SSL) required by one side and refused by the other"
+    OTHER = "cannot connect"
+
+
+class ConnectionFailedError(DatabaseUnavailableError):
+    """No connection could be made; ``reason`` says why, the message adds psycopg's
+    own words (the password masked)."""
+
+    def __init__(self, reason: ConnectFailure, detail: str) -> None:
+        super().__init__(f"cannot connect to the database: {reason.value} ({detail})")
+        self.reason = reason
+
+
+class NotMigratedError(DatabaseUnavailableError):
+    """The database is reachable but lacks llmcp's tables: run ``llmcp db up``."""
 
 
 class CommitOutcomeUnknownError(DatabaseUnavailableError):

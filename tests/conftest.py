@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from llmcp.config import DatabaseConfig
-from llmcp.embedded import EmbeddedServer
+from llmcp.dev.embedded import EmbeddedServer
 from llmcp.migrate import Migrator
 from llmcp.testing import TestDatabases
 

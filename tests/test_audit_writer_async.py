@@ -16,7 +16,7 @@ import pytest
 from llmcp.audit_writer_async import AsyncAuditWriter
 from llmcp.config import DatabaseConfig
 from llmcp.database_async import AsyncDatabase
-from llmcp.embedded import EmbeddedServer
+from llmcp.dev.embedded import EmbeddedServer
 from llmcp.errors import QueueFullError
 from llmcp.generated.models import AuditAction
 from llmcp.inputs import NewAuditLog

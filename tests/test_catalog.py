@@ -15,11 +15,11 @@ from typing import Any
 import psycopg
 import pytest
 
-import llmcp.catalog
-from llmcp.catalog import explain, render_queries, render_schema, repository_callers, run
-from llmcp.codegen.config import CodegenConfig
-from llmcp.codegen.loader import load_file
-from llmcp.seed import seed
+import llmcp.dev.catalog
+from llmcp.dev.catalog import explain, render_queries, render_schema, repository_callers, run
+from llmcp.dev.codegen.config import CodegenConfig
+from llmcp.dev.codegen.loader import load_file
+from llmcp.dev.seed import seed
 from llmcp.testing import TestDatabases
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +151,7 @@ def test_check_fails_with_a_diff_when_stale_and_write_fixes_it(
         tmp_path / "docs" / "queries.md": "# Query catalog\nnew line\n",
         tmp_path / "docs" / "schema.md": "# Schema\n",
     }
-    monkeypatch.setattr(llmcp.catalog, "documents", lambda config: rendered)
+    monkeypatch.setattr(llmcp.dev.catalog, "documents", lambda config: rendered)
     code, message = run(tmp_path / "pyproject.toml", check=True)
     assert code == 1
     assert "+new line" in message and "run `llmcp catalog`" in message

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from llmcp.embedded import EmbeddedServer
+from llmcp.dev.embedded import EmbeddedServer
 from llmcp.errors import DatabaseUnavailableError
 
 
@@ -87,10 +87,10 @@ def test_a_killed_runs_server_is_reaped_by_the_next_run() -> None:
     import subprocess
     import sys
 
-    from llmcp.embedded import reap_orphans
+    from llmcp.dev.embedded import reap_orphans
 
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from llmcp.embedded import EmbeddedServer; "
+        [sys.executable, "-c", "import sys, time; from llmcp.dev.embedded import EmbeddedServer; "
          "s = EmbeddedServer().start(); print(s.data_dir.parent, flush=True); time.sleep(600)"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """Plan regression tests: every hot query reads through its index, never a sequential scan.
 
-On a database seeded like the query catalog's (``llmcp.catalog.SEED``: 200
+On a database seeded like the query catalog's (``llmcp.dev.catalog.SEED``: 200
 organizations with about 550 applications, 1,600 users and 2,000 policies,
 then 100,000 inference requests and 100,000 audit log entries), the *generic*
 plan (the one a server-side prepared statement settles on) of each hot query
@@ -30,8 +30,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from llmcp.catalog import SEED, Plan, explain
-from llmcp.codegen.loader import QuerySpec, load_file
+from llmcp.dev.catalog import SEED, Plan, explain
+from llmcp.dev.codegen.loader import QuerySpec, load_file
 from llmcp.testing import TestDatabases
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"

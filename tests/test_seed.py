@@ -16,9 +16,9 @@ import msgspec
 import psycopg
 import pytest
 
+from llmcp.dev.seed import WINDOW_DAYS, WINDOW_END, SeedSummary, _Generator, _Progress, seed
 from llmcp.errors import ConflictError, ValidationError
 from llmcp.policy_config import PolicyConfig
-from llmcp.seed import WINDOW_DAYS, WINDOW_END, SeedSummary, _Generator, _Progress, seed
 from llmcp.testing import TestDatabases
 
 TABLES = ("organizations", "applications", "users", "policies", "inference_requests", "audit_logs")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import builtins
-import re
 import uuid
 
 from llmcp import validation as check
+from llmcp.api_keys import API_KEY_HASH
 from llmcp.generated.applications import AsyncApplicationsQueries
 from llmcp.generated.models import Application
 from llmcp.inputs import NewApplication
 from llmcp.repositories.base_async import AsyncRepository
-
-API_KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
 class AsyncApplicationRepository(AsyncRepository):

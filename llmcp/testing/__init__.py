@@ -7,12 +7,12 @@
 - :mod:`llmcp.testing.plugin`: pytest fixtures (``pytest_plugins = ["llmcp.testing.plugin"]``).
 """
 
-from llmcp.scratch import ScratchDatabases
+from llmcp.dev.scratch import ScratchDatabases
 from llmcp.testing.isolation import arolled_back, rolled_back
 
 
 class TestDatabases(ScratchDatabases):
-    """:class:`~llmcp.scratch.ScratchDatabases` under the name the test fixtures use."""
+    """:class:`~llmcp.dev.scratch.ScratchDatabases` under the name the test fixtures use."""
 
     __test__ = False  # not a pytest test class
 

@@ -34,8 +34,8 @@ from collections.abc import Iterator
 import pytest
 
 from llmcp.config import DatabaseConfig
+from llmcp.dev.scratch import ScratchDatabases
 from llmcp.factory import Repositories, RepositoryFactory
-from llmcp.scratch import ScratchDatabases
 from llmcp.transactions import Transaction
 
 __all__ = [

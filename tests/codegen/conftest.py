@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llmcp.codegen import CodegenConfig, generate
+from llmcp.dev.codegen import CodegenConfig, generate
 
 Generate = Callable[[str], dict[str, str]]
 

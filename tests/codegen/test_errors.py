@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llmcp.codegen import CodegenError, run
-from llmcp.codegen.output import generated_files, write
+from llmcp.dev.codegen import CodegenError, run
+from llmcp.dev.codegen.output import generated_files, write
 from tests.codegen.conftest import Generate, config_for
 
 GOOD = """-- name: get_org(id)^

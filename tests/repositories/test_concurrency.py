@@ -24,7 +24,7 @@ import psycopg_pool
 import pytest
 
 from llmcp.config import DatabaseConfig
-from llmcp.embedded import EmbeddedServer
+from llmcp.dev.embedded import EmbeddedServer
 from llmcp.errors import ConflictError, DatabaseUnavailableError, LlmcpError
 from llmcp.factory import RepositoryFactory
 from llmcp.factory_async import AsyncRepositoryFactory

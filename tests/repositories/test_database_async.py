@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 
 from llmcp.config import DatabaseConfig
-from llmcp.embedded import EmbeddedServer
+from llmcp.dev.embedded import EmbeddedServer
+from llmcp.dev.scratch import with_database
 from llmcp.errors import DatabaseUnavailableError
 from llmcp.factory_async import AsyncRepositoryFactory
-from llmcp.scratch import with_database
 from tests.repositories.helpers_async import make_org, make_tenant, terminate_backends
 
 

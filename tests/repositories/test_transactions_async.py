@@ -21,7 +21,8 @@ from llmcp.errors import (
 )
 from llmcp.factory_async import AsyncRepositoryFactory
 from llmcp.generated.models import Organization
-from llmcp.transactions_async import AsyncTransaction, IsolationLevel
+from llmcp.transactions_async import AsyncTransaction
+from llmcp.transactions_base import IsolationLevel
 from tests.repositories.helpers_async import (
     count_rows,
     make_app,

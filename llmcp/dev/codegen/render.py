@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from aiosql.types import SQLOperationType as Op
 
-from llmcp.codegen.config import CodegenConfig
-from llmcp.codegen.describe import Catalog, Description, PgType
-from llmcp.codegen.infer import Inference
-from llmcp.codegen.loader import QuerySpec
+from llmcp.dev.codegen.config import CodegenConfig
+from llmcp.dev.codegen.describe import Catalog, Description, PgType
+from llmcp.dev.codegen.infer import Inference
+from llmcp.dev.codegen.loader import QuerySpec
 
 _SCALARS = {
     "uuid": "uuid.UUID",

@@ -13,7 +13,7 @@ from aiosql.query_loader import QueryLoader
 from aiosql.types import SQLOperationType
 from aiosql.utils import VAR_REF, SQLLoadException, SQLParseException
 
-from llmcp.codegen.errors import CodegenError
+from llmcp.dev.codegen.errors import CodegenError
 
 _ANNOTATION = re.compile(r"^@(?P<kind>nullable|notnull)\s+(?P<targets>.+)$")
 

@@ -19,6 +19,7 @@ from decimal import Decimal
 import msgspec
 
 from llmcp.config import DatabaseConfig
+from llmcp.dev.scratch import database_url
 from llmcp.factory import RepositoryFactory
 from llmcp.generated.models import AuditAction, InferenceStatus, UserRole
 from llmcp.inputs import (
@@ -38,7 +39,6 @@ from llmcp.policy_config import (
     TokenBudgetConfig,
 )
 from llmcp.resolution import level
-from llmcp.target import database_url
 
 _LEVELS = ("user+app", "user", "app", "org")
 

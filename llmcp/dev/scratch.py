@@ -1,11 +1,13 @@
-"""Throwaway databases: one migrated template, cheap clones of it.
+"""Which server a development command talks to, and throwaway databases on it.
 
-Used by the test harness and by ``llmcp codegen`` (which describes queries on a
-freshly migrated database).
-
-The server is the one at ``LLMCP_DATABASE_URL`` when it is set, otherwise a new
-embedded server in a temporary folder, private to this run. Every database made
-here carries a per-run prefix and is dropped by :meth:`ScratchDatabases.close`.
+The server is the one at ``LLMCP_DATABASE_URL`` when it is set, otherwise an
+embedded one: for commands (:func:`database_url`), a persistent server whose
+data lives in ``LLMCP_DATA_DIR`` (default ``.llmcp`` under the current
+directory), started for the command and stopped after it; for the test harness
+and ``llmcp codegen`` (:class:`ScratchDatabases`), a new server in a temporary
+folder, private to the run, with one migrated template and cheap clones of it.
+Every database a ``ScratchDatabases`` makes carries a per-run prefix and is
+dropped by :meth:`ScratchDatabases.close`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -21,9 +25,44 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from llmcp.embedded import EmbeddedServer
+from llmcp.config import URL_VARIABLE
+from llmcp.dev.embedded import EmbeddedServer
+from llmcp.errors import DatabaseUnavailableError
 from llmcp.migrate import Migrator
-from llmcp.target import external_url
+
+DATA_DIR_VARIABLE = "LLMCP_DATA_DIR"
+EMBEDDED_DATABASE = "llmcp"
+
+
+def external_url() -> str | None:
+    """The server named by ``LLMCP_DATABASE_URL``, if any."""
+    return os.environ.get(URL_VARIABLE) or None
+
+
+@contextmanager
+def database_url() -> Iterator[str]:
+    """Yield the URL of the database to use, starting an embedded server if needed."""
+    url = external_url()
+    if url is not None:
+        yield url
+        return
+    data_dir = Path(os.environ.get(DATA_DIR_VARIABLE, ".llmcp")).resolve()
+    with EmbeddedServer(data_dir) as server:
+        ensure_database(server.url(), EMBEDDED_DATABASE)
+        yield server.url(EMBEDDED_DATABASE)
+
+
+def ensure_database(admin_url: str, name: str) -> None:
+    """Create database ``name`` unless it exists."""
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if exists is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailableError(f"cannot reach the server: {exc}") from exc
 
 
 def with_database(url: str, dbname: str) -> str:

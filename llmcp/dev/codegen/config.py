@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmcp.codegen.errors import CodegenError
+from llmcp.dev.codegen.errors import CodegenError
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from llmcp.codegen.loader import QuerySpec
+from llmcp.dev.codegen.loader import QuerySpec
 
 
 @dataclass(frozen=True, slots=True)
