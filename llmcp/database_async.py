@@ -13,10 +13,11 @@ from typing import Any, Self
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from llmcp import conninfo
 from llmcp.config import DatabaseConfig
 from llmcp.database_base import Health, PoolStats, pool_stats, server_spoke
 from llmcp.error_map import map_error
-from llmcp.errors import DatabaseUnavailableError
+from llmcp.errors import DatabaseUnavailableError, LlmcpError
 from llmcp.migrate import Migrator
 
 
@@ -24,6 +25,7 @@ class AsyncDatabase:
     """A pool of connections to one database; ``async with`` opens and closes it."""
 
     def __init__(self, config: DatabaseConfig) -> None:
+        conninfo.install_log_filter()  # psycopg_pool's warnings may quote the URL
         self.config = config
         self._closed = False
         self._returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
@@ -65,14 +67,36 @@ class AsyncDatabase:
         return database
 
     async def open(self) -> None:
-        """Open the pool and wait for ``min_size`` connections (or fail clearly)."""
+        """Open the pool and wait for ``min_size`` connections (or fail clearly).
+
+        One connection is made directly first: a failure then says why (wrong
+        password, no such database, nothing listening, ...) within
+        ``connect_timeout``, where the pool would retry until its timeout and
+        say only that it is incomplete.
+        """
         try:
+            await self._probe()
             await self._pool.open(
                 wait=self.config.min_size > 0, timeout=self.config.connect_timeout
             )
-        except Exception as exc:
+        except BaseException as exc:
             await self._pool.close()
-            raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
+            if isinstance(exc, LlmcpError):
+                raise
+            if not isinstance(exc, Exception):
+                raise  # CancelledError, KeyboardInterrupt
+            reason = conninfo.redact(str(exc), self.config.url)
+            raise DatabaseUnavailableError(f"cannot connect to the database: {reason}") from None
+
+    async def _probe(self) -> None:
+        url = self.config.url
+        conninfo.parse(url)
+        try:
+            conn = await psycopg.AsyncConnection.connect(url, **self.config.connection_kwargs())
+        except psycopg.Error as exc:
+            # not chained: psycopg's message may quote the URL, password and all
+            raise conninfo.connection_error(exc, url) from None
+        await conn.close()
 
     async def acquire(self) -> psycopg.AsyncConnection[Any]:
         """Take a pooled connection (autocommit); give it back with :meth:`release`.
@@ -124,8 +148,11 @@ class AsyncDatabase:
         )
 
     async def migrate(self) -> None:
-        """Apply pending migrations with dbmate (``llmcp.migrate``)."""
-        migrator = Migrator(self.config.url)
+        """Apply pending migrations with dbmate (:mod:`llmcp.migrate`): llmcp's, then
+        the service's own folder if one is configured, each connection bounded by
+        ``connect_timeout``. Give it a URL of the server itself, not of a
+        transaction-mode pooler."""
+        migrator = Migrator(self.config.url, connect_timeout=self.config.connect_timeout)
         await asyncio.to_thread(migrator.up)
 
     @property

@@ -18,6 +18,7 @@ from llmcp.errors import (
     ConflictError,
     DatabaseUnavailableError,
     LlmcpError,
+    NotMigratedError,
     ReferenceViolationError,
     TransactionError,
     ValidationError,
@@ -82,6 +83,8 @@ _DATA_ERRORS: dict[str, str] = {
 _TYPE_NAME = re.compile(r"\bfor (type|enum) ([A-Za-z_][\w ]*?(?:\(\d+(?:,\s*\d+)?\))?)(?=:|$)")
 
 _RETRYABLE = frozenset({"40001", "40P01"})
+# undefined table, undefined column: the schema is missing or older than the queries
+_NOT_MIGRATED = frozenset({"42P01", "42703"})
 _UNAVAILABLE = frozenset({"57P01", "57P02", "57P03", "57P05", "53300"})
 
 
@@ -160,6 +163,11 @@ def map_error(exc: BaseException, *, operation: str) -> LlmcpError:
     if state.startswith(("40", "25")):
         return TransactionError(
             f"{operation}: transaction failed ({_condition(exc)}, SQLSTATE {state})"
+        )
+    if state in _NOT_MIGRATED:
+        # the relation or column is named, never a value
+        return NotMigratedError(
+            f"{operation}: the database is not migrated ({diag.message_primary}): run `llmcp db up`"
         )
     if state == "57014":
         primary = diag.message_primary or ""

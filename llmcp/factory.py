@@ -10,6 +10,7 @@ from typing import Self
 from llmcp.audit_writer import AuditWriter
 from llmcp.config import DatabaseConfig
 from llmcp.database import Database
+from llmcp.paging import process_secret
 from llmcp.repositories.applications import ApplicationRepository
 from llmcp.repositories.audit_logs import AuditLogRepository
 from llmcp.repositories.inference_requests import InferenceRequestRepository
@@ -44,7 +45,7 @@ class RepositoryFactory:
         self.database = database
         self.audit_writer = audit_writer or AuditWriter(database)
         self._transactions = TransactionManager(database)
-        secret = database.config.cursor_secret
+        secret = database.config.cursor_secret or process_secret()
         self._repositories = Repositories(
             organizations=OrganizationRepository(self._transactions, cursor_secret=secret),
             applications=ApplicationRepository(self._transactions, cursor_secret=secret),

@@ -9,6 +9,7 @@ from typing import Self
 from llmcp.audit_writer_async import AsyncAuditWriter
 from llmcp.config import DatabaseConfig
 from llmcp.database_async import AsyncDatabase
+from llmcp.paging import process_secret
 from llmcp.repositories.applications_async import AsyncApplicationRepository
 from llmcp.repositories.audit_logs_async import AsyncAuditLogRepository
 from llmcp.repositories.inference_requests_async import AsyncInferenceRequestRepository
@@ -45,7 +46,7 @@ class AsyncRepositoryFactory:
         self.database = database
         self.audit_writer = audit_writer or AsyncAuditWriter(database)
         self._transactions = AsyncTransactionManager(database)
-        secret = database.config.cursor_secret
+        secret = database.config.cursor_secret or process_secret()
         self._repositories = AsyncRepositories(
             organizations=AsyncOrganizationRepository(self._transactions, cursor_secret=secret),
             applications=AsyncApplicationRepository(self._transactions, cursor_secret=secret),

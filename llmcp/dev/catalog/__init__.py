@@ -56,7 +56,7 @@ __all__ = [
 
 def documents(config: CodegenConfig) -> dict[Path, str]:
     """Both documents, rendered on a fresh seeded scratch database."""
-    with ScratchDatabases(migrations_dir=config.migrations_dir) as databases:
+    with ScratchDatabases(migrations_dirs=config.migrations_dirs) as databases:
         url = databases.url(databases.clone("catalog"))
         SEED.load(url)
         with psycopg.connect(url, autocommit=True) as conn:

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from llmcp import conninfo
 from llmcp.dev.codegen.config import CodegenConfig
 from llmcp.dev.codegen.describe import describe, load_catalog
 from llmcp.dev.codegen.errors import CodegenError
@@ -29,13 +30,14 @@ __all__ = ["CodegenConfig", "CodegenError", "generate", "run"]
 
 
 def run(config: CodegenConfig, *, check: bool) -> tuple[int, str]:
-    """Generate on a fresh scratch database; write, or with ``check`` only compare.
+    """Generate on a fresh scratch database (llmcp's migrations, then the service's);
+    write, or with ``check`` only compare.
 
     Returns (exit code, message): with ``check``, 1 and a unified diff when
     anything in the output folder is stale.
     """
-    with ScratchDatabases(migrations_dir=config.migrations_dir) as databases:
-        sources = generate(config, databases.url(databases.template))
+    with ScratchDatabases(migrations_dirs=config.migrations_dirs) as databases:
+        sources = generate(config, databases.url(databases.template), root=config.root)
     return settle(
         sources, config.out_dir.glob("*.py"), HEADER, check=check, command="llmcp codegen"
     )
@@ -51,7 +53,7 @@ def generate(config: CodegenConfig, url: str, *, root: Path | None = None) -> di
     try:
         conn: psycopg.Connection[Any] = psycopg.connect(url, autocommit=True)
     except psycopg.OperationalError as exc:
-        raise CodegenError(f"cannot reach the database: {exc}") from exc
+        raise conninfo.connection_error(exc, url) from None
     with conn:
         described = {
             path: [(spec, describe(conn, spec)) for spec in items] for path, items in specs.items()
