@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -57,7 +58,9 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -
 def run() -> int:
     with database_url() as url:
         Migrator(url).up()
-        with RepositoryFactory.connect(DatabaseConfig(url=url, min_size=1, max_size=4)) as factory:
+        # a service sets LLMCP_CURSOR_SECRET; the demo's cursors live as long as it does
+        config = DatabaseConfig(url=url, min_size=1, max_size=4, cursor_secret=os.urandom(32))
+        with RepositoryFactory.connect(config) as factory:
             _flow(factory)
     return 0
 
