@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import stat
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -183,3 +185,24 @@ def test_a_wheel_the_server_user_cannot_reach_is_run_from_a_copy_not_widened(
     assert _mode(closed) == 0o700
     if AS_ROOT:
         shutil.rmtree(copy)  # made for this test's closed wheel only
+
+
+def test_only_the_servers_own_user_reaches_its_socket(private_dir: Path) -> None:
+    with EmbeddedServer(private_dir / "pg") as server:
+        owner = server.socket_dir.stat().st_uid
+        assert _mode(server.socket_dir) == 0o700
+        assert owner == (pwd.getpwnam(embedded.SYSTEM_USER).pw_uid if AS_ROOT else os.getuid())
+        if not AS_ROOT:
+            return  # no other OS user to become; the 0700 folder is what keeps them out
+        # psql as another OS user, with the server's own trust-everything socket
+        attempt = subprocess.run(
+            ["psql", "-X", "-h", str(server.socket_dir), "-U", "postgres", "-d", "postgres",
+             "-c", "SELECT 1"],
+            user="nobody", group="nogroup", extra_groups=[], cwd="/",
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert attempt.returncode != 0
+        assert "Permission denied" in attempt.stderr, attempt.stderr
+        # while its own user (root here) still gets in
+        with psycopg.connect(server.url()) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -368,14 +368,19 @@ class EmbeddedServer:
             self._lock_file = None
 
     def _prepare_folders(self) -> None:
-        """Create the data and socket folders; under root, hand them to the server user.
+        """Create the data and socket folders (0700); under root, hand them to the server
+        user.
 
         Only folders llmcp created (see ``_created``) get o+x; an existing folder
         the server user cannot enter, or the wheel's bin folder, is reported and
         left as it is.
         """
-        self.socket_dir.mkdir(exist_ok=True)
-        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        # The server trusts every connection through its socket (the superuser
+        # included, with COPY ... TO PROGRAM): only its own OS user, and root, may
+        # reach the socket, so the folder is 0700 whatever it was before.
+        for private in (self.socket_dir, self.data_dir):
+            private.mkdir(mode=0o700, exist_ok=True)
+            private.chmod(0o700)
         if not _running_as_root():
             return  # the server runs as the caller: nothing to hand over
         _ensure_system_user()
