@@ -127,10 +127,10 @@ def default_migrations_dirs() -> tuple[Path, ...]:
     """llmcp's packaged migrations, then the service's folder if one is configured
     (:func:`service_migrations_dir`). A folder named twice counts once: in the
     llmcp checkout, the packaged folder *is* the configured one."""
-    return _unique([packaged_migrations_dir(), service_migrations_dir()])
+    return unique_dirs([packaged_migrations_dir(), service_migrations_dir()])
 
 
-def _unique(folders: Iterable[Path | None]) -> tuple[Path, ...]:
+def unique_dirs(folders: Iterable[Path | None]) -> tuple[Path, ...]:
     """``folders`` in order, without None and without repeats (by resolved path)."""
     seen: dict[Path, Path] = {}
     for folder in folders:
@@ -266,9 +266,9 @@ class Migrator:
         if migrations_dirs is None:
             # `new` writes into the service's folder, never into llmcp's own
             self._new_dir = service_migrations_dir()
-            self.migrations_dirs = _unique([packaged_migrations_dir(), self._new_dir])
+            self.migrations_dirs = unique_dirs([packaged_migrations_dir(), self._new_dir])
         else:
-            self.migrations_dirs = _unique(migrations_dirs)
+            self.migrations_dirs = unique_dirs(migrations_dirs)
             self._new_dir = self.migrations_dirs[-1] if self.migrations_dirs else None
         self.connect_timeout = (
             DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout

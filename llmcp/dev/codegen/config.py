@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llmcp.dev.codegen.errors import CodegenError
-from llmcp.migrate import MIGRATIONS_DIR_VARIABLE, default_migrations_dirs, packaged_migrations_dir
+from llmcp.migrate import (
+    MIGRATIONS_DIR_VARIABLE,
+    default_migrations_dirs,
+    packaged_migrations_dir,
+    unique_dirs,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +80,4 @@ def _migrations_dirs(tool: Mapping[str, Any], root: Path, pyproject: Path) -> tu
         return (packaged_migrations_dir(),)
     if not isinstance(own, str) or not own:
         raise CodegenError(f"{pyproject}: migrations-dir must be a folder name")
-    return _unique([packaged_migrations_dir(), root / own])
-
-
-def _unique(folders: Iterable[Path]) -> tuple[Path, ...]:
-    """``folders`` in order, each once (by resolved path)."""
-    seen: dict[Path, Path] = {}
-    for folder in folders:
-        seen.setdefault(folder.resolve(), folder)
-    return tuple(seen.values())
+    return unique_dirs([packaged_migrations_dir(), root / own])
