@@ -856,3 +856,14 @@ CROSS JOIN LATERAL (
     SELECT r.model, count(*) AS n FROM inference_requests AS r WHERE r.app_id = a.id
     GROUP BY ROLLUP (r.model)
 ) AS l;
+
+-- name: param_tested_in_select(role)
+-- construct: param_selected
+SELECT count(*) FILTER (WHERE role = :role::user_role) AS n,
+       CASE WHEN :role::user_role = 'admin' THEN 1 ELSE 0 END AS flag
+FROM users;
+
+-- name: rollup_with_having()
+-- construct: rollup
+-- null: org_id
+SELECT org_id, count(*) AS n FROM inference_requests GROUP BY ROLLUP (org_id) HAVING count(*) > 0;

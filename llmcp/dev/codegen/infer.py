@@ -35,9 +35,10 @@ Parameters: one written into a column (INSERT values, INSERT ... SELECT,
 UPDATE SET, ON CONFLICT DO UPDATE SET), cast or not, accepts None exactly when
 that column is nullable; a non-last argument of ``coalesce``, the operand of
 ``IS [NOT] NULL`` or ``IS [NOT] DISTINCT FROM``, a use inside the other arms
-of ``:p IS NULL OR ...`` (the optional filter) and a value only selected
-(``SELECT :p AS x``) accept None; any other use (WHERE comparisons, LIMIT,
-function arguments) does not. A parameter accepts None only if all its uses do.
+of ``:p IS NULL OR ...`` (the optional filter) and a value carried into the
+select list (``SELECT :p::text AS x``, ``length(:p)``; not a comparison, a
+CASE condition or a FILTER) accept None; any other use (WHERE comparisons,
+LIMIT, ...) does not. A parameter accepts None only if all its uses do.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ _WINDOW_NON_NULL = frozenset(
 _STRICT_OPERATORS = frozenset(
     {"+", "-", "*", "/", "%", "^", "||", "=", "<>", "!=", "<", ">", "<=", ">=", "~", "~*",
      "!~", "!~*", "~~", "~~*", "!~~", "!~~*", "@>", "<@", "?", "?|", "?&", "&&", "#-",
-     "|/", "@", "&", "|", "#", "<<", ">>"}
+     "|/", "@", "&", "|", "<<", ">>"}
 )  # fmt: skip
 _COMPARISONS = frozenset({"=", "<>", "!=", "<", ">", "<=", ">="})
 _BUILTIN_SCHEMAS = frozenset({"pg_catalog"})
@@ -428,7 +429,8 @@ class _Analyzer:
             scope.ctes[name] = _Rel(None)
             return
         scope.ctes[name] = _Rel(_renamed(self.statement_columns(query.larg, scope), colnames))
-        for _ in range(len(colnames or ()) + 2):  # nullability only grows: a fixed point
+        width = len(scope.ctes[name].columns or ())
+        for _ in range(width + 2):  # nullability only grows: a fixed point within width + 1
             before = scope.ctes[name].columns
             columns = self.statement_columns(query, scope)
             scope.ctes[name] = _Rel(_renamed(columns, colnames))
@@ -810,6 +812,37 @@ def _param_refs(node: Any) -> Iterator[ast.ParamRef]:
             yield n
 
 
+_CARRYING_OPERATORS = frozenset({"+", "-", "*", "/", "%", "^", "||"})
+
+
+def _carried(node: Any) -> Iterator[ast.ParamRef]:
+    """The parameters whose value a select-list expression carries into the result (a
+    None there is a NULL in the result), not those it tests (comparisons, CASE
+    conditions, FILTER, sub-queries, aggregates)."""
+    if isinstance(node, ast.ParamRef):
+        yield node
+    elif isinstance(node, (ast.TypeCast, ast.CollateClause, ast.NamedArgExpr)):
+        yield from _carried(node.arg)
+    elif isinstance(node, (ast.CoalesceExpr, ast.MinMaxExpr, ast.A_ArrayExpr, ast.RowExpr)):
+        for arg in (node.elements if isinstance(node, ast.A_ArrayExpr) else node.args) or ():
+            yield from _carried(arg)
+    elif isinstance(node, ast.CaseExpr):
+        for branch in [w.result for w in node.args or ()] + [node.defresult]:
+            yield from _carried(branch)
+    elif isinstance(node, ast.FuncCall):
+        name = _func_name(node)
+        if node.over is None and node.agg_filter is None and name not in _AGGREGATES:
+            for arg in node.args or ():
+                yield from _carried(arg)
+    elif (
+        isinstance(node, ast.A_Expr)
+        and node.kind == A_Expr_Kind.AEXPR_OP
+        and [_name(n) for n in node.name or ()] in [[o] for o in _CARRYING_OPERATORS]
+    ):
+        for operand in (node.lexpr, node.rexpr):
+            yield from _carried(operand)
+
+
 class _Params:
     """Per ParamRef node: may it be None? (unmarked uses do not accept None)."""
 
@@ -857,9 +890,8 @@ class _Params:
                     self.write(target.val, (table, str(target.name)))
         if isinstance(stmt, ast.SelectStmt) and stmt.op == SetOperation.SETOP_NONE:
             for target in stmt.targetList or ():  # a value only selected: passed through
-                if not any(isinstance(n, ast.SubLink) for n in _walk(target.val)):
-                    for ref in _param_refs(target.val):
-                        self.verdict.setdefault(id(ref), True)
+                for ref in _carried(target.val):
+                    self.verdict.setdefault(id(ref), True)
         for node in _walk(stmt):
             if isinstance(node, ast.CoalesceExpr):
                 for arg in (node.args or ())[:-1]:
