@@ -19,7 +19,7 @@ from llmcp.dev.codegen.config import CodegenConfig
 from llmcp.dev.codegen.describe import Catalog, Description, describe, load_catalog
 from llmcp.dev.codegen.infer import analyze
 from llmcp.dev.codegen.loader import QuerySpec, load_file
-from llmcp.dev.codegen.render import Renderer
+from llmcp.dev.codegen.render import Renderer, Struct
 
 _OPERATIONS = {
     Op.SELECT: "rows (every row the query finds)",
@@ -99,7 +99,9 @@ def load_queries(
                     doc=_statement_doc(lines, spec.line),
                     source=_statement_source(lines, spec.line),
                     params=params,
-                    columns=_columns(conn, renderer, catalog, names, spec, desc, inference),
+                    columns=_columns(
+                        conn, renderer, catalog, names, spec, desc, inference, method.struct
+                    ),
                     callers=tuple(callers.get((path.stem, spec.name), ())),
                 )
             )
@@ -115,10 +117,12 @@ def _columns(
     spec: QuerySpec,
     desc: Description,
     inference: Any,
+    struct: Struct | None,
 ) -> tuple[Column, ...]:
     if not desc.fields:
         return ()
-    fields = renderer.result_fields(spec, desc, inference)
+    # as the generated code types them: a shared table struct keeps the table's nullability
+    fields = struct.fields if struct else tuple(renderer.result_fields(spec, desc, inference))
     columns = []
     for described, inferred in zip(desc.fields, fields, strict=True):
         origin = catalog.attnums.get((described.table_oid, described.column_number))
