@@ -867,3 +867,28 @@ FROM users;
 -- construct: rollup
 -- null: org_id
 SELECT org_id, count(*) AS n FROM inference_requests GROUP BY ROLLUP (org_id) HAVING count(*) > 0;
+
+-- name: case_guards()
+-- construct: case
+-- null: wrong_guard, unguarded
+SELECT
+    CASE WHEN description IS NOT NULL THEN description ELSE name END AS guarded,
+    CASE WHEN description IS NULL THEN description ELSE name END AS wrong_guard,
+    CASE WHEN version = 1 THEN description ELSE 'x' END AS unguarded,
+    CASE WHEN description IS NULL THEN 'none' WHEN version > 5 THEN 'big'
+         ELSE upper(description) END AS chained
+FROM applications;
+
+-- name: window_frames()
+-- construct: window
+-- null: excluded, first_desc, max_desc
+SELECT
+    min(version) OVER (PARTITION BY org_id) AS partition_min,
+    max(version) OVER (ORDER BY created_at) AS running_max,
+    array_agg(description) OVER (PARTITION BY org_id) AS descriptions,
+    sum(version) OVER (ORDER BY id ROWS BETWEEN CURRENT ROW AND CURRENT ROW EXCLUDE CURRENT ROW)
+        AS excluded,
+    first_value(description) OVER (PARTITION BY org_id ORDER BY created_at) AS first_desc,
+    max(description) OVER (PARTITION BY org_id) AS max_desc,
+    last_value(name) OVER (PARTITION BY org_id) AS last_name
+FROM applications;

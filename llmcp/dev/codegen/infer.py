@@ -29,7 +29,10 @@ table).
   ``BETWEEN``, ``LIKE``, ``IN (list)``, jsonb ``?``, ...) are non-null;
   ``IS [NOT] DISTINCT FROM``, ``IS [NOT] NULL``, ``IS TRUE``, ``EXISTS`` and
   ``GROUPING()`` never return NULL; window functions ``row_number``, ``rank``,
-  ... and ``count() OVER`` neither.
+  ... and ``count() OVER`` neither; ``min``, ``sum``, ``first_value``, ...
+  ``OVER`` a default frame (which holds the current row) over a non-null
+  argument neither. A ``CASE`` branch is judged knowing its ``IS [NOT] NULL``
+  guards.
 
 Parameters: one written into a column (INSERT values, INSERT ... SELECT,
 UPDATE SET, ON CONFLICT DO UPDATE SET), cast or not, accepts None exactly when
@@ -45,7 +48,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pglast
@@ -176,6 +179,8 @@ class _Scope:
     always_grouped: set[tuple[str, str]] = field(default_factory=set)
     groups_non_empty: bool = False  # GROUP BY without an empty grouping set
     ctes: dict[str, _Rel] = field(default_factory=dict)
+    windows: dict[str, Any] = field(default_factory=dict)  # WINDOW name -> WindowDef
+    known: frozenset[tuple[str, str]] = frozenset()  # non-null here (a CASE branch's guard)
 
     def cte(self, name: str) -> _Rel | None:
         scope: _Scope | None = self
@@ -471,6 +476,7 @@ class _Analyzer:
                 for i in range(width)
             ]
         self.from_items(stmt.fromClause or (), scope)
+        scope.windows = {str(w.name): w for w in stmt.windowClause or () if w.name}
         self.where_facts(stmt.whereClause, scope)
         self.grouping(stmt, scope)
         return self.targets(stmt.targetList or (), scope)
@@ -592,7 +598,7 @@ class _Analyzer:
             nullable = (col.nullable or extended) and key not in current.not_null
             if current.rolled_up and not (in_aggregate and current is scope):
                 nullable = nullable or key not in current.always_grouped
-            return col.source, nullable
+            return col.source, nullable and key not in current.known
         return None, True
 
     # -- expressions ----------------------------------------------------------
@@ -624,10 +630,7 @@ class _Analyzer:
         if isinstance(node, ast.A_Expr):
             return self.operator(node, sub)
         if isinstance(node, ast.CaseExpr):
-            if node.defresult is None:
-                return True
-            branches = [w.result for w in node.args or ()] + [node.defresult]
-            return any(sub(b) for b in branches)
+            return self.case(node, scope, in_aggregate=in_aggregate)
         if isinstance(node, ast.SubLink):
             return self.sublink(node, scope)
         return True
@@ -669,7 +672,12 @@ class _Analyzer:
                 return False
             if name in _WINDOW_NON_NULL:  # ntile(n): NULL for a NULL n
                 return any(self.nullable(a, scope) for a in args)
-            return True  # lag, lead, first_value, sum() OVER (an empty frame), ...
+            if node.agg_filter is None and self.frame_holds_current_row(node.over, scope):
+                if name in _AGGREGATES_NULL_IF_EMPTY:
+                    return False
+                if name in _AGGREGATES_NULL_IF_ALL_NULL | {"first_value", "last_value"}:
+                    return any(self.nullable(a, scope) for a in args)
+            return True  # lag, lead, nth_value, an explicit frame (may be empty), ...
         if name in _AGGREGATES and not in_aggregate:
             if name == "count":
                 return False
@@ -696,6 +704,48 @@ class _Analyzer:
         if name in _STRICT_NON_NULL:
             return any(sub(a) for a in args)
         return True
+
+    def frame_holds_current_row(self, window: Any, scope: _Scope) -> bool:
+        """The default frame (no frame clause anywhere in the window's definition) always
+        holds the current row, so it is never empty."""
+        seen = 0
+        while window is not None and seen < 8:
+            if int(window.frameOptions or 0) & 1:  # FRAMEOPTION_NONDEFAULT
+                return False
+            name = window.refname or (window.name if window.partitionClause is None
+                                      and window.orderClause is None else None)  # fmt: skip
+            if name is None:
+                return True
+            window = scope.windows.get(str(name))
+            seen += 1
+        return False
+
+    def case(self, node: ast.CaseExpr, scope: _Scope, *, in_aggregate: bool) -> bool:
+        """CASE: may any branch be null? A branch is judged knowing its guard: after
+        ``WHEN x IS NULL THEN ...``, the later branches see ``x`` non-null; under
+        ``WHEN x IS NOT NULL THEN ...``, that branch does."""
+        if node.defresult is None:
+            return True
+        later: set[tuple[str, str]] = set()  # non-null in the branches after this WHEN
+        for when in node.args or ():
+            here = set(later)
+            if node.arg is None:
+                test = _unwrap(when.expr)
+                if isinstance(test, ast.NullTest) and isinstance(test.arg, ast.ColumnRef):
+                    key = self.guard_key(test.arg, scope)
+                    if key is not None and test.nulltesttype == NullTestType.IS_NULL:
+                        later.add(key)
+                    elif key is not None:
+                        here.add(key)
+            guarded = replace(scope, known=scope.known | here)
+            if self.nullable(when.result, guarded, in_aggregate=in_aggregate):
+                return True
+        guarded = replace(scope, known=scope.known | later)
+        return self.nullable(node.defresult, guarded, in_aggregate=in_aggregate)
+
+    def guard_key(self, ref: ast.ColumnRef, scope: _Scope) -> tuple[str, str] | None:
+        alias = self.resolve_alias(ref, scope)
+        return None if alias is None else (alias, _name((ref.fields or (None,))[-1]))
 
     def sublink(self, node: ast.SubLink, scope: _Scope) -> bool:
         kind = node.subLinkType
