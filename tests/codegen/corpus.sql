@@ -892,3 +892,23 @@ SELECT
     max(description) OVER (PARTITION BY org_id) AS max_desc,
     last_value(name) OVER (PARTITION BY org_id) AS last_name
 FROM applications;
+
+-- name: cte_insert_then_left_join_parent(new_id, app_id)
+-- construct: fk_join
+-- null: slug
+WITH o AS (
+    INSERT INTO organizations (id, name, slug) VALUES (:new_id, 'Fresh', 'fresh-one') RETURNING id
+), a AS (
+    INSERT INTO applications (id, org_id, name, api_key_hash)
+    SELECT :app_id, o.id, 'fresh app', repeat('9', 64) FROM o
+    RETURNING org_id
+)
+SELECT a.org_id, p.slug FROM a LEFT JOIN organizations AS p ON p.id = a.org_id;
+
+-- name: cte_update_param(app_id, description)
+-- construct: param_write
+-- none: description
+-- null: description
+WITH u AS (UPDATE applications SET description = :description WHERE id = :app_id
+           RETURNING id, description)
+SELECT id, description FROM u;

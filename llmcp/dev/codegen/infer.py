@@ -427,6 +427,10 @@ class _Analyzer:
                 self.recursive_cte(name, colnames, query, scope)
                 continue
             columns = self.statement_columns(query, scope)
+            if columns is not None and not isinstance(query, ast.SelectStmt):
+                # rows written by this statement are not visible to the rest of it (one
+                # snapshot), so their columns are no table's rows (no foreign-key facts)
+                columns = [_Col(c.name, c.nullable) for c in columns]
             scope.ctes[name] = _Rel(_renamed(columns, colnames))
 
     def recursive_cte(self, name: str, colnames: list[str], query: Any, scope: _Scope) -> None:
@@ -915,6 +919,29 @@ class _Params:
             self.written[int(target.number or 0)] = column
 
     def statement(self, stmt: Any) -> None:
+        for node in _walk(stmt):  # the statement and its data-modifying CTEs
+            if isinstance(node, (ast.InsertStmt, ast.UpdateStmt)):
+                self.writes(node)
+        if isinstance(stmt, ast.SelectStmt) and stmt.op == SetOperation.SETOP_NONE:
+            for target in stmt.targetList or ():  # a value only selected: passed through
+                for ref in _carried(target.val):
+                    self.verdict.setdefault(id(ref), True)
+        for node in _walk(stmt):
+            if isinstance(node, ast.CoalesceExpr):
+                for arg in (node.args or ())[:-1]:
+                    self.mark(arg, True)
+            elif isinstance(node, ast.NullTest):
+                self.mark(node.arg, True)
+            elif isinstance(node, ast.A_Expr) and node.kind in (
+                A_Expr_Kind.AEXPR_DISTINCT, A_Expr_Kind.AEXPR_NOT_DISTINCT
+            ):  # fmt: skip
+                self.mark(node.lexpr, True)
+                self.mark(node.rexpr, True)
+            elif isinstance(node, ast.BoolExpr) and node.boolop == BoolExprType.OR_EXPR:
+                self.optional_filter(node)
+
+    def writes(self, stmt: ast.InsertStmt | ast.UpdateStmt) -> None:
+        """Parameters written into columns by an INSERT or UPDATE."""
         if isinstance(stmt, ast.InsertStmt) and stmt.relation is not None:
             table = str(stmt.relation.relname)
             if stmt.cols:
@@ -938,23 +965,6 @@ class _Params:
             for target in stmt.targetList or ():
                 if target.name:
                     self.write(target.val, (table, str(target.name)))
-        if isinstance(stmt, ast.SelectStmt) and stmt.op == SetOperation.SETOP_NONE:
-            for target in stmt.targetList or ():  # a value only selected: passed through
-                for ref in _carried(target.val):
-                    self.verdict.setdefault(id(ref), True)
-        for node in _walk(stmt):
-            if isinstance(node, ast.CoalesceExpr):
-                for arg in (node.args or ())[:-1]:
-                    self.mark(arg, True)
-            elif isinstance(node, ast.NullTest):
-                self.mark(node.arg, True)
-            elif isinstance(node, ast.A_Expr) and node.kind in (
-                A_Expr_Kind.AEXPR_DISTINCT, A_Expr_Kind.AEXPR_NOT_DISTINCT
-            ):  # fmt: skip
-                self.mark(node.lexpr, True)
-                self.mark(node.rexpr, True)
-            elif isinstance(node, ast.BoolExpr) and node.boolop == BoolExprType.OR_EXPR:
-                self.optional_filter(node)
 
     def optional_filter(self, node: ast.BoolExpr) -> None:
         """``:p IS NULL OR <uses of :p>``: None selects the first arm, so the other
