@@ -912,3 +912,9 @@ SELECT a.org_id, p.slug FROM a LEFT JOIN organizations AS p ON p.id = a.org_id;
 WITH u AS (UPDATE applications SET description = :description WHERE id = :app_id
            RETURNING id, description)
 SELECT id, description FROM u;
+
+-- name: fk_left_join_cte_parent()
+-- construct: fk_join
+-- null: slug
+WITH organizations AS (SELECT id, slug FROM organizations WHERE slug = 'beta')
+SELECT a.name, o.slug FROM applications AS a LEFT JOIN organizations AS o ON o.id = a.org_id;

@@ -48,7 +48,8 @@ class Description:
 
 @dataclass(frozen=True, slots=True)
 class ForeignKey:
-    """A validated, not deferrable foreign key: every child row has its parent row."""
+    """A validated, not deferrable foreign key to a table without row-level security:
+    every child row sees its parent row."""
 
     child_table: str
     child_columns: tuple[str, ...]
@@ -139,6 +140,7 @@ JOIN pg_class AS child ON child.oid = c.conrelid
 JOIN pg_class AS parent ON parent.oid = c.confrelid
 JOIN pg_namespace AS n ON n.oid = child.relnamespace
 WHERE c.contype = 'f' AND c.convalidated AND NOT c.condeferrable
+  AND NOT parent.relrowsecurity  -- a policy may hide the parent row
   AND n.nspname = current_schema() AND parent.relnamespace = child.relnamespace
 ORDER BY c.conname
 """

@@ -359,8 +359,11 @@ class _Analyzer:
                       scope: _Scope) -> bool:  # fmt: skip
         """A LEFT JOIN of a parent table on ``parent.key = child.fk`` (a NOT NULL foreign
         key of a preserved child): every child row finds its parent."""
-        if not isinstance(join.rarg, ast.RangeVar) or len(right) != 1:
+        rarg = join.rarg
+        if not isinstance(rarg, ast.RangeVar) or len(right) != 1:
             return False
+        if rarg.schemaname not in (None, "public") or scope.cte(str(rarg.relname)) is not None:
+            return False  # the parent must be the table itself, not a CTE of its rows
         parent_alias = next(iter(right))
         parent = scope.rels[parent_alias]
         if parent.columns is None or not parent.columns or parent.columns[0].source is None:
