@@ -27,6 +27,7 @@ _OPERATIONS = {
     Op.SELECT_VALUE: "one value, or none when no row is found",
     Op.INSERT_RETURNING: "the row written (RETURNING)",
     Op.INSERT_UPDATE_DELETE: "the number of rows affected",
+    Op.INSERT_UPDATE_DELETE_MANY: "the number of rows affected, over all parameter rows (executemany)",
 }
 
 
