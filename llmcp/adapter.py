@@ -36,6 +36,8 @@ from psycopg.rows import tuple_row
 from psycopg.types.enum import EnumInfo, register_enum
 from psycopg.types.json import set_json_loads
 
+from llmcp.json_types import encode_hook
+
 RowMaker = Callable[..., Any]
 EnumMap = Mapping[str, type[enum.StrEnum]]
 
@@ -52,8 +54,9 @@ GROUP BY t.typname, t.oid, t.typarray
 
 
 def encode_json(value: Any) -> bytes:
-    """The JSON encoder for jsonb parameters (msgspec: Structs, UUIDs, datetimes, Decimals)."""
-    return msgspec.json.encode(value)
+    """The JSON encoder for jsonb parameters (msgspec: Structs, UUIDs, datetimes, Decimals;
+    ``llmcp.json_types.JSON_NULL`` is JSON ``null``)."""
+    return msgspec.json.encode(value, enc_hook=encode_hook)
 
 
 def _register(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], enums: EnumMap,
@@ -81,8 +84,9 @@ class _Base:
         self._ready: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def process_sql(self, query_name: str, op_type: SQLOperationType, sql: str) -> str:
-        """``:name`` (aiosql) to ``%(name)s`` (psycopg), leaving quoted text alone."""
-        return VAR_REF.sub(_to_pyformat, sql)
+        """``:name`` (aiosql) to ``%(name)s`` (psycopg), leaving quoted text alone; a
+        literal ``%`` (``LIKE 'a%'``) is doubled, as psycopg reads ``%%`` as ``%``."""
+        return VAR_REF.sub(_to_pyformat, sql.replace("%", "%%"))
 
     def _maker(self, query_name: str) -> RowMaker:
         return self._rows.get(query_name.rpartition(".")[2], tuple)

@@ -46,21 +46,23 @@ GROUP BY o.id, o.name, a.name, a.description, u.email, a.version;
     )
     fields = _fields(files["models.py"], "ReportRow")
     assert fields == {
-        "id": "uuid.UUID | None",  # RIGHT JOIN: organizations is on the nullable side
-        "name": "str | None",
+        # RIGHT JOIN: organizations is on the nullable side, but WHERE o.id = :org_id
+        # drops the rows where it is null-extended
+        "id": "uuid.UUID",
+        "name": "str",
         "app_name": "str | None",  # LEFT JOIN
         "app_description": "str | None",
         "user_email": "str",  # the preserved side of the RIGHT JOIN, NOT NULL
         "total": "int",  # count(*)
         "apps": "int",  # count(x) is never null
         "version_sum": "int",  # coalesce(..., 0)
-        "raw_sum": "int | None",  # sum(x) of no rows is null
-        "newest": "datetime.datetime | None",  # max(x) likewise
-        "label": "str | None",  # coalesce of two nullable arguments
-        "next_version": "int | None",  # o may be null (RIGHT JOIN)
+        "raw_sum": "int | None",  # sum of a LEFT JOINed (all-NULL) column
+        "newest": "datetime.datetime",  # max of a non-null column: groups are never empty
+        "label": "str",  # coalesce(nullable, o.name): o.name is non-null here
+        "next_version": "int",  # o is not null-extended (WHERE)
         "next_app_version": "int | None",
         "constant": "str",
-        "subquery": "int | None",  # not inferred: Optional
+        "subquery": "int",  # an aggregate without GROUP BY: always one row
     }
 
 

@@ -19,7 +19,7 @@ from llmcp.dev.codegen.config import CodegenConfig
 from llmcp.dev.codegen.describe import Catalog, Description, describe, load_catalog
 from llmcp.dev.codegen.infer import analyze
 from llmcp.dev.codegen.loader import QuerySpec, load_file
-from llmcp.dev.codegen.render import Renderer
+from llmcp.dev.codegen.render import Renderer, Struct
 
 _OPERATIONS = {
     Op.SELECT: "rows (every row the query finds)",
@@ -27,6 +27,7 @@ _OPERATIONS = {
     Op.SELECT_VALUE: "one value, or none when no row is found",
     Op.INSERT_RETURNING: "the row written (RETURNING)",
     Op.INSERT_UPDATE_DELETE: "the number of rows affected",
+    Op.INSERT_UPDATE_DELETE_MANY: "the number of rows affected, over all parameter rows (executemany)",
 }
 
 
@@ -99,7 +100,9 @@ def load_queries(
                     doc=_statement_doc(lines, spec.line),
                     source=_statement_source(lines, spec.line),
                     params=params,
-                    columns=_columns(conn, renderer, catalog, names, spec, desc, inference),
+                    columns=_columns(
+                        conn, renderer, catalog, names, spec, desc, inference, method.struct
+                    ),
                     callers=tuple(callers.get((path.stem, spec.name), ())),
                 )
             )
@@ -115,10 +118,12 @@ def _columns(
     spec: QuerySpec,
     desc: Description,
     inference: Any,
+    struct: Struct | None,
 ) -> tuple[Column, ...]:
     if not desc.fields:
         return ()
-    fields = renderer.result_fields(spec, desc, inference)
+    # as the generated code types them: a shared table struct keeps the table's nullability
+    fields = struct.fields if struct else tuple(renderer.result_fields(spec, desc, inference))
     columns = []
     for described, inferred in zip(desc.fields, fields, strict=True):
         origin = catalog.attnums.get((described.table_oid, described.column_number))

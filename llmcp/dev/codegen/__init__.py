@@ -85,7 +85,8 @@ def generate(config: CodegenConfig, url: str, *, root: Path | None = None) -> di
 
 
 def _analyze(spec: QuerySpec, catalog: Any) -> Any:
+    nullable = [spec.params.index(n) + 1 for n in spec.annotations.nullable_params]
     try:
-        return analyze(spec.positional_sql, catalog)
+        return analyze(spec.positional_sql, catalog, nullable)
     except Exception as exc:  # pglast parse errors: PostgreSQL accepted it, so be explicit
-        raise spec.fail(f"cannot analyze the statement: {exc}") from exc
+        raise spec.fail(f"codegen cannot analyse the statement: {exc}") from exc

@@ -47,6 +47,17 @@ class Description:
 
 
 @dataclass(frozen=True, slots=True)
+class ForeignKey:
+    """A validated, not deferrable foreign key to a table without row-level security:
+    every child row sees its parent row."""
+
+    child_table: str
+    child_columns: tuple[str, ...]
+    parent_table: str
+    parent_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     """What codegen needs to know about the schema."""
 
@@ -56,6 +67,7 @@ class Catalog:
     attnums: dict[tuple[int, int], Column]  # (table oid, attnum) -> column
     types: dict[int, PgType]
     enums: dict[str, tuple[str, ...]]  # enum name -> labels in order
+    foreign_keys: tuple[ForeignKey, ...] = ()
 
 
 def describe(conn: psycopg.Connection[Any], spec: QuerySpec) -> Description:
@@ -114,6 +126,25 @@ GROUP BY t.typname
 ORDER BY t.typname
 """
 
+_FOREIGN_KEYS = """
+SELECT child.relname,
+       array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY AS k (attnum, n)
+             JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+             ORDER BY k.n),
+       parent.relname,
+       array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY AS k (attnum, n)
+             JOIN pg_attribute AS a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
+             ORDER BY k.n)
+FROM pg_constraint AS c
+JOIN pg_class AS child ON child.oid = c.conrelid
+JOIN pg_class AS parent ON parent.oid = c.confrelid
+JOIN pg_namespace AS n ON n.oid = child.relnamespace
+WHERE c.contype = 'f' AND c.convalidated AND NOT c.condeferrable
+  AND NOT parent.relrowsecurity  -- a policy may hide the parent row
+  AND n.nspname = current_schema() AND parent.relnamespace = child.relnamespace
+ORDER BY c.conname
+"""
+
 
 def load_catalog(conn: psycopg.Connection[Any], type_oids: set[int]) -> Catalog:
     tables: dict[int, str] = {}
@@ -136,6 +167,16 @@ def load_catalog(conn: psycopg.Connection[Any], type_oids: set[int]) -> Catalog:
             types[oid] = PgType(oid, name, kind, elem, base)
             pending |= {o for o in (elem, base) if o and o not in types}
     enums = {name: tuple(labels) for name, labels in conn.execute(_ENUMS).fetchall()}
+    foreign_keys = tuple(
+        ForeignKey(child, tuple(child_columns), parent, tuple(parent_columns))
+        for child, child_columns, parent, parent_columns in conn.execute(_FOREIGN_KEYS)
+    )
     return Catalog(
-        tables, columns, {t: tuple(c) for t, c in by_table.items()}, attnums, types, enums
+        tables,
+        columns,
+        {t: tuple(c) for t, c in by_table.items()},
+        attnums,
+        types,
+        enums,
+        foreign_keys,
     )

@@ -15,7 +15,7 @@ from aiosql.utils import VAR_REF, SQLLoadException, SQLParseException
 
 from llmcp.dev.codegen.errors import CodegenError
 
-_ANNOTATION = re.compile(r"^@(?P<kind>nullable|notnull)\s+(?P<targets>.+)$")
+_ANNOTATION = re.compile(r"^@(?P<kind>nullable|notnull|jsonnull)\s+(?P<targets>.+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,10 @@ class Annotations:
     notnull_params: frozenset[str] = frozenset()
     nullable_columns: frozenset[str] = frozenset()
     notnull_columns: frozenset[str] = frozenset()
+    # jsonb that may hold JSON null as a value: a parameter then also accepts
+    # JSON_NULL; a column is typed Optional (JSON null reads back as None)
+    jsonnull_params: frozenset[str] = frozenset()
+    jsonnull_columns: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +68,7 @@ def to_positional(sql: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _annotations(lines: list[str], spec_params: tuple[str, ...], fail: CodegenError) -> Annotations:
-    buckets: dict[str, set[str]] = {k: set() for k in ("np", "nnp", "nc", "nnc")}
+    buckets: dict[str, set[str]] = {k: set() for k in ("np", "nnp", "nc", "nnc", "jp", "jc")}
     for line in lines:
         match = _ANNOTATION.match(line)
         if match is None:
@@ -74,17 +78,16 @@ def _annotations(lines: list[str], spec_params: tuple[str, ...], fail: CodegenEr
             name = target.removeprefix(":")
             if is_param and name not in spec_params:
                 raise CodegenError(f"{fail} annotation names unknown parameter {target!r}")
-            key = (
-                ("np" if is_param else "nc")
-                if match["kind"] == "nullable"
-                else ("nnp" if is_param else "nnc")
-            )
+            prefix = {"nullable": "n", "notnull": "nn", "jsonnull": "j"}[match["kind"]]
+            key = prefix + ("p" if is_param else "c")
             buckets[key].add(name)
     return Annotations(
         frozenset(buckets["np"]),
         frozenset(buckets["nnp"]),
         frozenset(buckets["nc"]),
         frozenset(buckets["nnc"]),
+        frozenset(buckets["jp"]),
+        frozenset(buckets["jc"]),
     )
 
 
@@ -114,12 +117,9 @@ def load_file(path: Path) -> list[QuerySpec]:
                 line=line,
                 query=datum.query_name,
             )
-        if datum.operation_type in (
-            SQLOperationType.SCRIPT,
-            SQLOperationType.INSERT_UPDATE_DELETE_MANY,
-        ):
+        if datum.operation_type == SQLOperationType.SCRIPT:
             raise CodegenError(
-                "operators '#' and '*!' are not supported by codegen",
+                "operator '#' (a script) is not supported by codegen",
                 file=path, line=line, query=datum.query_name,
             )  # fmt: skip
         doc_lines = [d.strip() for d in (datum.doc_comments or "").splitlines() if d.strip()]

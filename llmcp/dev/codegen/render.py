@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiosql.types import SQLOperationType as Op
 
+import llmcp
 from llmcp.dev.codegen.config import CodegenConfig
 from llmcp.dev.codegen.describe import Catalog, Description, PgType
 from llmcp.dev.codegen.infer import Inference
@@ -44,6 +45,7 @@ _OPERATION_DOC = {
     Op.SELECT_VALUE: "one value or None",
     Op.INSERT_RETURNING: "the inserted row",
     Op.INSERT_UPDATE_DELETE: "the number of rows affected",
+    Op.INSERT_UPDATE_DELETE_MANY: "the number of rows affected, over all parameter rows",
 }
 
 
@@ -100,6 +102,7 @@ class Method:
     params: tuple[Param, ...]
     returns: str
     struct: Struct | None
+    params_struct: Struct | None = None  # '*!': the type of one parameter row
 
 
 @dataclass
@@ -166,7 +169,16 @@ class Renderer:
                 nullable = False
             pg = self.catalog.types[oid]
             json = pg.name in _JSON
+            if name in spec.annotations.jsonnull_params:
+                if not json:
+                    raise spec.fail(f"@jsonnull :{name}: the parameter is not json or jsonb")
+                annotation += " | JsonNull"
             params.append(Param(name, f"{annotation} | None" if nullable else annotation, json))
+
+        if spec.operation == Op.INSERT_UPDATE_DELETE_MANY:
+            if desc.fields:
+                raise spec.fail("a '*!' query cannot return rows (executemany): drop RETURNING")
+            return Method(spec, tuple(params), "int", None, self.params_struct(spec, params))
 
         if spec.operation == Op.SELECT_VALUE:  # a scalar: no struct
             fields = self.result_fields(spec, desc, inference) if desc.fields else []
@@ -183,8 +195,10 @@ class Renderer:
         self, spec: QuerySpec, desc: Description, inference: Inference
     ) -> list[StructField]:
         if len(inference.results) != len(desc.fields):
+            construct = inference.unsupported or "a statement whose result columns are not analysed"
             raise spec.fail(
-                "could not match the result columns to the statement; name every column"
+                f"codegen cannot analyse the result columns of {construct}; "
+                "rewrite that part or ask for a new rule"
             )
         fields = []
         seen = set()
@@ -200,6 +214,8 @@ class Renderer:
                 nullable = True
             if f.name in spec.annotations.notnull_columns:
                 nullable = False
+            if f.name in spec.annotations.jsonnull_columns:
+                nullable = True  # JSON null decodes to None, as SQL NULL does
             annotation = self.python_type(f.type_oid, spec, f"column {f.name}", column)
             declared = self.config.jsonb.get(f"{column[0]}.{column[1]}") if column else None
             convert = declared.rpartition(":")[2] if declared else None
@@ -211,7 +227,10 @@ class Renderer:
     def result_struct(self, spec: QuerySpec, desc: Description, inference: Inference) -> Struct:
         fields = self.result_fields(spec, desc, inference)
         table = self._whole_table(desc, inference)
-        if table is not None:
+        if table is not None:  # the table's own struct, with the table's nullability
+            columns = self.catalog.table_columns[table]
+            as_table = replace(inference, results=tuple(not c.not_null for c in columns))
+            fields = self.result_fields(spec, desc, as_table)
             name = pascal(singular(table))
             struct = Struct(name, f"A row of table ``{table}``.", tuple(fields))
         else:
@@ -230,8 +249,22 @@ class Renderer:
         self.struct_sources.setdefault(name, spec.file.name)
         return struct
 
+    def params_struct(self, spec: QuerySpec, params: list[Param]) -> Struct:
+        """The struct of one parameter row of a '*!' query."""
+        name = pascal(spec.name) + "Params"
+        if name in self.structs and self.struct_sources[name] != str(spec.file.name):
+            name = pascal(spec.file.stem) + name
+        fields = tuple(StructField(p.name, p.annotation, None) for p in params)
+        struct = Struct(name, f"One parameter row of query ``{spec.name}`` ({spec.file.name}).",
+                        fields)  # fmt: skip
+        if name in self.structs and self.structs[name] != struct:
+            raise spec.fail(f"parameter struct {name} would clash with another struct")
+        self.structs[name] = struct
+        self.struct_sources.setdefault(name, spec.file.name)
+        return struct
+
     def _whole_table(self, desc: Description, inference: Inference) -> str | None:
-        """The table whose every column (in order, with its nullability) the query returns."""
+        """The table whose every column (in order, none more nullable) the query returns."""
         oids = {f.table_oid for f in desc.fields}
         if len(oids) != 1 or 0 in oids:
             return None
@@ -246,7 +279,9 @@ class Renderer:
             for f, c in zip(desc.fields, columns, strict=True)
         ):
             return None
-        if list(inference.results) != [not c.not_null for c in columns]:
+        # the table's struct is safe when no column is more nullable than in the table
+        # (a WHERE that proves a nullable column non-null keeps the shared struct)
+        if any(n and c.not_null for n, c in zip(inference.results, columns, strict=True)):
             return None
         return table
 
@@ -333,7 +368,8 @@ class Renderer:
             "",
             "import msgspec",
             "",
-            "from llmcp.json_types import JsonValue",
+            "from llmcp.json_types import JsonValue"
+            + (", JsonNull" if re.search(r"\bJsonNull\b", body) else ""),
             *(f"from {t.partition(':')[0]} import {t.partition(':')[2]}" for t in declared),
         ]
         return "\n".join(head) + "\n" + body + "\n"
@@ -376,6 +412,11 @@ class Renderer:
             "",
             "import psycopg",
             *(["from psycopg.types.json import Jsonb"] if needs_json else []),
+            *(
+                ["from llmcp.json_types import JsonNull"]
+                if re.search(r"\bJsonNull\b", body)
+                else []
+            ),
         ]
         return "\n".join(head) + "\n" + body + "\n"
 
@@ -396,16 +437,26 @@ class Renderer:
             "        )",
         ]
         for method in methods:
-            keyword_only = ["*"] if method.params else []
-            declared = [f"{p.name}: {p.annotation}" for p in method.params]
-            signature = ", ".join([f"conn: {conn_type}", *keyword_only, *declared])
-            arguments = ", ".join(["conn", *(_argument(p) for p in method.params)])
+            if method.params_struct is not None:  # '*!': one call, many parameter rows
+                row_type = f"models.{method.params_struct.name}"
+                signature = f"conn: {conn_type}, rows: Iterable[{row_type}]"
+                items = ", ".join(
+                    f'"{p.name}": {_value(p, "row." + p.name)}' for p in method.params
+                )
+                arguments = f"conn, [{{{items}}} for row in rows]"
+            else:
+                keyword_only = ["*"] if method.params else []
+                declared = [f"{p.name}: {p.annotation}" for p in method.params]
+                signature = ", ".join([f"conn: {conn_type}", *keyword_only, *declared])
+                arguments = ", ".join(
+                    ["conn", *(f"{p.name}={_value(p, p.name)}" for p in method.params)]
+                )
             call = f"self._queries.{method.spec.name}({arguments})"
             if is_async:
                 call = f"await {call}"
             doc = method.spec.doc or f"Run query {method.spec.name}."
             where = (
-                f"``{method.spec.name}`` ({source}, line {method.spec.line}); "
+                f"``{method.spec.name}`` ({source}); "
                 f"returns {_OPERATION_DOC[method.spec.operation]}."
             )
             define = "async def" if is_async else "def"
@@ -423,20 +474,22 @@ def _stdlib_imports(body: str) -> list[str]:
     """Import lines for the standard modules and typing names that ``body`` uses."""
     modules = ("builtins", "datetime", "decimal", "enum", "ipaddress", "uuid")
     lines = [f"import {m}" for m in modules if re.search(rf"\b{m}\.", body)]
+    if re.search(r"\bIterable\[", body):
+        lines.append("from collections.abc import Iterable")
     typing_names = [n for n in ("Any", "cast") if re.search(rf"\b{n}\b", body)]
     if typing_names:
         lines.append(f"from typing import {', '.join(typing_names)}")
     return lines
 
 
-def _argument(param: Param) -> str:
-    """How a parameter is passed on: jsonb values are wrapped for psycopg."""
+def _value(param: Param, expression: str) -> str:
+    """How a parameter's value is passed on: jsonb values are wrapped for psycopg, and
+    None is SQL NULL (JSON null is ``llmcp.JSON_NULL``)."""
     if not param.json:
-        return f"{param.name}={param.name}"
-    wrapped = f"Jsonb({param.name}, dumps=encode_json)"
-    if param.annotation.endswith("None"):
-        return f"{param.name}=None if {param.name} is None else {wrapped}"
-    return f"{param.name}={wrapped}"
+        return expression
+    wrapped = f"Jsonb({expression}, dumps=encode_json)"
+    admits_none = param.annotation.endswith("| None") or "JsonValue" in param.annotation
+    return f"None if {expression} is None else {wrapped}" if admits_none else wrapped
 
 
 def _in_models(annotation: str) -> str:
@@ -455,4 +508,8 @@ def _docstring_lines(summary: str, detail: str) -> list[str]:
 
 
 def _header(source: str) -> str:
-    return f"# Code generated by `llmcp codegen` from {source}. DO NOT EDIT."
+    """The first lines of a generated module: what made it, from what (as sqlc's)."""
+    return (
+        f"# Code generated by `llmcp codegen` from {source}. DO NOT EDIT.\n"
+        f"# versions:\n#   llmcp {llmcp.__version__}"
+    )
