@@ -17,8 +17,9 @@ table).
   sub-queries and ``VALUES`` lists carry their columns' nullability; a set
   operation's column may be NULL if it may be in any branch (UNION), in every
   branch (INTERSECT) or in the first (EXCEPT).
-- Functions: ``_STRICT_NON_NULL`` return non-null for non-null arguments,
-  ``_ALWAYS_NON_NULL`` whatever the arguments; any other function (``nullif``,
+- Functions (the reviewed tables of :mod:`llmcp.dev.codegen.functions`):
+  ``STRICT_NON_NULL`` return non-null for non-null arguments,
+  ``ALWAYS_NON_NULL`` whatever the arguments; any other function (``nullif``,
   ``regexp_match``, ``array_position``, ``array_length``, ...) and ``->``,
   ``->>``, ``#>``, ``#>>`` may return NULL.
 - Aggregates: ``count`` never returns NULL; ``min``, ``max``, ``sum``, ...
@@ -58,81 +59,18 @@ from pglast.enums.parsenodes import A_Expr_Kind, GroupingSetKind, SetOperation
 from pglast.enums.primnodes import BoolExprType, NullTestType, SQLValueFunctionOp, SubLinkType
 
 from llmcp.dev.codegen.describe import Catalog
-
-# Functions that return non-null whenever every argument is non-null (reviewed
-# one by one: none of them returns NULL for a non-null input).
-_STRICT_NON_NULL = frozenset(
-    {
-        # text
-        "lower", "upper", "initcap", "length", "char_length", "character_length",
-        "octet_length", "bit_length", "substr", "replace", "translate", "btrim",
-        "ltrim", "rtrim", "left", "right", "lpad", "rpad", "repeat", "reverse",
-        "position", "strpos", "starts_with", "split_part", "md5", "sha256", "sha512",
-        "encode", "decode", "quote_ident", "quote_literal", "to_hex", "ascii", "chr",
-        "string_to_array", "array_to_string", "normalize", "unistr",
-        # numbers
-        "abs", "round", "trunc", "ceil", "ceiling", "floor", "sign", "mod", "power",
-        "sqrt", "cbrt", "exp", "ln", "log", "log10", "div", "width_bucket", "gcd", "lcm",
-        "float8", "numeric", "int4", "int8", "text",
-        # times
-        "date_trunc", "date_part", "extract", "date_bin", "to_char", "to_timestamp",
-        "make_date", "make_time", "make_timestamp", "make_timestamptz", "make_interval",
-        "timezone", "age", "justify_days", "justify_hours", "justify_interval",
-        "isfinite",
-        # json
-        "to_jsonb", "to_json", "jsonb_typeof", "json_typeof", "jsonb_array_length",
-        "json_array_length", "jsonb_set", "jsonb_insert", "jsonb_strip_nulls",
-        "json_strip_nulls", "jsonb_pretty", "jsonb_exists", "jsonb_contains",
-        # arrays
-        "cardinality", "array_append", "array_prepend", "array_cat", "array_remove",
-        "array_replace", "array_fill",
-        # set-returning functions in a select list yield non-null values
-        "generate_series", "generate_subscripts",
-    }
-)  # fmt: skip
-# Functions that never return NULL, whatever their arguments.
-_ALWAYS_NON_NULL = frozenset(
-    {
-        "concat", "jsonb_build_object", "jsonb_build_array", "json_build_object",
-        "json_build_array", "num_nulls", "num_nonnulls", "now", "clock_timestamp",
-        "statement_timestamp", "transaction_timestamp", "random", "gen_random_uuid",
-        "uuidv4", "uuidv7", "pg_backend_pid", "txid_current", "version",
-    }
-)  # fmt: skip
-# Non-null when the first argument (the separator, the format) is non-null.
-_FIRST_ARGUMENT_NON_NULL = frozenset({"concat_ws", "format"})
-# Documented as able to return NULL for non-null arguments (kept out of the
-# tables above on purpose): nullif (an expression), regexp_match, regexp_substr,
-# array_position, array_length, array_lower, array_upper, jsonb_extract_path,
-# jsonb_path_query_first, substring(x FROM pattern), current_schema, ->, ->>, #>, #>>.
-
-# Aggregates that return NULL only for an empty input or when every input is NULL.
-_AGGREGATES_NULL_IF_ALL_NULL = frozenset(
-    {"min", "max", "sum", "avg", "bool_and", "bool_or", "every", "bit_and", "bit_or",
-     "bit_xor", "string_agg"}
-)  # fmt: skip
-# Aggregates that return NULL only for an empty input.
-_AGGREGATES_NULL_IF_EMPTY = frozenset(
-    {"array_agg", "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg"}
+from llmcp.dev.codegen.functions import (
+    AGGREGATES,
+    AGGREGATES_NULL_IF_ALL_NULL,
+    AGGREGATES_NULL_IF_EMPTY,
+    ALWAYS_NON_NULL,
+    BUILTIN_SCHEMAS,
+    COMPARISONS,
+    FIRST_ARGUMENT_NON_NULL,
+    STRICT_NON_NULL,
+    STRICT_OPERATORS,
+    WINDOW_NON_NULL,
 )
-_AGGREGATES = (
-    _AGGREGATES_NULL_IF_ALL_NULL
-    | _AGGREGATES_NULL_IF_EMPTY
-    | {"count", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp",
-       "percentile_cont", "percentile_disc", "mode", "corr", "covar_pop", "covar_samp",
-       "regr_slope", "regr_intercept", "regr_count", "xmlagg", "any_value"}
-)  # fmt: skip
-_WINDOW_NON_NULL = frozenset(
-    {"row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile"}
-)
-# Operators that return non-null for non-null operands.
-_STRICT_OPERATORS = frozenset(
-    {"+", "-", "*", "/", "%", "^", "||", "=", "<>", "!=", "<", ">", "<=", ">=", "~", "~*",
-     "!~", "!~*", "~~", "~~*", "!~~", "!~~*", "@>", "<@", "?", "?|", "?&", "&&", "#-",
-     "|/", "@", "&", "|", "<<", ">>"}
-)  # fmt: skip
-_COMPARISONS = frozenset({"=", "<>", "!=", "<", ">", "<=", ">="})
-_BUILTIN_SCHEMAS = frozenset({"pg_catalog"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +146,7 @@ def _name(node: Any) -> str:
 def _func_name(node: ast.FuncCall) -> str | None:
     """The function's name when it is a built-in one (unqualified or pg_catalog)."""
     names = [_name(n) for n in node.funcname or ()]
-    if len(names) == 2 and names[0] in _BUILTIN_SCHEMAS:
+    if len(names) == 2 and names[0] in BUILTIN_SCHEMAS:
         return names[1]
     return names[0] if len(names) == 1 else None
 
@@ -531,7 +469,7 @@ class _Analyzer:
             ):  # fmt: skip
                 operator = [_name(n) for n in conjunct.name or ()]
                 if conjunct.kind != A_Expr_Kind.AEXPR_OP or (
-                    len(operator) == 1 and operator[0] in _COMPARISONS
+                    len(operator) == 1 and operator[0] in COMPARISONS
                 ):
                     refs = [conjunct.lexpr, conjunct.rexpr]
             for ref in refs:
@@ -653,7 +591,7 @@ class _Analyzer:
             operands.append(node.rexpr)
         names = [_name(n) for n in node.name or ()]
         if kind == A_Expr_Kind.AEXPR_OP:
-            if len(names) != 1 or names[0] not in _STRICT_OPERATORS:
+            if len(names) != 1 or names[0] not in STRICT_OPERATORS:
                 return True
         elif kind == A_Expr_Kind.AEXPR_SIMILAR:
             rexpr = node.rexpr
@@ -677,38 +615,38 @@ class _Analyzer:
         if node.over is not None:  # a window function
             if name == "count":
                 return False
-            if name in _WINDOW_NON_NULL:  # ntile(n): NULL for a NULL n
+            if name in WINDOW_NON_NULL:  # ntile(n): NULL for a NULL n
                 return any(self.nullable(a, scope) for a in args)
             if node.agg_filter is None and self.frame_holds_current_row(node.over, scope):
-                if name in _AGGREGATES_NULL_IF_EMPTY:
+                if name in AGGREGATES_NULL_IF_EMPTY:
                     return False
-                if name in _AGGREGATES_NULL_IF_ALL_NULL | {"first_value", "last_value"}:
+                if name in AGGREGATES_NULL_IF_ALL_NULL | {"first_value", "last_value"}:
                     return any(self.nullable(a, scope) for a in args)
             return True  # lag, lead, nth_value, an explicit frame (may be empty), ...
-        if name in _AGGREGATES and not in_aggregate:
+        if name in AGGREGATES and not in_aggregate:
             if name == "count":
                 return False
             if not scope.groups_non_empty or node.agg_filter is not None:
                 return True  # an empty group (or input): NULL
-            if name in _AGGREGATES_NULL_IF_EMPTY:
+            if name in AGGREGATES_NULL_IF_EMPTY:
                 return False
-            if name in _AGGREGATES_NULL_IF_ALL_NULL:
+            if name in AGGREGATES_NULL_IF_ALL_NULL:
                 return any(self.nullable(a, scope, in_aggregate=True) for a in args)
             return True
 
         def sub(n: Any) -> bool:
             return self.nullable(n, scope, in_aggregate=in_aggregate)
 
-        if name in _ALWAYS_NON_NULL:
+        if name in ALWAYS_NON_NULL:
             return False
-        if name in _FIRST_ARGUMENT_NON_NULL:
+        if name in FIRST_ARGUMENT_NON_NULL:
             return not args or sub(args[0])
         if name == "substring":  # substring(x FROM pattern) returns NULL when nothing matches
             numeric = all(
                 isinstance(a, ast.A_Const) and isinstance(a.val, ast.Integer) for a in args[1:]
             )
             return not numeric or any(sub(a) for a in args)
-        if name in _STRICT_NON_NULL:
+        if name in STRICT_NON_NULL:
             return any(sub(a) for a in args)
         return True
 
@@ -784,7 +722,7 @@ def _is_plain_aggregate(node: Any) -> bool:
     node = _unwrap(node)
     if isinstance(node, ast.CoalesceExpr):
         return any(_is_plain_aggregate(a) for a in node.args or ())
-    return isinstance(node, ast.FuncCall) and node.over is None and _func_name(node) in _AGGREGATES
+    return isinstance(node, ast.FuncCall) and node.over is None and _func_name(node) in AGGREGATES
 
 
 def _renamed(columns: list[_Col] | None, names: list[str]) -> list[_Col] | None:
@@ -888,7 +826,7 @@ def _carried(node: Any) -> Iterator[ast.ParamRef]:
             yield from _carried(branch)
     elif isinstance(node, ast.FuncCall):
         name = _func_name(node)
-        if node.over is None and node.agg_filter is None and name not in _AGGREGATES:
+        if node.over is None and node.agg_filter is None and name not in AGGREGATES:
             for arg in node.args or ():
                 yield from _carried(arg)
     elif (
