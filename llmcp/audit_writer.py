@@ -91,7 +91,10 @@ class AuditWriter:
 
     def submit(self, new: NewAuditLog) -> uuid.UUID:
         """Accept one audit row for writing; returns its id at once (see ``flush``)."""
-        row = audit_row(new)
+        config = self._database.config
+        row = audit_row(
+            new, max_details_bytes=config.audit_details_max_bytes, max_depth=config.json_max_depth
+        )
         row_id: uuid.UUID = row[0]  # a UUID: given and checked, or made
         with self._condition:
             if self._closing:

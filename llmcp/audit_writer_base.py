@@ -55,9 +55,17 @@ class WriterStats(msgspec.Struct, frozen=True):
     queue_depth: int
 
 
-def audit_row(new: NewAuditLog) -> Row:
-    """Validate ``new`` and turn it into a COPY row (id and time filled in)."""
+def audit_row(new: NewAuditLog, *, max_details_bytes: int, max_depth: int) -> Row:
+    """Validate ``new`` and turn it into a COPY row (id and time filled in).
+
+    The details are encoded here, once: a value that cannot be encoded or stored
+    (see :func:`llmcp.validation.json_document`) is a ValidationError now, not a
+    row that fails in the writer later.
+    """
     check.instance("new", new, NewAuditLog)
+    details = check.json_document(
+        "details", new.details, max_bytes=max_details_bytes, max_depth=max_depth
+    )
     return (
         check.optional_uuid("id", new.id) or uuid7(),
         check.uuid_value("org_id", new.org_id),
@@ -67,7 +75,7 @@ def audit_row(new: NewAuditLog) -> Row:
         check.text("resource_type", new.resource_type, max_length=100),
         check.optional_uuid("resource_id", new.resource_id),
         check.optional_text("request_id", new.request_id, max_length=200),
-        Jsonb(check.json_object("details", new.details), dumps=encode_json),
+        Jsonb(msgspec.Raw(details), dumps=encode_json),  # Raw: encoded already
         check.optional_ip("ip_address", new.ip_address),
         check.optional_text("user_agent", new.user_agent, max_length=1000, min_length=0),
         check.optional_aware("created_at", new.created_at) or datetime.datetime.now(datetime.UTC),
