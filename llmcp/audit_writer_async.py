@@ -1,19 +1,23 @@
 """The audit writer: accepted audit rows are stored, exactly once, even under faults.
 
-``submit()`` (what ``audit_logs.async_insert`` calls) validates a row, gives it
+``submit()`` (what ``audit_logs.async_insert`` calls) validates a row (details
+encoded once, here: what cannot be stored is a ValidationError now), gives it
 its id and time, puts it in a bounded queue and returns the id at once. A
 background worker takes batches from the queue and writes each with COPY in
-one transaction. While the database is away it keeps the batch and retries
-with backoff. After a failure whose outcome is unclear (the connection was
-lost around COMMIT) it retries through a staging table with
-``ON CONFLICT (id) DO NOTHING``, so a batch that did commit is not written
-twice. ``flush()`` returns when every row accepted so far is stored;
-``close()`` drains the queue and stops. When the queue is full, ``submit()``
-waits up to ``put_timeout`` and then raises ``QueueFullError``, unless the
-writer was made with ``drop_when_full=True``: then the row is dropped and
-counted. A row the database rejects for good (say, its organization was
-deleted meanwhile) is counted as failed and logged by id; the rest of its
-batch is stored.
+one transaction. While the database is away (a lost connection, a shutdown,
+a serialization failure or deadlock, a statement timeout: see
+``is_transient``) it keeps the batch and retries with backoff. When the
+acknowledgement of a COMMIT was lost, it asks the server what became of that
+transaction (``pg_xact_status``), so a batch is never written twice nor
+counted written without being stored. A batch refused for any other reason is
+split in halves, again and again, until the rows at fault are alone: those
+are counted ``failed`` and reported (``failures``, ``on_failure``), every
+other row is stored. A row whose id is in the table already is one of them
+(kind ``conflict``). ``flush()`` returns when every row accepted so far is
+stored or failed; ``close()`` drains the queue and stops. When the queue is
+full, ``submit()`` waits up to ``put_timeout`` and then raises
+``QueueFullError``, unless the writer was made with ``drop_when_full=True``:
+then the row is dropped and counted.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio  # sync: import time
 import collections
 import random
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,23 +35,36 @@ import psycopg
 
 from llmcp.audit_writer_base import (
     COPY,
-    INSERT_ONE,
     STAGE,
     STAGE_COPY,
     STAGE_MERGE,
+    XACT_ID,
+    XACT_STATUS,
     Row,
+    WriteFailure,
     WriterStats,
     audit_row,
+    conflict,
+    failure_of,
+    is_transient,
     logger,
 )
 from llmcp.concurrency import AsyncCondition, join_async, spawn_async, wait_for_async
 from llmcp.database_async import AsyncDatabase
-from llmcp.errors import DatabaseUnavailableError, LlmcpError, QueueFullError, ValidationError
+from llmcp.errors import LlmcpError, QueueFullError, ValidationError
 from llmcp.inputs import NewAuditLog
 
 
+class _Unknown(Exception):
+    """The outcome of a write cannot be learnt (its transaction is unknown to the server)."""
+
+
 class AsyncAuditWriter:
-    """Batches audit rows into COPY; see the module docstring for the guarantees."""
+    """Batches audit rows into COPY; see the module docstring for the guarantees.
+
+    ``failures`` keeps the latest ``failures_kept`` rows refused for good;
+    ``on_failure`` (if given) is called with each, from the worker.
+    """
 
     def __init__(
         self,
@@ -58,8 +76,10 @@ class AsyncAuditWriter:
         put_timeout: float = 5.0,
         drop_when_full: bool = False,
         max_backoff: float = 2.0,
+        failures_kept: int = 1_000,
+        on_failure: Callable[[WriteFailure], None] | None = None,
     ) -> None:
-        if queue_size < 1 or batch_size < 1:
+        if queue_size < 1 or batch_size < 1 or failures_kept < 0:
             raise ValidationError("queue_size and batch_size must be positive")
         self._database = database
         self._queue_size = queue_size
@@ -68,25 +88,38 @@ class AsyncAuditWriter:
         self._put_timeout = put_timeout
         self._drop_when_full = drop_when_full
         self._max_backoff = max_backoff
+        self._on_failure = on_failure
+        self._failures: collections.deque[WriteFailure] = collections.deque(maxlen=failures_kept)
         self._queue: collections.deque[Row] = collections.deque()
         self._in_flight = 0
         self._condition = AsyncCondition()
+        # guards the counters, so that ``stats`` is one snapshot (held for a few
+        # statements only, never across a wait)
+        self._tally = threading.Lock()
         self._worker: Any = None
         self._closing = False
         self._accepted = self._written = self._failed = self._retried = self._dropped = 0
-        # test hook: called with a step name ("after_commit"), may raise to inject a fault
+        # test hook: called with a step name ("before_copy", "after_commit", "status"),
+        # may raise to inject a fault
         self.fault: Callable[[str], None] | None = None
 
     @property
     def stats(self) -> WriterStats:
-        return WriterStats(
-            accepted=self._accepted,
-            written=self._written,
-            failed=self._failed,
-            retried=self._retried,
-            dropped=self._dropped,
-            queue_depth=len(self._queue) + self._in_flight,
-        )
+        with self._tally:
+            return WriterStats(
+                accepted=self._accepted,
+                written=self._written,
+                failed=self._failed,
+                retried=self._retried,
+                dropped=self._dropped,
+                queue_depth=len(self._queue) + self._in_flight,
+            )
+
+    @property
+    def failures(self) -> list[WriteFailure]:
+        """The latest rows refused for good (at most ``failures_kept``), oldest first."""
+        with self._tally:
+            return list(self._failures)
 
     async def submit(self, new: NewAuditLog) -> uuid.UUID:
         """Accept one audit row for writing; returns its id at once (see ``flush``)."""
@@ -100,7 +133,9 @@ class AsyncAuditWriter:
                 raise LlmcpError("the audit writer is closed")
             if len(self._queue) >= self._queue_size:
                 if self._drop_when_full:
-                    self._dropped += 1
+                    with self._tally:
+                        self._accepted += 1
+                        self._dropped += 1
                     logger.warning("audit queue full: dropped row %s", row_id)
                     return row_id
                 has_room = await wait_for_async(
@@ -110,8 +145,9 @@ class AsyncAuditWriter:
                     raise QueueFullError(
                         f"audit queue full ({self._queue_size} rows) for {self._put_timeout} s"
                     )
-            self._queue.append(row)
-            self._accepted += 1
+            with self._tally:
+                self._queue.append(row)
+                self._accepted += 1
             self._condition.notify_all()
             if self._worker is None:
                 self._worker = spawn_async(self._run, name="llmcp-audit-writer")
@@ -122,10 +158,12 @@ class AsyncAuditWriter:
         async with self._condition:
             target = self._accepted
             done = await wait_for_async(
-                self._condition, lambda: self._written + self._failed >= target, timeout
+                self._condition,
+                lambda: self._written + self._failed + self._dropped >= target,
+                timeout,
             )
         if not done:
-            raise DatabaseUnavailableError(f"audit rows still not stored after {timeout} s")
+            raise LlmcpError(f"audit rows still not stored after {timeout} s")
 
     async def close(self) -> None:
         """Stop accepting, store every accepted row, stop the worker (idempotent)."""
@@ -151,88 +189,139 @@ class AsyncAuditWriter:
                         return
                     continue
                 size = min(self._batch_size, len(self._queue))
-                batch = [self._queue.popleft() for _ in range(size)]
-                self._in_flight = size
+                with self._tally:
+                    batch = [self._queue.popleft() for _ in range(size)]
+                    self._in_flight = size
                 self._condition.notify_all()  # room in the queue
-            written, failed = await self._store(batch)
-            async with self._condition:
+            await self._store(batch)
+
+    async def _settle(self, written: int, failures: list[WriteFailure]) -> None:
+        """Count ``written`` rows and ``failures`` as done (and wake ``flush``)."""
+        async with self._condition:
+            with self._tally:
                 self._written += written
-                self._failed += failed
-                self._in_flight = 0
-                self._condition.notify_all()
+                self._failed += len(failures)
+                self._in_flight -= written + len(failures)
+                self._failures.extend(failures)
+            self._condition.notify_all()
+        for failure in failures:
+            logger.error("audit row %s refused for good (%s): %s", failure.id, failure.kind,
+                         failure.message)  # fmt: skip
+            if self._on_failure is not None:
+                try:
+                    self._on_failure(failure)
+                except Exception:
+                    logger.exception("the audit writer's on_failure callback raised")
 
-    async def _store(self, batch: list[Row]) -> tuple[int, int]:
-        """Write ``batch`` until it is stored; returns (written, failed for good).
+    async def _store(self, batch: list[Row]) -> None:
+        """Store ``batch``; a part refused for good is split until its culprits are alone."""
+        parts = [batch]
+        while parts:
+            part = parts.pop()
+            outcome = await self._write(part)
+            if not isinstance(outcome, BaseException):
+                await self._settle(len(part) - len(outcome), outcome)
+            elif len(part) == 1:
+                await self._settle(0, [failure_of(part[0][0], outcome)])
+            else:
+                half = len(part) // 2
+                parts += [part[half:], part[:half]]  # the first half next: order kept
 
-        Modes: ``copy`` (fast), then ``merge`` once an attempt's outcome is
-        unclear (idempotent), or ``single`` once the database refused a row
-        (row by row, so that one bad row does not hold back the others).
+    async def _write(self, part: list[Row]) -> list[WriteFailure] | BaseException:
+        """Write ``part`` in one transaction until it is stored (the rows that were not:
+        none, or conflicts found by ``_merge``) or refused for good (the error).
+
+        Transient errors are retried with backoff; when one left the outcome
+        unknown, the server says whether that transaction committed.
         """
-        mode = "copy"
         attempt = 0
+        xact: list[str] = []  # the id of the latest attempt's transaction, once known
+        merge = False
         while True:
             try:
-                if mode == "single":
-                    return await self._one_by_one(batch)
-                if mode == "merge":
-                    await self._merge(batch)
-                else:
-                    await self._copy(batch)
-                return len(batch), 0
-            except (psycopg.IntegrityError, psycopg.DataError):
-                mode = "single"
+                if xact:
+                    if await self._status(xact[0]) == "committed":
+                        return []
+                    xact.clear()  # aborted: write again
+                if merge:
+                    return await self._merge(part)
+                await self._copy(part, xact)
+                return []
+            except _Unknown:
+                merge = True  # the server cannot say: write idempotently from now on
+                xact.clear()
             except Exception as exc:
                 if self._database.closed:
                     # nowhere left to write: say so loudly rather than spin
-                    shown = ", ".join(str(row[0]) for row in batch[:5])
+                    shown = ", ".join(str(row[0]) for row in part[:5])
                     logger.error("database closed before %d audit rows were stored (ids %s%s)",
-                                 len(batch), shown, ", ..." if len(batch) > 5 else "")  # fmt: skip
-                    return 0, len(batch)
-                # lost connection, server restart, pool timeout, anything else:
-                # the outcome is unknown, so the next attempt must be idempotent
-                if mode == "copy":
-                    mode = "merge"
+                                 len(part), shown, ", ..." if len(part) > 5 else "")  # fmt: skip
+                    return [failure_of(row[0], exc) for row in part]
+                if not is_transient(exc):
+                    return exc
                 attempt += 1
-                async with self._condition:
+                with self._tally:
                     self._retried += 1
                 delay = min(self._max_backoff, 0.05 * 2 ** min(attempt, 10))
                 logger.warning("audit batch of %d rows not stored (%s); retry in %.2f s",
-                               len(batch), type(exc).__name__, delay)  # fmt: skip
+                               len(part), type(exc).__name__, delay)  # fmt: skip
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
-    async def _copy(self, batch: list[Row]) -> None:
-        """The fast path: COPY straight into audit_logs, one transaction."""
+    async def _copy(self, part: list[Row], xact: list[str]) -> None:
+        """The fast path: COPY straight into audit_logs in one transaction, whose id goes
+        into ``xact`` before COMMIT (to ask about it if the acknowledgement is lost)."""
         async with self._lease() as conn:
-            async with conn.transaction(), conn.cursor().copy(COPY) as copy:
-                for row in batch:
-                    await copy.write_row(row)
+            async with conn.transaction():
+                cursor = await conn.execute(XACT_ID)
+                found = await cursor.fetchone()
+                assert found is not None
+                xact.append(str(found[0]))
+                self._inject("before_copy")
+                async with conn.cursor().copy(COPY) as copy:
+                    for row in part:
+                        await copy.write_row(row)
             self._inject("after_commit")
 
-    async def _merge(self, batch: list[Row]) -> None:
-        """The idempotent path: COPY into a staging table, insert what is not there yet."""
+    async def _status(self, xact: str) -> str:
+        """'committed' or 'aborted': what became of transaction ``xact`` (``_Unknown``
+        if the server cannot say, as after a failover)."""
+        while True:
+            async with self._lease() as conn:
+                try:
+                    self._inject("status")
+                    cursor = await conn.execute(XACT_STATUS, (xact,))
+                    found = await cursor.fetchone()
+                except psycopg.Error as exc:
+                    if is_transient(exc):
+                        raise
+                    raise _Unknown from exc  # an id this server never had
+            status = found[0] if found else None
+            if status in ("committed", "aborted"):
+                return str(status)
+            if status is None:
+                raise _Unknown  # too old to be remembered
+            await asyncio.sleep(0.01)  # in progress: its backend has not noticed yet
+
+    async def _merge(self, part: list[Row]) -> list[WriteFailure]:
+        """The idempotent path, when an earlier attempt's outcome cannot be learnt: COPY
+        into a staging table, insert the rows whose id is not in the table yet.
+
+        Each earlier attempt was one transaction: if this one inserts any row,
+        none of them committed, so the rows it skips were in the table before
+        (conflicts); if it inserts none, an earlier attempt stored them all.
+        """
         async with self._lease() as conn:
             async with conn.transaction():
                 await conn.execute(STAGE)
                 async with conn.cursor().copy(STAGE_COPY) as copy:
-                    for row in batch:
+                    for row in part:
                         await copy.write_row(row)
-                await conn.execute(STAGE_MERGE)
+                cursor = await conn.execute(STAGE_MERGE)
+                inserted = {found[0] for found in await cursor.fetchall()}
             self._inject("after_commit")
-
-    async def _one_by_one(self, batch: list[Row]) -> tuple[int, int]:
-        written = failed = 0
-        async with self._lease() as conn:
-            for row in batch:
-                try:
-                    async with conn.transaction():
-                        await conn.execute(INSERT_ONE, row)
-                    written += 1
-                except (psycopg.IntegrityError, psycopg.DataError) as exc:
-                    failed += 1
-                    logger.error(
-                        "audit row %s rejected for good: SQLSTATE %s", row[0], exc.sqlstate
-                    )
-        return written, failed
+        if not inserted:
+            return []
+        return [conflict(row[0]) for row in part if row[0] not in inserted]
 
     @asynccontextmanager
     async def _lease(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:

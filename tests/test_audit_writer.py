@@ -10,10 +10,12 @@ import threading
 import time
 import uuid
 
+import msgspec
 import psycopg
 import pytest
 
 from llmcp.audit_writer import AuditWriter
+from llmcp.audit_writer_base import FailureKind, WriteFailure, failure_of, is_transient
 from llmcp.config import DatabaseConfig
 from llmcp.database import Database
 from llmcp.dev.embedded import EmbeddedServer
@@ -61,6 +63,16 @@ def _assert_exactly_once(
     assert (stats.accepted, stats.written, stats.failed, stats.dropped, stats.queue_depth) == (
         len(ids), len(ids), 0, 0, 0,
     )  # fmt: skip
+
+
+def _assert_counters_equal_the_table(writer: AuditWriter, accepted: int, stored: int) -> None:
+    """After a flush: ``accepted`` rows, ``stored`` of them in the table (counted by the
+    test), accepted == written + failed + dropped + queue_depth, and every failed row
+    on ``failures``."""
+    stats = writer.stats
+    assert stats.accepted == stats.written + stats.failed + stats.dropped + stats.queue_depth
+    assert (stats.accepted, stats.written, stats.queue_depth) == (accepted, stored, 0)
+    assert len(writer.failures) == stats.failed
 
 
 def test_rows_are_batched_and_flush_waits_for_them(db_config: DatabaseConfig) -> None:
@@ -174,13 +186,14 @@ def test_a_full_queue_waits_then_raises_or_drops_when_asked(
             dropping.submit(_log(org, 100 + n))
         kept = dropping.stats
         # at most one batch in flight and a full queue are kept; the rest is dropped
-        assert kept.dropped >= 20 and kept.accepted + kept.dropped == 30 and kept.accepted <= 10
+        kept_rows = kept.accepted - kept.dropped
+        assert kept.dropped >= 20 and kept.accepted == 30 and kept_rows <= 10
         own_server.restart_stopped()
         strict.close()
         dropping.close()
         stored = _stored(url, org)
-        assert len(stored) == len(accepted) + kept.accepted and set(stored.values()) == {1}
-        assert (strict.stats.written, dropping.stats.written) == (len(accepted), kept.accepted)
+        assert len(stored) == len(accepted) + kept_rows and set(stored.values()) == {1}
+        assert (strict.stats.written, dropping.stats.written) == (len(accepted), kept_rows)
 
 
 def test_a_row_refused_for_good_does_not_hold_back_its_batch(
@@ -195,4 +208,125 @@ def test_a_row_refused_for_good_does_not_hold_back_its_batch(
         writer.flush(timeout=30)
         assert len(_stored(db_config.url, org)) == len(good)
         assert (writer.stats.written, writer.stats.failed) == (len(good), 1)
+        assert [f.kind for f in writer.failures] == [FailureKind.REFERENCE]
         writer.close()
+
+
+def test_poison_rows_among_a_thousand_good_ones_are_isolated(
+    db_config: DatabaseConfig,
+) -> None:
+    org, other = _org(db_config.url), _org(db_config.url)
+    with psycopg.connect(db_config.url) as conn:
+        found = conn.execute(
+            "INSERT INTO applications (org_id, name, api_key_hash) VALUES (%s, 'a', %s) "
+            "RETURNING id", (other, "0" * 64),
+        ).fetchone()  # fmt: skip
+        assert found is not None
+        foreign_app = uuid.UUID(str(found[0]))
+    taken = uuid.uuid4()
+    reported: list[WriteFailure] = []
+    with Database.connect(db_config) as database:
+        writer = AuditWriter(database, batch_size=1000, flush_interval=0.2,
+                                  on_failure=reported.append)  # fmt: skip
+        writer.submit(msgspec.structs.replace(_log(org, -1), id=taken))
+        writer.flush(timeout=30)  # stored: its id is taken from now on
+        poison = {
+            137: msgspec.structs.replace(_log(uuid.uuid4(), 137)),  # no such organization
+            500: msgspec.structs.replace(_log(org, 500), app_id=foreign_app),  # another org's
+            777: msgspec.structs.replace(_log(org, 777), id=taken),  # the id exists already
+            901: msgspec.structs.replace(_log(org, 901), id=taken),  # ... and again
+        }
+        ids = [taken]
+        started = time.monotonic()
+        for n in range(1004):  # one batch: 1,000 good rows and 4 poison ones
+            ids.append(writer.submit(poison.get(n) or _log(org, n)))
+        writer.flush(timeout=30)  # returns: nothing waits for a row that cannot be stored
+        took = time.monotonic() - started
+        good = [n for n in range(1004) if n not in poison]
+        assert len(good) == 1000
+        stored = _stored(db_config.url, org)
+        assert {f"r-{n}" for n in good} <= set(stored) and set(stored.values()) == {1}
+        assert len(stored) == 1001  # the thousand and the row stored first
+        kinds = sorted((f.kind, f.id == taken) for f in writer.failures)
+        assert kinds == [
+            (FailureKind.CONFLICT, True), (FailureKind.CONFLICT, True),
+            (FailureKind.REFERENCE, False), (FailureKind.REFERENCE, False),
+        ]  # fmt: skip
+        assert reported == writer.failures
+        assert all("r-" not in f.message and str(org) not in f.message for f in reported)
+        _assert_counters_equal_the_table(writer, len(ids), len(stored))
+        stats = writer.stats
+        print(f"\npoison: accepted {stats.accepted - 1}, stored {stats.written - 1}, failed "
+              f"{stats.failed}, lost 0; flushed in {took:.2f} s")  # fmt: skip
+        writer.close()
+
+
+def test_a_lost_acknowledgement_the_server_cannot_explain_is_written_idempotently(
+    db_config: DatabaseConfig,
+) -> None:
+    """When pg_xact_status cannot say (as after a failover), the writer merges through a
+    staging table: rows an earlier attempt stored are not written twice, and a
+    caller-supplied id that was taken already is a conflict, not ``written``."""
+    org = _org(db_config.url)
+    taken = uuid.uuid4()
+    steps: list[str] = []
+
+    def faults(step: str) -> None:
+        steps.append(step)
+        if step == "before_copy" and steps.count(step) == 2:  # the second batch fails early
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        if step == "after_commit" and steps.count(step) == 1:  # the first batch's ack lost
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        if step == "status":
+            raise psycopg.errors.InvalidParameterValue("transaction ID is in the future")
+
+    with Database.connect(db_config) as database:
+        writer = AuditWriter(database, batch_size=100, flush_interval=0.01)
+        ids = [writer.submit(msgspec.structs.replace(_log(org, -1), id=taken))]
+        writer.flush(timeout=30)
+        writer.fault = faults
+        ids += [writer.submit(_log(org, n)) for n in range(100)]  # ack lost, then merged
+        writer.flush(timeout=30)
+        ids += [writer.submit(_log(org, n)) for n in range(100, 150)]  # early failure,
+        ids.append(writer.submit(msgspec.structs.replace(_log(org, 150), id=taken)))
+        writer.flush(timeout=30)  # then merged with one id taken
+        stored = _stored(db_config.url, org)
+        assert len(stored) == 151 and set(stored.values()) == {1}
+        assert [(f.id, f.kind) for f in writer.failures] == [(taken, FailureKind.CONFLICT)]
+        assert steps.count("status") == 2, "the merge path was not taken twice"
+        _assert_counters_equal_the_table(writer, len(ids), len(stored))
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (psycopg.OperationalError("server closed the connection unexpectedly"), True),
+        (psycopg.InterfaceError("the connection is closed"), True),
+        (psycopg.errors.AdminShutdown(), True),  # 57P01
+        (psycopg.errors.QueryCanceled(), True),  # 57014: statement timeout
+        (psycopg.errors.SerializationFailure(), True),  # 40001
+        (psycopg.errors.DeadlockDetected(), True),  # 40P01
+        (psycopg.errors.TooManyConnections(), True),  # 53300
+        (psycopg.errors.DiskFull(), True),  # 53100
+        (psycopg.errors.CannotConnectNow(), True),  # 57P03
+        (psycopg.errors.LockNotAvailable(), True),  # 55P03
+        (psycopg.errors.UniqueViolation(), False),
+        (psycopg.errors.ForeignKeyViolation(), False),
+        (psycopg.errors.CheckViolation(), False),
+        (psycopg.errors.ProgramLimitExceeded(), False),  # 54000: a value too large
+        (psycopg.errors.InvalidTextRepresentation(), False),  # 22P02
+        (psycopg.errors.UntranslatableCharacter(), False),  # 22P05
+        (psycopg.errors.InsufficientPrivilege(), False),  # 42501
+        (psycopg.errors.InternalError_(), False),  # XX000
+        (psycopg.DataError("NUL characters cannot be sent"), False),  # client side
+        (ValueError("Exceeds the limit (4300 digits) for integer string conversion"), False),
+        (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), False),
+    ],
+)
+def test_errors_are_transient_or_the_rows_own(error: Exception, transient: bool) -> None:
+    assert is_transient(error) is transient
+    if not transient:
+        failure = failure_of(uuid.uuid4(), error)
+        assert failure.kind in set(FailureKind)
+        assert "4300" not in failure.message and "ud800" not in failure.message
