@@ -49,6 +49,7 @@ from llmcp.audit_writer_base import (
     failure_of,
     is_transient,
     logger,
+    row_size,
 )
 from llmcp.concurrency import Condition, join, spawn, wait_for
 from llmcp.database import Database
@@ -72,6 +73,7 @@ class AuditWriter:
         database: Database,
         *,
         queue_size: int = 10_000,
+        queue_bytes: int = 64 << 20,
         batch_size: int = 1_000,
         flush_interval: float = 0.05,
         put_timeout: float = 5.0,
@@ -80,10 +82,12 @@ class AuditWriter:
         failures_kept: int = 1_000,
         on_failure: Callable[[WriteFailure], None] | None = None,
     ) -> None:
-        if queue_size < 1 or batch_size < 1 or failures_kept < 0:
-            raise ValidationError("queue_size and batch_size must be positive")
+        if queue_size < 1 or queue_bytes < 1 or batch_size < 1 or failures_kept < 0:
+            raise ValidationError("queue_size, queue_bytes and batch_size must be positive")
         self._database = database
         self._queue_size = queue_size
+        self._queue_bytes = queue_bytes
+        self._bytes = 0  # of the rows queued and in flight
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._put_timeout = put_timeout
@@ -114,6 +118,7 @@ class AuditWriter:
                 retried=self._retried,
                 dropped=self._dropped,
                 queue_depth=len(self._queue) + self._in_flight,
+                queue_bytes=self._bytes,
             )
 
     @property
@@ -129,26 +134,32 @@ class AuditWriter:
             new, max_details_bytes=config.audit_details_max_bytes, max_depth=config.json_max_depth
         )
         row_id: uuid.UUID = row[0]  # a UUID: given and checked, or made
+        size = row_size(row)
+
+        def has_room() -> bool:  # an empty writer takes any row, however large
+            if len(self._queue) >= self._queue_size:
+                return False
+            return self._bytes == 0 or self._bytes + size <= self._queue_bytes
+
         with self._condition:
             if self._closing:
                 raise LlmcpError("the audit writer is closed")
-            if len(self._queue) >= self._queue_size:
+            if not has_room():
                 if self._drop_when_full:
                     with self._tally:
                         self._accepted += 1
                         self._dropped += 1
                     logger.warning("audit queue full: dropped row %s", row_id)
                     return row_id
-                has_room = wait_for(
-                    self._condition, lambda: len(self._queue) < self._queue_size, self._put_timeout
-                )
-                if not has_room:
+                if not wait_for(self._condition, has_room, self._put_timeout):
                     raise QueueFullError(
-                        f"audit queue full ({self._queue_size} rows) for {self._put_timeout} s"
+                        f"audit queue full ({self._queue_size} rows or {self._queue_bytes} "
+                        f"bytes) for {self._put_timeout} s"
                     )
             with self._tally:
                 self._queue.append(row)
                 self._accepted += 1
+                self._bytes += size
             self._condition.notify_all()
             if self._worker is None:
                 self._worker = spawn(self._run, name="llmcp-audit-writer")
@@ -196,10 +207,14 @@ class AuditWriter:
                 self._condition.notify_all()  # room in the queue
             self._store(batch)
 
-    def _settle(self, written: int, failures: list[WriteFailure]) -> None:
-        """Count ``written`` rows and ``failures`` as done (and wake ``flush``)."""
+    def _settle(self, part: list[Row], failures: list[WriteFailure]) -> None:
+        """Count the rows of ``part`` as done: ``failures`` failed, the others written
+        (and wake ``flush`` and ``submit``)."""
+        written = len(part) - len(failures)
+        size = sum(map(row_size, part))
         with self._condition:
             with self._tally:
+                self._bytes -= size
                 self._written += written
                 self._failed += len(failures)
                 self._in_flight -= written + len(failures)
@@ -221,9 +236,9 @@ class AuditWriter:
             part = parts.pop()
             outcome = self._write(part)
             if not isinstance(outcome, BaseException):
-                self._settle(len(part) - len(outcome), outcome)
+                self._settle(part, outcome)
             elif len(part) == 1:
-                self._settle(0, [failure_of(part[0][0], outcome)])
+                self._settle(part, [failure_of(part[0][0], outcome)])
             else:
                 half = len(part) // 2
                 parts += [part[half:], part[:half]]  # the first half next: order kept

@@ -48,6 +48,7 @@ from llmcp.audit_writer_base import (
     failure_of,
     is_transient,
     logger,
+    row_size,
 )
 from llmcp.concurrency import AsyncCondition, join_async, spawn_async, wait_for_async
 from llmcp.database_async import AsyncDatabase
@@ -71,6 +72,7 @@ class AsyncAuditWriter:
         database: AsyncDatabase,
         *,
         queue_size: int = 10_000,
+        queue_bytes: int = 64 << 20,
         batch_size: int = 1_000,
         flush_interval: float = 0.05,
         put_timeout: float = 5.0,
@@ -79,10 +81,12 @@ class AsyncAuditWriter:
         failures_kept: int = 1_000,
         on_failure: Callable[[WriteFailure], None] | None = None,
     ) -> None:
-        if queue_size < 1 or batch_size < 1 or failures_kept < 0:
-            raise ValidationError("queue_size and batch_size must be positive")
+        if queue_size < 1 or queue_bytes < 1 or batch_size < 1 or failures_kept < 0:
+            raise ValidationError("queue_size, queue_bytes and batch_size must be positive")
         self._database = database
         self._queue_size = queue_size
+        self._queue_bytes = queue_bytes
+        self._bytes = 0  # of the rows queued and in flight
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._put_timeout = put_timeout
@@ -113,6 +117,7 @@ class AsyncAuditWriter:
                 retried=self._retried,
                 dropped=self._dropped,
                 queue_depth=len(self._queue) + self._in_flight,
+                queue_bytes=self._bytes,
             )
 
     @property
@@ -128,26 +133,32 @@ class AsyncAuditWriter:
             new, max_details_bytes=config.audit_details_max_bytes, max_depth=config.json_max_depth
         )
         row_id: uuid.UUID = row[0]  # a UUID: given and checked, or made
+        size = row_size(row)
+
+        def has_room() -> bool:  # an empty writer takes any row, however large
+            if len(self._queue) >= self._queue_size:
+                return False
+            return self._bytes == 0 or self._bytes + size <= self._queue_bytes
+
         async with self._condition:
             if self._closing:
                 raise LlmcpError("the audit writer is closed")
-            if len(self._queue) >= self._queue_size:
+            if not has_room():
                 if self._drop_when_full:
                     with self._tally:
                         self._accepted += 1
                         self._dropped += 1
                     logger.warning("audit queue full: dropped row %s", row_id)
                     return row_id
-                has_room = await wait_for_async(
-                    self._condition, lambda: len(self._queue) < self._queue_size, self._put_timeout
-                )
-                if not has_room:
+                if not await wait_for_async(self._condition, has_room, self._put_timeout):
                     raise QueueFullError(
-                        f"audit queue full ({self._queue_size} rows) for {self._put_timeout} s"
+                        f"audit queue full ({self._queue_size} rows or {self._queue_bytes} "
+                        f"bytes) for {self._put_timeout} s"
                     )
             with self._tally:
                 self._queue.append(row)
                 self._accepted += 1
+                self._bytes += size
             self._condition.notify_all()
             if self._worker is None:
                 self._worker = spawn_async(self._run, name="llmcp-audit-writer")
@@ -195,10 +206,14 @@ class AsyncAuditWriter:
                 self._condition.notify_all()  # room in the queue
             await self._store(batch)
 
-    async def _settle(self, written: int, failures: list[WriteFailure]) -> None:
-        """Count ``written`` rows and ``failures`` as done (and wake ``flush``)."""
+    async def _settle(self, part: list[Row], failures: list[WriteFailure]) -> None:
+        """Count the rows of ``part`` as done: ``failures`` failed, the others written
+        (and wake ``flush`` and ``submit``)."""
+        written = len(part) - len(failures)
+        size = sum(map(row_size, part))
         async with self._condition:
             with self._tally:
+                self._bytes -= size
                 self._written += written
                 self._failed += len(failures)
                 self._in_flight -= written + len(failures)
@@ -220,9 +235,9 @@ class AsyncAuditWriter:
             part = parts.pop()
             outcome = await self._write(part)
             if not isinstance(outcome, BaseException):
-                await self._settle(len(part) - len(outcome), outcome)
+                await self._settle(part, outcome)
             elif len(part) == 1:
-                await self._settle(0, [failure_of(part[0][0], outcome)])
+                await self._settle(part, [failure_of(part[0][0], outcome)])
             else:
                 half = len(part) // 2
                 parts += [part[half:], part[:half]]  # the first half next: order kept

@@ -45,6 +45,15 @@ XACT_STATUS = "SELECT pg_xact_status(%s::xid8)"
 
 Row = tuple[Any, ...]
 
+# what a queued row holds besides its text and details: the tuple, UUIDs, datetime, ...
+ROW_OVERHEAD = 512
+
+
+def row_size(row: Row) -> int:
+    """About how many bytes of memory ``row`` (from :func:`audit_row`) holds."""
+    details: msgspec.Raw = row[8].obj
+    return ROW_OVERHEAD + len(details) + len(row[5]) + len(row[7] or "") + len(row[10] or "")
+
 
 class WriterStats(msgspec.Struct, frozen=True):
     """Counters since the writer started, read together (one snapshot).
@@ -53,7 +62,8 @@ class WriterStats(msgspec.Struct, frozen=True):
     ``written + failed + dropped + queue_depth``; ``written`` rows are in the
     table, ``failed`` ones are on ``writer.failures`` (the latest of them), and
     ``dropped`` ones were given up because the queue was full (only with
-    ``drop_when_full``). ``queue_depth`` counts the rows being written too.
+    ``drop_when_full``). ``queue_depth`` and ``queue_bytes`` count the rows being
+    written too.
     """
 
     accepted: int
@@ -62,6 +72,7 @@ class WriterStats(msgspec.Struct, frozen=True):
     retried: int
     dropped: int
     queue_depth: int
+    queue_bytes: int = 0  # about how much memory the queued rows hold (see ``row_size``)
 
 
 class FailureKind(enum.StrEnum):

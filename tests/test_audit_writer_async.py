@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio  # sync: import time
 import threading
 import time
+import tracemalloc
 import uuid
 
 import msgspec
@@ -332,3 +333,39 @@ def test_errors_are_transient_or_the_rows_own(error: Exception, transient: bool)
         failure = failure_of(uuid.uuid4(), error)
         assert failure.kind in set(FailureKind)
         assert "4300" not in failure.message and "ud800" not in failure.message
+
+
+async def test_the_queue_is_bounded_by_bytes_too(own_server: EmbeddedServer) -> None:
+    url = own_server.url("own")
+    org = _org(url)
+    megabyte = "x" * 1_000_000
+    big = [msgspec.structs.replace(_log(org, n), details={"blob": megabyte}) for n in range(300)]
+    async with await AsyncDatabase.connect(DatabaseConfig(url=url, **FAST)) as database:  # type: ignore[arg-type]
+        own_server.stop()  # nothing leaves the queue
+        strict = AsyncAuditWriter(database, queue_bytes=8 << 20, put_timeout=0.1, max_backoff=0.1)
+        dropping = AsyncAuditWriter(database, queue_bytes=8 << 20, drop_when_full=True,
+                                    max_backoff=0.1)  # fmt: skip
+        tracemalloc.start()
+        try:
+            kept = 0
+            with pytest.raises(QueueFullError, match="bytes"):
+                for new in big:
+                    await strict.submit(new)
+                    kept += 1
+            for new in big:
+                await dropping.submit(new)
+            grown = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        # 300 rows of 1 MB submitted to each: 8 are kept by each writer, the rest refused
+        assert kept == 8 and strict.stats.queue_bytes <= 8 << 20
+        assert (dropping.stats.accepted, dropping.stats.dropped) == (300, 292)
+        print(f"\nbytes bound: 2 writers x 300 rows of 1 MB -> queue {strict.stats.queue_bytes} "
+              f"+ {dropping.stats.queue_bytes} bytes, peak traced {grown / 1e6:.1f} MB")  # fmt: skip
+        assert grown < 64e6, "the rows refused or dropped were kept in memory"
+        own_server.restart_stopped()
+        await strict.close()
+        await dropping.close()
+        assert sum(_stored(url, org).values()) == 16  # request ids r-0 .. r-7, twice
+        _assert_counters_equal_the_table(strict, 8, 8)
+        _assert_counters_equal_the_table(dropping, 300, 8)
