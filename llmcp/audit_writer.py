@@ -28,7 +28,8 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,6 +43,7 @@ from llmcp.audit_writer_base import (
     XACT_ID,
     XACT_STATUS,
     Row,
+    Unstored,
     WriteFailure,
     WriterStats,
     audit_row,
@@ -51,7 +53,13 @@ from llmcp.audit_writer_base import (
     logger,
     row_size,
 )
-from llmcp.concurrency import Condition, join, spawn, wait_for
+from llmcp.concurrency import (
+    Condition,
+    at_exit,
+    join,
+    spawn,
+    wait_for,
+)
 from llmcp.database import Database
 from llmcp.errors import LlmcpError, QueueFullError, ValidationError
 from llmcp.inputs import NewAuditLog
@@ -61,11 +69,29 @@ class _Unknown(Exception):
     """The outcome of a write cannot be learnt (its transaction is unknown to the server)."""
 
 
+class _Abandoned(Exception):
+    """``close(timeout=...)`` gave up: the worker stops before its next attempt."""
+
+
+def _exit_handler(writer: AuditWriter) -> Callable[[], None]:
+    """The sync writer's handler at interpreter exit: drain within ``exit_timeout``."""
+    ref = weakref.ref(writer)
+
+    def drain() -> None:
+        alive = ref()
+        if alive is not None and alive.exit_timeout is not None:
+            alive.close(timeout=alive.exit_timeout)
+
+    return drain
+
+
 class AuditWriter:
     """Batches audit rows into COPY; see the module docstring for the guarantees.
 
     ``failures`` keeps the latest ``failures_kept`` rows refused for good;
-    ``on_failure`` (if given) is called with each, from the worker.
+    ``on_failure`` (if given) is called with each, from the worker. The sync
+    writer drains at interpreter exit (and at a SIGTERM left to its default),
+    for at most ``exit_timeout`` seconds (None: not at all).
     """
 
     def __init__(
@@ -81,6 +107,7 @@ class AuditWriter:
         max_backoff: float = 2.0,
         failures_kept: int = 1_000,
         on_failure: Callable[[WriteFailure], None] | None = None,
+        exit_timeout: float | None = 10.0,
     ) -> None:
         if queue_size < 1 or queue_bytes < 1 or batch_size < 1 or failures_kept < 0:
             raise ValidationError("queue_size, queue_bytes and batch_size must be positive")
@@ -96,7 +123,12 @@ class AuditWriter:
         self._on_failure = on_failure
         self._failures: collections.deque[WriteFailure] = collections.deque(maxlen=failures_kept)
         self._queue: collections.deque[Row] = collections.deque()
-        self._in_flight = 0
+        self.exit_timeout = exit_timeout
+        # the batch being written, with each row's place in the order of acceptance
+        self._flight: list[tuple[int, Row]] = []
+        self._queued_total = 0  # rows ever queued: the place of the next one
+        self._live = False  # an attempt holds a connection: its rows may commit any moment
+        self._abandoned = False  # close(timeout=...) gave up on the rest
         self._condition = Condition()
         # guards the counters, so that ``stats`` is one snapshot (held for a few
         # statements only, never across a wait)
@@ -117,7 +149,7 @@ class AuditWriter:
                 failed=self._failed,
                 retried=self._retried,
                 dropped=self._dropped,
-                queue_depth=len(self._queue) + self._in_flight,
+                queue_depth=len(self._queue) + len(self._flight),
                 queue_bytes=self._bytes,
             )
 
@@ -158,37 +190,83 @@ class AuditWriter:
                     )
             with self._tally:
                 self._queue.append(row)
+                self._queued_total += 1
                 self._accepted += 1
                 self._bytes += size
             self._condition.notify_all()
             if self._worker is None:
                 self._worker = spawn(self._run, name="llmcp-audit-writer")
+                at_exit(_exit_handler(self))
         return row_id
 
-    def flush(self, timeout: float | None = None) -> None:
-        """Return once every row accepted before this call is stored (or failed for good)."""
+    def flush(self, timeout: float | None = None) -> Unstored:
+        """Wait until every row accepted before this call is stored (or failed for good),
+        at most ``timeout`` seconds; returns those still not stored then (none: falsy)."""
         with self._condition:
-            target = self._accepted
-            done = wait_for(
+            target, place = self._accepted, self._queued_total
+            wait_for(
                 self._condition,
                 lambda: self._written + self._failed + self._dropped >= target,
                 timeout,
             )
-        if not done:
-            raise LlmcpError(f"audit rows still not stored after {timeout} s")
+            with self._tally:
+                return self._unstored(place)
 
-    def close(self) -> None:
-        """Stop accepting, store every accepted row, stop the worker (idempotent)."""
+    def close(self, timeout: float | None = None) -> Unstored:
+        """Stop accepting, store every accepted row, stop the worker (idempotent).
+
+        With a ``timeout``, give up on what is not stored by then: it is returned
+        (and logged as an error), never written later; rows whose COMMIT was under
+        way at the deadline are returned as ``in_doubt``.
+        """
         with self._condition:
             self._closing = True
             self._condition.notify_all()
             worker = self._worker
-        if worker is not None:
-            join(worker)
+        if worker is not None and not join(worker, timeout):
+            with self._condition:
+                with self._tally:
+                    self._abandoned = True
+                    report = self._unstored(self._queued_total, in_doubt=self._live)
+                self._condition.notify_all()  # out of its backoff
+            logger.error("audit writer closed after %s s with %d rows not stored (ids %s)",
+                         timeout, report.count, _shown(report.ids + report.in_doubt))  # fmt: skip
+            return report
+        with self._tally:
+            return self._unstored(self._queued_total)
+
+    def _unstored(self, place: int, *, in_doubt: bool = False) -> Unstored:
+        """The rows queued before ``place`` that are not stored (holding ``_tally``)."""
+        flight = tuple(row[0] for seq, row in self._flight if seq < place)
+        first = self._queued_total - len(self._queue)
+        waiting = tuple(row[0] for row, _ in zip(self._queue, range(place - first), strict=False))
+        if in_doubt:
+            return Unstored(ids=waiting, in_doubt=flight)
+        return Unstored(ids=flight + waiting)
+
+    def __del__(self) -> None:
+        if not hasattr(self, "_abandoned"):
+            return  # __init__ refused its arguments
+        depth = len(self._queue) + len(self._flight)
+        if depth and not self._abandoned:
+            logger.error("audit writer garbage-collected with %d rows not stored (ids %s)",
+                         depth, _shown([row[0] for row in self._queue]))  # fmt: skip
 
     # -- the worker -------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._work()
+        except _Abandoned:
+            pass
+        finally:
+            depth = len(self._queue) + len(self._flight)
+            if depth and not self._abandoned:  # cancelled: its event loop is closing
+                logger.error("audit writer stopped with %d rows not stored (ids %s); close the "
+                             "factory or the writer before its event loop ends",
+                             depth, _shown([row[0] for row in self._queue]))  # fmt: skip
+
+    def _work(self) -> None:
         while True:
             with self._condition:
                 wait_for(
@@ -196,14 +274,17 @@ class AuditWriter:
                     lambda: bool(self._queue) or self._closing,
                     self._flush_interval,
                 )
+                if self._abandoned:
+                    return
                 if not self._queue:
                     if self._closing:
                         return
                     continue
                 size = min(self._batch_size, len(self._queue))
                 with self._tally:
+                    first = self._queued_total - len(self._queue)
                     batch = [self._queue.popleft() for _ in range(size)]
-                    self._in_flight = size
+                    self._flight = list(enumerate(batch, first))
                 self._condition.notify_all()  # room in the queue
             self._store(batch)
 
@@ -217,7 +298,8 @@ class AuditWriter:
                 self._bytes -= size
                 self._written += written
                 self._failed += len(failures)
-                self._in_flight -= written + len(failures)
+                done = set(map(id, part))
+                self._flight = [entry for entry in self._flight if id(entry[1]) not in done]
                 self._failures.extend(failures)
             self._condition.notify_all()
         for failure in failures:
@@ -254,6 +336,8 @@ class AuditWriter:
         xact: list[str] = []  # the id of the latest attempt's transaction, once known
         merge = False
         while True:
+            if self._abandoned:
+                raise _Abandoned
             try:
                 if xact:
                     if self._status(xact[0]) == "committed":
@@ -281,7 +365,10 @@ class AuditWriter:
                 delay = min(self._max_backoff, 0.05 * 2 ** min(attempt, 10))
                 logger.warning("audit batch of %d rows not stored (%s); retry in %.2f s",
                                len(part), type(exc).__name__, delay)  # fmt: skip
-                time.sleep(delay * random.uniform(0.5, 1.0))
+                with self._condition:  # a backoff that close(timeout=...) cuts short
+                    wait_for(
+                        self._condition, lambda: self._abandoned, delay * random.uniform(0.5, 1.0)
+                    )
 
     def _copy(self, part: list[Row], xact: list[str]) -> None:
         """The fast path: COPY straight into audit_logs in one transaction, whose id goes
@@ -344,10 +431,21 @@ class AuditWriter:
         """A pooled connection whose query errors stay psycopg's (the retry logic reads them)."""
         conn = self._database.acquire()
         try:
+            with self._tally:
+                if self._abandoned:
+                    raise _Abandoned
+                self._live = True
             yield conn
         finally:
+            with self._tally:
+                self._live = False
             self._database.release(conn)
 
     def _inject(self, step: str) -> None:
         if self.fault is not None:
             self.fault(step)
+
+
+def _shown(ids: Sequence[uuid.UUID]) -> str:
+    """The first few of ``ids``, for a log line."""
+    return ", ".join(map(str, ids[:5])) + (", ..." if len(ids) > 5 else "")

@@ -75,6 +75,25 @@ class WriterStats(msgspec.Struct, frozen=True):
     queue_bytes: int = 0  # about how much memory the queued rows hold (see ``row_size``)
 
 
+class Unstored(msgspec.Struct, frozen=True):
+    """The rows ``flush`` or ``close`` left unstored at its deadline (false when none).
+
+    ``ids``: not stored (after ``close``, never will be by this writer);
+    ``in_doubt``: being committed at the deadline, stored or not (the writer's
+    log says which, once it knows).
+    """
+
+    ids: tuple[uuid.UUID, ...] = ()
+    in_doubt: tuple[uuid.UUID, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.ids) + len(self.in_doubt)
+
+    def __bool__(self) -> bool:
+        return bool(self.ids or self.in_doubt)
+
+
 class FailureKind(enum.StrEnum):
     """Why a row can never be stored."""
 

@@ -66,13 +66,15 @@ def _assert_exactly_once(
     )  # fmt: skip
 
 
-def _assert_counters_equal_the_table(writer: AsyncAuditWriter, accepted: int, stored: int) -> None:
+def _assert_counters_equal_the_table(
+    writer: AsyncAuditWriter, accepted: int, stored: int, queued: int = 0
+) -> None:
     """After a flush: ``accepted`` rows, ``stored`` of them in the table (counted by the
     test), accepted == written + failed + dropped + queue_depth, and every failed row
     on ``failures``."""
     stats = writer.stats
     assert stats.accepted == stats.written + stats.failed + stats.dropped + stats.queue_depth
-    assert (stats.accepted, stats.written, stats.queue_depth) == (accepted, stored, 0)
+    assert (stats.accepted, stats.written, stats.queue_depth) == (accepted, stored, queued)
     assert len(writer.failures) == stats.failed
 
 
@@ -369,3 +371,33 @@ async def test_the_queue_is_bounded_by_bytes_too(own_server: EmbeddedServer) -> 
         assert sum(_stored(url, org).values()) == 16  # request ids r-0 .. r-7, twice
         _assert_counters_equal_the_table(strict, 8, 8)
         _assert_counters_equal_the_table(dropping, 300, 8)
+
+
+async def test_flush_and_close_return_by_their_deadline_and_say_what_is_not_stored(
+    own_server: EmbeddedServer,
+) -> None:
+    url = own_server.url("own")
+    org = _org(url)
+    async with await AsyncDatabase.connect(DatabaseConfig(url=url, **FAST)) as database:  # type: ignore[arg-type]
+        writer = AsyncAuditWriter(database, batch_size=20, flush_interval=0.01, max_backoff=0.2)
+        for n in range(30):
+            await writer.submit(_log(org, n))
+        assert not await writer.flush(timeout=30)  # nothing left: falsy
+        own_server.stop()
+        waiting = [await writer.submit(_log(org, n)) for n in range(30, 80)]
+        started = time.monotonic()
+        report = await writer.flush(timeout=0.5)
+        took_flush = time.monotonic() - started
+        assert sorted(report.ids) == sorted(waiting) and report.in_doubt == ()
+        late = [await writer.submit(_log(org, n)) for n in range(80, 90)]
+        started = time.monotonic()
+        report = await writer.close(timeout=0.5)
+        took_close = time.monotonic() - started
+        print(f"\ndeadlines: flush(0.5) returned in {took_flush:.2f} s, close(0.5) in "
+              f"{took_close:.2f} s, {report.count} rows reported not stored")  # fmt: skip
+        assert took_flush < 1.5 and took_close < 1.5
+        assert sorted(report.ids) == sorted(waiting + late) and report.count == 60
+        own_server.restart_stopped()
+        await asyncio.sleep(0.5)  # a writer that went on would have written by now
+        assert sorted(_stored(url, org)) == sorted(f"r-{n}" for n in range(30))
+        _assert_counters_equal_the_table(writer, 90, 30, queued=60)  # never to be written
