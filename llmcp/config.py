@@ -108,15 +108,21 @@ class DatabaseConfig:
         return replace(config, **values)  # type: ignore[arg-type]
 
     def connection_kwargs(self) -> dict[str, Any]:
-        """What every pooled connection is opened with."""
-        options = []
-        if self.statement_timeout is not None:
-            options.append(f"-c statement_timeout={int(self.statement_timeout * 1000)}")
-        kwargs: dict[str, Any] = {
+        """What every pooled connection is opened with: libpq parameters only, no
+        startup ``options`` (a transaction-mode PgBouncer refuses them), so that the
+        URL's own ``options``, if any, stay as given. The settings llmcp needs are
+        applied after connecting: :meth:`session_settings`."""
+        return {
             "autocommit": True,  # transactions are explicit (llmcp.transactions)
             "connect_timeout": max(1, round(self.connect_timeout)),
             "application_name": self.application_name,
         }
-        if options:
-            kwargs["options"] = " ".join(options)
-        return kwargs
+
+    def session_settings(self) -> str:
+        """The SET statements run on every new connection: TimeZone UTC (timestamps of
+        the years 1 and 9999 read back whatever the server's TimeZone) and
+        ``statement_timeout`` (if not None: else the server's own)."""
+        settings = ["SET TimeZone = 'UTC'"]
+        if self.statement_timeout is not None:
+            settings.append(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
+        return "; ".join(settings)

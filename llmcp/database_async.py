@@ -38,9 +38,15 @@ class AsyncDatabase:
             timeout=config.acquire_timeout,
             kwargs=config.connection_kwargs(),
             check=self._check_if_idle,
+            configure=self._configure,
             name=config.application_name,
             open=False,
         )
+
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Apply llmcp's per-connection settings (``DatabaseConfig.session_settings``) with
+        SET, as a transaction-mode pooler allows, not as startup options."""
+        await conn.execute(self.config.session_settings())
 
     async def _check_if_idle(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Check a connection before handing it out: a ping if it sat unused for a while,
