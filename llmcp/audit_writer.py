@@ -104,7 +104,7 @@ class AuditWriter:
         flush_interval: float = 0.05,
         put_timeout: float = 5.0,
         drop_when_full: bool = False,
-        max_backoff: float = 2.0,
+        max_backoff: float = 0.5,
         failures_kept: int = 1_000,
         on_failure: Callable[[WriteFailure], None] | None = None,
         exit_timeout: float | None = 10.0,
