@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from llmcp.api_keys import hash_api_key
     from llmcp.audit_writer import AuditWriter
     from llmcp.audit_writer_async import AsyncAuditWriter
-    from llmcp.audit_writer_base import FailureKind, WriteFailure, WriterStats
+    from llmcp.audit_writer_base import FailureKind, Unstored, WriteFailure, WriterStats
     from llmcp.config import DatabaseConfig
     from llmcp.database import Database
     from llmcp.database_async import AsyncDatabase
@@ -92,6 +92,7 @@ _WHERE = {
     "AsyncAuditWriter": "llmcp.audit_writer_async",
     "WriterStats": "llmcp.audit_writer_base",
     "WriteFailure": "llmcp.audit_writer_base",
+    "Unstored": "llmcp.audit_writer_base",
     "FailureKind": "llmcp.audit_writer_base",
     "NewApplication": "llmcp.inputs",
     "NewAuditLog": "llmcp.inputs",
@@ -183,6 +184,7 @@ __all__ = [
     "Transaction",
     "TransactionError",
     "TransactionManager",
+    "Unstored",
     "User",
     "UserRole",
     "ValidationError",
