@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from llmcp.api_keys import hash_api_key
     from llmcp.audit_writer import AuditWriter
     from llmcp.audit_writer_async import AsyncAuditWriter
-    from llmcp.audit_writer_base import WriterStats
+    from llmcp.audit_writer_base import FailureKind, Unstored, WriteFailure, WriterStats
     from llmcp.config import DatabaseConfig
     from llmcp.database import Database
     from llmcp.database_async import AsyncDatabase
@@ -94,6 +94,9 @@ _WHERE = {
     "AuditWriter": "llmcp.audit_writer",
     "AsyncAuditWriter": "llmcp.audit_writer_async",
     "WriterStats": "llmcp.audit_writer_base",
+    "WriteFailure": "llmcp.audit_writer_base",
+    "Unstored": "llmcp.audit_writer_base",
+    "FailureKind": "llmcp.audit_writer_base",
     "NewApplication": "llmcp.inputs",
     "NewAuditLog": "llmcp.inputs",
     "NewInferenceRequest": "llmcp.inputs",
@@ -157,6 +160,7 @@ __all__ = [
     "Database",
     "DatabaseConfig",
     "DatabaseUnavailableError",
+    "FailureKind",
     "Health",
     "InferenceMetrics",
     "InferenceRequest",
@@ -189,9 +193,11 @@ __all__ = [
     "Transaction",
     "TransactionError",
     "TransactionManager",
+    "Unstored",
     "User",
     "UserRole",
     "ValidationError",
+    "WriteFailure",
     "WriterStats",
     "hash_api_key",
     "uuid7",

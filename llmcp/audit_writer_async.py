@@ -1,19 +1,23 @@
 """The audit writer: accepted audit rows are stored, exactly once, even under faults.
 
-``submit()`` (what ``audit_logs.async_insert`` calls) validates a row, gives it
+``submit()`` (what ``audit_logs.async_insert`` calls) validates a row (details
+encoded once, here: what cannot be stored is a ValidationError now), gives it
 its id and time, puts it in a bounded queue and returns the id at once. A
 background worker takes batches from the queue and writes each with COPY in
-one transaction. While the database is away it keeps the batch and retries
-with backoff. After a failure whose outcome is unclear (the connection was
-lost around COMMIT) it retries through a staging table with
-``ON CONFLICT (id) DO NOTHING``, so a batch that did commit is not written
-twice. ``flush()`` returns when every row accepted so far is stored;
-``close()`` drains the queue and stops. When the queue is full, ``submit()``
-waits up to ``put_timeout`` and then raises ``QueueFullError``, unless the
-writer was made with ``drop_when_full=True``: then the row is dropped and
-counted. A row the database rejects for good (say, its organization was
-deleted meanwhile) is counted as failed and logged by id; the rest of its
-batch is stored.
+one transaction. While the database is away (a lost connection, a shutdown,
+a serialization failure or deadlock, a statement timeout: see
+``is_transient``) it keeps the batch and retries with backoff. When the
+acknowledgement of a COMMIT was lost, it asks the server what became of that
+transaction (``pg_xact_status``), so a batch is never written twice nor
+counted written without being stored. A batch refused for any other reason is
+split in halves, again and again, until the rows at fault are alone: those
+are counted ``failed`` and reported (``failures``, ``on_failure``), every
+other row is stored. A row whose id is in the table already is one of them
+(kind ``conflict``). ``flush()`` returns when every row accepted so far is
+stored or failed; ``close()`` drains the queue and stops. When the queue is
+full, ``submit()`` waits up to ``put_timeout`` and then raises
+``QueueFullError``, unless the writer was made with ``drop_when_full=True``:
+then the row is dropped and counted.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from __future__ import annotations
 import asyncio  # sync: import time
 import collections
 import random
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,112 +36,236 @@ import psycopg
 
 from llmcp.audit_writer_base import (
     COPY,
-    INSERT_ONE,
     STAGE,
     STAGE_COPY,
     STAGE_MERGE,
+    XACT_ID,
+    XACT_STATUS,
     Row,
+    Unstored,
+    WriteFailure,
     WriterStats,
     audit_row,
+    conflict,
+    failure_of,
+    is_transient,
     logger,
+    row_size,
 )
-from llmcp.concurrency import AsyncCondition, join_async, spawn_async, wait_for_async
+from llmcp.concurrency import (
+    AsyncCondition,
+    at_exit_async,
+    join_async,
+    spawn_async,
+    wait_for_async,
+)
 from llmcp.database_async import AsyncDatabase
-from llmcp.errors import DatabaseUnavailableError, LlmcpError, QueueFullError, ValidationError
+from llmcp.errors import LlmcpError, QueueFullError, ValidationError
 from llmcp.inputs import NewAuditLog
 
 
+class _Unknown(Exception):
+    """The outcome of a write cannot be learnt (its transaction is unknown to the server)."""
+
+
+class _Abandoned(Exception):
+    """``close(timeout=...)`` gave up: the worker stops before its next attempt."""
+
+
+def _exit_handler(writer: AsyncAuditWriter) -> Callable[[], None]:
+    """The sync writer's handler at interpreter exit: drain within ``exit_timeout``."""
+    ref = weakref.ref(writer)
+
+    def drain() -> None:
+        alive = ref()
+        if alive is not None and alive.exit_timeout is not None:
+            pass  # sync: alive.close(timeout=alive.exit_timeout)
+
+    return drain
+
+
 class AsyncAuditWriter:
-    """Batches audit rows into COPY; see the module docstring for the guarantees."""
+    """Batches audit rows into COPY; see the module docstring for the guarantees.
+
+    ``failures`` keeps the latest ``failures_kept`` rows refused for good;
+    ``on_failure`` (if given) is called with each, from the worker. The sync
+    writer drains at interpreter exit (and at a SIGTERM left to its default),
+    for at most ``exit_timeout`` seconds (None: not at all).
+    """
 
     def __init__(
         self,
         database: AsyncDatabase,
         *,
         queue_size: int = 10_000,
+        queue_bytes: int = 64 << 20,
         batch_size: int = 1_000,
         flush_interval: float = 0.05,
         put_timeout: float = 5.0,
         drop_when_full: bool = False,
-        max_backoff: float = 2.0,
+        max_backoff: float = 0.5,
+        failures_kept: int = 1_000,
+        on_failure: Callable[[WriteFailure], None] | None = None,
+        exit_timeout: float | None = 10.0,
     ) -> None:
-        if queue_size < 1 or batch_size < 1:
-            raise ValidationError("queue_size and batch_size must be positive")
+        if queue_size < 1 or queue_bytes < 1 or batch_size < 1 or failures_kept < 0:
+            raise ValidationError("queue_size, queue_bytes and batch_size must be positive")
         self._database = database
         self._queue_size = queue_size
+        self._queue_bytes = queue_bytes
+        self._bytes = 0  # of the rows queued and in flight
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._put_timeout = put_timeout
         self._drop_when_full = drop_when_full
         self._max_backoff = max_backoff
+        self._on_failure = on_failure
+        self._failures: collections.deque[WriteFailure] = collections.deque(maxlen=failures_kept)
         self._queue: collections.deque[Row] = collections.deque()
-        self._in_flight = 0
+        self.exit_timeout = exit_timeout
+        # the batch being written, with each row's place in the order of acceptance
+        self._flight: list[tuple[int, Row]] = []
+        self._queued_total = 0  # rows ever queued: the place of the next one
+        self._live = False  # an attempt holds a connection: its rows may commit any moment
+        self._abandoned = False  # close(timeout=...) gave up on the rest
         self._condition = AsyncCondition()
+        # guards the counters, so that ``stats`` is one snapshot (held for a few
+        # statements only, never across a wait)
+        self._tally = threading.Lock()
         self._worker: Any = None
         self._closing = False
         self._accepted = self._written = self._failed = self._retried = self._dropped = 0
-        # test hook: called with a step name ("after_commit"), may raise to inject a fault
+        # test hook: called with a step name ("before_copy", "after_commit", "status"),
+        # may raise to inject a fault
         self.fault: Callable[[str], None] | None = None
 
     @property
     def stats(self) -> WriterStats:
-        return WriterStats(
-            accepted=self._accepted,
-            written=self._written,
-            failed=self._failed,
-            retried=self._retried,
-            dropped=self._dropped,
-            queue_depth=len(self._queue) + self._in_flight,
-        )
+        with self._tally:
+            return WriterStats(
+                accepted=self._accepted,
+                written=self._written,
+                failed=self._failed,
+                retried=self._retried,
+                dropped=self._dropped,
+                queue_depth=len(self._queue) + len(self._flight),
+                queue_bytes=self._bytes,
+            )
+
+    @property
+    def failures(self) -> list[WriteFailure]:
+        """The latest rows refused for good (at most ``failures_kept``), oldest first."""
+        with self._tally:
+            return list(self._failures)
 
     async def submit(self, new: NewAuditLog) -> uuid.UUID:
         """Accept one audit row for writing; returns its id at once (see ``flush``)."""
-        row = audit_row(new)
+        config = self._database.config
+        row = audit_row(
+            new, max_details_bytes=config.audit_details_max_bytes, max_depth=config.json_max_depth
+        )
         row_id: uuid.UUID = row[0]  # a UUID: given and checked, or made
+        size = row_size(row)
+
+        def has_room() -> bool:  # an empty writer takes any row, however large
+            if len(self._queue) >= self._queue_size:
+                return False
+            return self._bytes == 0 or self._bytes + size <= self._queue_bytes
+
         async with self._condition:
             if self._closing:
                 raise LlmcpError("the audit writer is closed")
-            if len(self._queue) >= self._queue_size:
+            if not has_room():
                 if self._drop_when_full:
-                    self._dropped += 1
+                    with self._tally:
+                        self._accepted += 1
+                        self._dropped += 1
                     logger.warning("audit queue full: dropped row %s", row_id)
                     return row_id
-                has_room = await wait_for_async(
-                    self._condition, lambda: len(self._queue) < self._queue_size, self._put_timeout
-                )
-                if not has_room:
+                if not await wait_for_async(self._condition, has_room, self._put_timeout):
                     raise QueueFullError(
-                        f"audit queue full ({self._queue_size} rows) for {self._put_timeout} s"
+                        f"audit queue full ({self._queue_size} rows or {self._queue_bytes} "
+                        f"bytes) for {self._put_timeout} s"
                     )
-            self._queue.append(row)
-            self._accepted += 1
+            with self._tally:
+                self._queue.append(row)
+                self._queued_total += 1
+                self._accepted += 1
+                self._bytes += size
             self._condition.notify_all()
             if self._worker is None:
                 self._worker = spawn_async(self._run, name="llmcp-audit-writer")
+                at_exit_async(_exit_handler(self))
         return row_id
 
-    async def flush(self, timeout: float | None = None) -> None:
-        """Return once every row accepted before this call is stored (or failed for good)."""
+    async def flush(self, timeout: float | None = None) -> Unstored:
+        """Wait until every row accepted before this call is stored (or failed for good),
+        at most ``timeout`` seconds; returns those still not stored then (none: falsy)."""
         async with self._condition:
-            target = self._accepted
-            done = await wait_for_async(
-                self._condition, lambda: self._written + self._failed >= target, timeout
+            target, place = self._accepted, self._queued_total
+            await wait_for_async(
+                self._condition,
+                lambda: self._written + self._failed + self._dropped >= target,
+                timeout,
             )
-        if not done:
-            raise DatabaseUnavailableError(f"audit rows still not stored after {timeout} s")
+            with self._tally:
+                return self._unstored(place)
 
-    async def close(self) -> None:
-        """Stop accepting, store every accepted row, stop the worker (idempotent)."""
+    async def close(self, timeout: float | None = None) -> Unstored:
+        """Stop accepting, store every accepted row, stop the worker (idempotent).
+
+        With a ``timeout``, give up on what is not stored by then: it is returned
+        (and logged as an error), never written later; rows whose COMMIT was under
+        way at the deadline are returned as ``in_doubt``.
+        """
         async with self._condition:
             self._closing = True
             self._condition.notify_all()
             worker = self._worker
-        if worker is not None:
-            await join_async(worker)
+        if worker is not None and not await join_async(worker, timeout):
+            async with self._condition:
+                with self._tally:
+                    self._abandoned = True
+                    report = self._unstored(self._queued_total, in_doubt=self._live)
+                self._condition.notify_all()  # out of its backoff
+            logger.error("audit writer closed after %s s with %d rows not stored (ids %s)",
+                         timeout, report.count, _shown(report.ids + report.in_doubt))  # fmt: skip
+            return report
+        with self._tally:
+            return self._unstored(self._queued_total)
+
+    def _unstored(self, place: int, *, in_doubt: bool = False) -> Unstored:
+        """The rows queued before ``place`` that are not stored (holding ``_tally``)."""
+        flight = tuple(row[0] for seq, row in self._flight if seq < place)
+        first = self._queued_total - len(self._queue)
+        waiting = tuple(row[0] for row, _ in zip(self._queue, range(place - first), strict=False))
+        if in_doubt:
+            return Unstored(ids=waiting, in_doubt=flight)
+        return Unstored(ids=flight + waiting)
+
+    def __del__(self) -> None:
+        if not hasattr(self, "_abandoned"):
+            return  # __init__ refused its arguments
+        depth = len(self._queue) + len(self._flight)
+        if depth and not self._abandoned:
+            logger.error("audit writer garbage-collected with %d rows not stored (ids %s)",
+                         depth, _shown([row[0] for row in self._queue]))  # fmt: skip
 
     # -- the worker -------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._work()
+        except _Abandoned:
+            pass
+        finally:
+            depth = len(self._queue) + len(self._flight)
+            if depth and not self._abandoned:  # cancelled: its event loop is closing
+                logger.error("audit writer stopped with %d rows not stored (ids %s); close the "
+                             "factory or the writer before its event loop ends",
+                             depth, _shown([row[0] for row in self._queue]))  # fmt: skip
+
+    async def _work(self) -> None:
         while True:
             async with self._condition:
                 await wait_for_async(
@@ -143,103 +273,178 @@ class AsyncAuditWriter:
                     lambda: bool(self._queue) or self._closing,
                     self._flush_interval,
                 )
+                if self._abandoned:
+                    return
                 if not self._queue:
                     if self._closing:
                         return
                     continue
                 size = min(self._batch_size, len(self._queue))
-                batch = [self._queue.popleft() for _ in range(size)]
-                self._in_flight = size
+                with self._tally:
+                    first = self._queued_total - len(self._queue)
+                    batch = [self._queue.popleft() for _ in range(size)]
+                    self._flight = list(enumerate(batch, first))
                 self._condition.notify_all()  # room in the queue
-            written, failed = await self._store(batch)
-            async with self._condition:
+            await self._store(batch)
+
+    async def _settle(self, part: list[Row], failures: list[WriteFailure]) -> None:
+        """Count the rows of ``part`` as done: ``failures`` failed, the others written
+        (and wake ``flush`` and ``submit``)."""
+        written = len(part) - len(failures)
+        size = sum(map(row_size, part))
+        async with self._condition:
+            with self._tally:
+                self._bytes -= size
                 self._written += written
-                self._failed += failed
-                self._in_flight = 0
-                self._condition.notify_all()
+                self._failed += len(failures)
+                done = set(map(id, part))
+                self._flight = [entry for entry in self._flight if id(entry[1]) not in done]
+                self._failures.extend(failures)
+            self._condition.notify_all()
+        for failure in failures:
+            logger.error("audit row %s refused for good (%s): %s", failure.id, failure.kind,
+                         failure.message)  # fmt: skip
+            if self._on_failure is not None:
+                try:
+                    self._on_failure(failure)
+                except Exception:
+                    logger.exception("the audit writer's on_failure callback raised")
 
-    async def _store(self, batch: list[Row]) -> tuple[int, int]:
-        """Write ``batch`` until it is stored; returns (written, failed for good).
+    async def _store(self, batch: list[Row]) -> None:
+        """Store ``batch``; a part refused for good is split until its culprits are alone."""
+        parts = [batch]
+        while parts:
+            part = parts.pop()
+            outcome = await self._write(part)
+            if not isinstance(outcome, BaseException):
+                await self._settle(part, outcome)
+            elif len(part) == 1:
+                await self._settle(part, [failure_of(part[0][0], outcome)])
+            else:
+                half = len(part) // 2
+                parts += [part[half:], part[:half]]  # the first half next: order kept
 
-        Modes: ``copy`` (fast), then ``merge`` once an attempt's outcome is
-        unclear (idempotent), or ``single`` once the database refused a row
-        (row by row, so that one bad row does not hold back the others).
+    async def _write(self, part: list[Row]) -> list[WriteFailure] | BaseException:
+        """Write ``part`` in one transaction until it is stored (the rows that were not:
+        none, or conflicts found by ``_merge``) or refused for good (the error).
+
+        Transient errors are retried with backoff; when one left the outcome
+        unknown, the server says whether that transaction committed.
         """
-        mode = "copy"
         attempt = 0
+        xact: list[str] = []  # the id of the latest attempt's transaction, once known
+        merge = False
         while True:
+            if self._abandoned:
+                raise _Abandoned
             try:
-                if mode == "single":
-                    return await self._one_by_one(batch)
-                if mode == "merge":
-                    await self._merge(batch)
-                else:
-                    await self._copy(batch)
-                return len(batch), 0
-            except (psycopg.IntegrityError, psycopg.DataError):
-                mode = "single"
+                if xact:
+                    if await self._status(xact[0]) == "committed":
+                        return []
+                    xact.clear()  # aborted: write again
+                if merge:
+                    return await self._merge(part)
+                await self._copy(part, xact)
+                return []
+            except _Unknown:
+                merge = True  # the server cannot say: write idempotently from now on
+                xact.clear()
             except Exception as exc:
                 if self._database.closed:
                     # nowhere left to write: say so loudly rather than spin
-                    shown = ", ".join(str(row[0]) for row in batch[:5])
+                    shown = ", ".join(str(row[0]) for row in part[:5])
                     logger.error("database closed before %d audit rows were stored (ids %s%s)",
-                                 len(batch), shown, ", ..." if len(batch) > 5 else "")  # fmt: skip
-                    return 0, len(batch)
-                # lost connection, server restart, pool timeout, anything else:
-                # the outcome is unknown, so the next attempt must be idempotent
-                if mode == "copy":
-                    mode = "merge"
+                                 len(part), shown, ", ..." if len(part) > 5 else "")  # fmt: skip
+                    return [failure_of(row[0], exc) for row in part]
+                if not is_transient(exc):
+                    return exc
                 attempt += 1
-                async with self._condition:
+                with self._tally:
                     self._retried += 1
                 delay = min(self._max_backoff, 0.05 * 2 ** min(attempt, 10))
                 logger.warning("audit batch of %d rows not stored (%s); retry in %.2f s",
-                               len(batch), type(exc).__name__, delay)  # fmt: skip
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                               len(part), type(exc).__name__, delay)  # fmt: skip
+                async with self._condition:  # a backoff that close(timeout=...) cuts short
+                    await wait_for_async(
+                        self._condition, lambda: self._abandoned, delay * random.uniform(0.5, 1.0)
+                    )
 
-    async def _copy(self, batch: list[Row]) -> None:
-        """The fast path: COPY straight into audit_logs, one transaction."""
+    async def _copy(self, part: list[Row], xact: list[str]) -> None:
+        """The fast path: COPY straight into audit_logs in one transaction, whose id goes
+        into ``xact`` before COMMIT (to ask about it if the acknowledgement is lost)."""
         async with self._lease() as conn:
-            async with conn.transaction(), conn.cursor().copy(COPY) as copy:
-                for row in batch:
-                    await copy.write_row(row)
+            async with conn.transaction():
+                cursor = await conn.execute(XACT_ID)
+                found = await cursor.fetchone()
+                assert found is not None
+                xact.append(str(found[0]))
+                self._inject("before_copy")
+                async with conn.cursor().copy(COPY) as copy:
+                    for row in part:
+                        await copy.write_row(row)
             self._inject("after_commit")
 
-    async def _merge(self, batch: list[Row]) -> None:
-        """The idempotent path: COPY into a staging table, insert what is not there yet."""
+    async def _status(self, xact: str) -> str:
+        """'committed' or 'aborted': what became of transaction ``xact`` (``_Unknown``
+        if the server cannot say, as after a failover)."""
+        while True:
+            async with self._lease() as conn:
+                try:
+                    self._inject("status")
+                    cursor = await conn.execute(XACT_STATUS, (xact,))
+                    found = await cursor.fetchone()
+                except psycopg.Error as exc:
+                    if is_transient(exc):
+                        raise
+                    raise _Unknown from exc  # an id this server never had
+            status = found[0] if found else None
+            if status in ("committed", "aborted"):
+                return str(status)
+            if status is None:
+                raise _Unknown  # too old to be remembered
+            await asyncio.sleep(0.01)  # in progress: its backend has not noticed yet
+
+    async def _merge(self, part: list[Row]) -> list[WriteFailure]:
+        """The idempotent path, when an earlier attempt's outcome cannot be learnt: COPY
+        into a staging table, insert the rows whose id is not in the table yet.
+
+        Each earlier attempt was one transaction: if this one inserts any row,
+        none of them committed, so the rows it skips were in the table before
+        (conflicts); if it inserts none, an earlier attempt stored them all.
+        """
         async with self._lease() as conn:
             async with conn.transaction():
                 await conn.execute(STAGE)
                 async with conn.cursor().copy(STAGE_COPY) as copy:
-                    for row in batch:
+                    for row in part:
                         await copy.write_row(row)
-                await conn.execute(STAGE_MERGE)
+                cursor = await conn.execute(STAGE_MERGE)
+                inserted = {found[0] for found in await cursor.fetchall()}
             self._inject("after_commit")
-
-    async def _one_by_one(self, batch: list[Row]) -> tuple[int, int]:
-        written = failed = 0
-        async with self._lease() as conn:
-            for row in batch:
-                try:
-                    async with conn.transaction():
-                        await conn.execute(INSERT_ONE, row)
-                    written += 1
-                except (psycopg.IntegrityError, psycopg.DataError) as exc:
-                    failed += 1
-                    logger.error(
-                        "audit row %s rejected for good: SQLSTATE %s", row[0], exc.sqlstate
-                    )
-        return written, failed
+        if not inserted:
+            return []
+        return [conflict(row[0]) for row in part if row[0] not in inserted]
 
     @asynccontextmanager
     async def _lease(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A pooled connection whose query errors stay psycopg's (the retry logic reads them)."""
         conn = await self._database.acquire()
         try:
+            with self._tally:
+                if self._abandoned:
+                    raise _Abandoned
+                self._live = True
             yield conn
         finally:
+            with self._tally:
+                self._live = False
             await self._database.release(conn)
 
     def _inject(self, step: str) -> None:
         if self.fault is not None:
             self.fault(step)
+
+
+def _shown(ids: Sequence[uuid.UUID]) -> str:
+    """The first few of ``ids``, for a log line."""
+    return ", ".join(map(str, ids[:5])) + (", ..." if len(ids) > 5 else "")

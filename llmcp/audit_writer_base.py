@@ -4,14 +4,19 @@ and the counters (see :mod:`llmcp.audit_writer_async` for the guarantees)."""
 from __future__ import annotations
 
 import datetime
+import enum
 import logging
+import uuid
 from typing import Any
 
 import msgspec
+import psycopg
 from psycopg.types.json import Jsonb
 
 from llmcp import validation as check
 from llmcp.adapter import encode_json
+from llmcp.error_map import map_error
+from llmcp.errors import DatabaseUnavailableError, LlmcpError
 from llmcp.generated.models import AuditAction
 from llmcp.ids import uuid7
 from llmcp.inputs import NewAuditLog
@@ -30,21 +35,35 @@ STAGE = (
 STAGE_COPY = f"COPY audit_logs_incoming ({', '.join(COLUMNS)}) FROM STDIN"
 STAGE_MERGE = (
     f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) "
-    f"SELECT {', '.join(COLUMNS)} FROM audit_logs_incoming ON CONFLICT (id) DO NOTHING"
+    f"SELECT {', '.join(COLUMNS)} FROM audit_logs_incoming ON CONFLICT (id) DO NOTHING "
+    "RETURNING id"
 )
-INSERT_ONE = (
-    f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
-)
+# the transaction of a COPY, to learn its outcome when the acknowledgement of its
+# COMMIT was lost (pg_xact_status: 'committed', 'aborted', 'in progress' or NULL)
+XACT_ID = "SELECT pg_current_xact_id()"
+XACT_STATUS = "SELECT pg_xact_status(%s::xid8)"
 
 Row = tuple[Any, ...]
 
+# what a queued row holds besides its text and details: the tuple, UUIDs, datetime, ...
+ROW_OVERHEAD = 512
+
+
+def row_size(row: Row) -> int:
+    """About how many bytes of memory ``row`` (from :func:`audit_row`) holds."""
+    details: msgspec.Raw = row[8].obj
+    return ROW_OVERHEAD + len(details) + len(row[5]) + len(row[7] or "") + len(row[10] or "")
+
 
 class WriterStats(msgspec.Struct, frozen=True):
-    """Counters since the writer started.
+    """Counters since the writer started, read together (one snapshot).
 
-    ``accepted`` = ``written`` + ``failed`` + ``queue_depth`` at any quiet moment;
-    ``dropped`` rows were never accepted (only with ``drop_when_full``).
+    ``accepted`` (every row ``submit`` returned an id for) always equals
+    ``written + failed + dropped + queue_depth``; ``written`` rows are in the
+    table, ``failed`` ones are on ``writer.failures`` (the latest of them), and
+    ``dropped`` ones were given up because the queue was full (only with
+    ``drop_when_full``). ``queue_depth`` and ``queue_bytes`` count the rows being
+    written too.
     """
 
     accepted: int
@@ -53,11 +72,123 @@ class WriterStats(msgspec.Struct, frozen=True):
     retried: int
     dropped: int
     queue_depth: int
+    queue_bytes: int = 0  # about how much memory the queued rows hold (see ``row_size``)
 
 
-def audit_row(new: NewAuditLog) -> Row:
-    """Validate ``new`` and turn it into a COPY row (id and time filled in)."""
+class Unstored(msgspec.Struct, frozen=True):
+    """The rows ``flush`` or ``close`` left unstored at its deadline (false when none).
+
+    ``ids``: not stored (after ``close``, never will be by this writer);
+    ``in_doubt``: being committed at the deadline, stored or not (the writer's
+    log says which, once it knows).
+    """
+
+    ids: tuple[uuid.UUID, ...] = ()
+    in_doubt: tuple[uuid.UUID, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.ids) + len(self.in_doubt)
+
+    def __bool__(self) -> bool:
+        return bool(self.ids or self.in_doubt)
+
+
+class FailureKind(enum.StrEnum):
+    """Why a row can never be stored."""
+
+    CONFLICT = "conflict"  # its id is in the table already (a caller-supplied duplicate)
+    REFERENCE = "reference"  # its organization, application or user does not exist
+    CONSTRAINT = "constraint"  # another constraint refused it (say, no partition for its date)
+    DATA = "data"  # a value the server refused (SQLSTATE class 22)
+    LIMIT = "limit"  # a value beyond what the server holds (class 54)
+    CLIENT = "client"  # could not be encoded or sent (no SQLSTATE)
+    DATABASE = "database"  # any other error that does not go away by itself
+
+
+class WriteFailure(msgspec.Struct, frozen=True):
+    """A row refused for good: its id, why (``kind``) and a message without its values."""
+
+    id: uuid.UUID
+    kind: FailureKind
+    message: str
+
+
+# SQLSTATE classes of errors that go away by themselves, so the batch is retried:
+# connection exception, transaction rollback (serialization failure, deadlock),
+# insufficient resources (disk full, too many connections), operator intervention
+# (shutdown, statement timeout, cannot connect now), system error, snapshot too old.
+_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58", "72"})
+_TRANSIENT_STATES = frozenset({"55P03", "55006", "25P03", "25P04"})  # lock, object in use, timeouts
+_PERMANENT_STATES = frozenset({"40002"})  # an integrity violation reported at COMMIT
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether writing the same rows again may succeed (every other error is the rows' own).
+
+    Lost connections (no SQLSTATE), an unavailable pool and the SQLSTATE classes
+    above are transient; every other SQLSTATE class (data exceptions, integrity
+    violations, program limits, syntax or privileges, internal errors, ...) and
+    every client-side error (a value psycopg cannot encode) is not.
+    """
+    if isinstance(exc, LlmcpError):
+        return isinstance(exc, DatabaseUnavailableError)
+    if not isinstance(exc, psycopg.Error):
+        return False  # raised while encoding a row: ValueError, TypeError, ...
+    state = exc.sqlstate
+    if state is None:
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    if state in _PERMANENT_STATES:
+        return False
+    return state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES
+
+
+def failure_of(row_id: uuid.UUID, exc: BaseException) -> WriteFailure:
+    """The :class:`WriteFailure` of one row refused for good by ``exc`` (no values quoted)."""
+    state = exc.sqlstate if isinstance(exc, psycopg.Error) else None
+    if state is None:
+        kind = FailureKind.CLIENT
+    elif state == "23505":
+        kind = FailureKind.CONFLICT
+    elif state == "23503":
+        kind = FailureKind.REFERENCE
+    elif state.startswith("23"):
+        kind = FailureKind.CONSTRAINT
+    elif state.startswith("22"):
+        kind = FailureKind.DATA
+    elif state.startswith("54"):
+        kind = FailureKind.LIMIT
+    else:
+        kind = FailureKind.DATABASE
+    if isinstance(exc, LlmcpError):  # the pool, closed before the row was stored
+        kind, message = FailureKind.DATABASE, str(exc)
+    elif isinstance(exc, psycopg.Error):
+        message = str(map_error(exc, operation="audit_writer"))
+        if state is not None:
+            message = f"{message} [SQLSTATE {state}]"
+    else:
+        message = f"audit_writer: the row cannot be encoded ({type(exc).__name__})"
+    return WriteFailure(row_id, kind, message)
+
+
+def conflict(row_id: uuid.UUID) -> WriteFailure:
+    """The failure of a row whose id was in the table before the writer stored it."""
+    return WriteFailure(
+        row_id, FailureKind.CONFLICT, "audit_writer: a row with this id exists already"
+    )
+
+
+def audit_row(new: NewAuditLog, *, max_details_bytes: int, max_depth: int) -> Row:
+    """Validate ``new`` and turn it into a COPY row (id and time filled in).
+
+    The details are encoded here, once: a value that cannot be encoded or stored
+    (see :func:`llmcp.validation.json_document`) is a ValidationError now, not a
+    row that fails in the writer later.
+    """
     check.instance("new", new, NewAuditLog)
+    details = check.json_document(
+        "details", new.details, max_bytes=max_details_bytes, max_depth=max_depth
+    )
     return (
         check.optional_uuid("id", new.id) or uuid7(),
         check.uuid_value("org_id", new.org_id),
@@ -67,7 +198,7 @@ def audit_row(new: NewAuditLog) -> Row:
         check.text("resource_type", new.resource_type, max_length=100),
         check.optional_uuid("resource_id", new.resource_id),
         check.optional_text("request_id", new.request_id, max_length=200),
-        Jsonb(check.json_object("details", new.details), dumps=encode_json),
+        Jsonb(msgspec.Raw(details), dumps=encode_json),  # Raw: encoded already
         check.optional_ip("ip_address", new.ip_address),
         check.optional_text("user_agent", new.user_agent, max_length=1000, min_length=0),
         check.optional_aware("created_at", new.created_at) or datetime.datetime.now(datetime.UTC),

@@ -9,6 +9,8 @@ a thread, an asyncio condition a threading one. Hand-written, like psycopg's
 from __future__ import annotations
 
 import asyncio
+import atexit
+import signal
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -48,9 +50,38 @@ def spawn(work: Callable[[], None], name: str) -> threading.Thread:
     return thread
 
 
-async def join_async(worker: asyncio.Task[None]) -> None:
-    await worker
+async def join_async(worker: asyncio.Task[None], timeout: float | None = None) -> bool:
+    """Wait for ``worker`` to end, at most ``timeout`` seconds (it goes on); True if it did."""
+    if timeout is None:
+        await asyncio.shield(worker)
+        return True
+    done, _ = await asyncio.wait({worker}, timeout=max(0.0, timeout))
+    if done:
+        worker.result()  # its exception, if any
+    return bool(done)
 
 
-def join(worker: threading.Thread) -> None:
-    worker.join()
+def join(worker: threading.Thread, timeout: float | None = None) -> bool:
+    """Wait for ``worker`` to end, at most ``timeout`` seconds (it goes on); True if it did."""
+    worker.join(None if timeout is None else max(0.0, timeout))
+    return not worker.is_alive()
+
+
+def at_exit_async(callback: Callable[[], None]) -> None:
+    """Nothing: an async writer is drained by its factory's ``close()`` (an event loop
+    is gone by the time the interpreter exits)."""
+
+
+def at_exit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` at interpreter exit, before daemon threads stop; and turn the
+    default SIGTERM (which ends the process at once) into a normal exit, so that
+    exit handlers run then too. A SIGTERM handler of the application's is kept."""
+    atexit.register(callback)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

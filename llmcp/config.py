@@ -22,7 +22,8 @@ class DatabaseConfig:
     ``from_env()`` reads ``LLMCP_DATABASE_URL`` and, when present,
     ``LLMCP_POOL_MIN_SIZE``, ``LLMCP_POOL_MAX_SIZE``, ``LLMCP_MAX_LIFETIME``,
     ``LLMCP_MAX_IDLE``, ``LLMCP_CONNECT_TIMEOUT``, ``LLMCP_ACQUIRE_TIMEOUT``,
-    ``LLMCP_STATEMENT_TIMEOUT``, ``LLMCP_APPLICATION_NAME`` and
+    ``LLMCP_STATEMENT_TIMEOUT``, ``LLMCP_APPLICATION_NAME``,
+    ``LLMCP_AUDIT_DETAILS_MAX_BYTES``, ``LLMCP_JSON_MAX_DEPTH`` and
     ``LLMCP_CURSOR_SECRET``.
     """
 
@@ -40,6 +41,11 @@ class DatabaseConfig:
     # signs keyset cursors; set the same secret on every instance of a service
     # (None: a random secret for this process, see llmcp.paging.process_secret)
     cursor_secret: bytes | None = None
+    # an audit log's details, encoded as JSON, may be at most this long (1 MiB);
+    # a larger one is a ValidationError from insert and async_insert
+    audit_details_max_bytes: int = 1 << 20
+    # untyped JSON (audit details) may nest at most this deep
+    json_max_depth: int = 64
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -51,6 +57,8 @@ class DatabaseConfig:
                 raise ValidationError(f"{name}: must be positive")
         if self.statement_timeout is not None and self.statement_timeout <= 0:
             raise ValidationError("statement_timeout: must be positive or None")
+        if self.audit_details_max_bytes < 1 or self.json_max_depth < 1:
+            raise ValidationError("audit_details_max_bytes and json_max_depth: must be positive")
         if self.cursor_secret is not None and len(self.cursor_secret) < MIN_SECRET_LENGTH:
             raise ValidationError(f"cursor_secret: needs at least {MIN_SECRET_LENGTH} bytes")
         conninfo.remember(self.url)  # masked in every message and log record from now on
@@ -79,6 +87,7 @@ class DatabaseConfig:
             ("min_size", int), ("max_size", int), ("max_lifetime", float), ("max_idle", float),
             ("connect_timeout", float), ("acquire_timeout", float),
             ("statement_timeout", float), ("application_name", str),
+            ("audit_details_max_bytes", int), ("json_max_depth", int),
         ):  # fmt: skip
             raw = env.get(f"{_ENV_PREFIX}{'POOL_' if name.endswith('size') else ''}{name.upper()}")
             if raw is not None:
@@ -99,15 +108,21 @@ class DatabaseConfig:
         return replace(config, **values)  # type: ignore[arg-type]
 
     def connection_kwargs(self) -> dict[str, Any]:
-        """What every pooled connection is opened with."""
-        options = []
-        if self.statement_timeout is not None:
-            options.append(f"-c statement_timeout={int(self.statement_timeout * 1000)}")
-        kwargs: dict[str, Any] = {
+        """What every pooled connection is opened with: libpq parameters only, no
+        startup ``options`` (a transaction-mode PgBouncer refuses them), so that the
+        URL's own ``options``, if any, stay as given. The settings llmcp needs are
+        applied after connecting: :meth:`session_settings`."""
+        return {
             "autocommit": True,  # transactions are explicit (llmcp.transactions)
             "connect_timeout": max(1, round(self.connect_timeout)),
             "application_name": self.application_name,
         }
-        if options:
-            kwargs["options"] = " ".join(options)
-        return kwargs
+
+    def session_settings(self) -> str:
+        """The SET statements run on every new connection: TimeZone UTC (timestamps of
+        the years 1 and 9999 read back whatever the server's TimeZone) and
+        ``statement_timeout`` (if not None: else the server's own)."""
+        settings = ["SET TimeZone = 'UTC'"]
+        if self.statement_timeout is not None:
+            settings.append(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
+        return "; ".join(settings)

@@ -29,6 +29,9 @@ class AsyncDatabase:
         self.config = config
         self._closed = False
         self._returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        # connections made on a caller's path while pool slots wait to reconnect
+        self._direct: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._out = 0  # pooled connections handed out and not given back (about)
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
             config.url,
             min_size=config.min_size,
@@ -37,10 +40,15 @@ class AsyncDatabase:
             max_idle=config.max_idle,
             timeout=config.acquire_timeout,
             kwargs=config.connection_kwargs(),
-            check=self._check_if_idle,
+            configure=self._configure,
             name=config.application_name,
             open=False,
         )
+
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Apply llmcp's per-connection settings (``DatabaseConfig.session_settings``) with
+        SET, as a transaction-mode pooler allows, not as startup options."""
+        await conn.execute(self.config.session_settings())
 
     async def _check_if_idle(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Check a connection before handing it out: a ping if it sat unused for a while,
@@ -101,34 +109,79 @@ class AsyncDatabase:
     async def acquire(self) -> psycopg.AsyncConnection[Any]:
         """Take a pooled connection (autocommit); give it back with :meth:`release`.
 
-        The repositories' hot path: cheaper than the ``connection()`` block.
+        The repositories' hot path: cheaper than the ``connection()`` block. A
+        connection found dead (see ``_check_if_idle``) is closed, so that the pool
+        replaces it at once, and the next one is tried straight away: after a
+        restart or a burst of terminated backends, however many pooled
+        connections died, the call goes on as soon as the server accepts new
+        ones (psycopg_pool's own check would wait 1, 2, 4, ... s after each dead
+        one). ``acquire_timeout`` bounds it all.
         """
+        deadline = time.monotonic() + self.config.acquire_timeout
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            degraded = self._degraded()
+            try:
+                conn = await self._pool.getconn(min(remaining, 0.1) if degraded else remaining)
+            except Exception as exc:  # PoolTimeout, PoolClosed, connection failures
+                if degraded and remaining > 0.1 and not self._pool.closed:
+                    direct = await self._connect_directly()
+                    if direct is not None:
+                        return direct
+                    continue
+                raise map_error(exc, operation="pool.getconn") from exc
+            try:
+                await self._check_if_idle(conn)
+            except Exception:
+                await conn.close()  # the pool discards a closed connection and makes another
+                await self._pool.putconn(conn)
+                continue
+            except BaseException:  # cancelled: give it back unchecked
+                await self._pool.putconn(conn)
+                raise
+            self._out += 1
+            return conn
+
+    def _degraded(self) -> bool:
+        """Whether some pool slots hold no connection: they are being replaced, after
+        a failure with psycopg_pool's backoff (1, 2, 4, ... s between attempts)."""
+        stats = self._pool.get_stats()
+        return stats.get("pool_available", 0) == 0 and self._out < stats.get("pool_size", 0)
+
+    async def _connect_directly(self) -> psycopg.AsyncConnection[Any] | None:
+        """A connection of its own for one caller while the pool waits to reconnect
+        (closed by ``release``); None if the server does not accept one yet."""
         try:
-            return await self._pool.getconn()
-        except Exception as exc:  # PoolTimeout, PoolClosed, connection failures
-            raise map_error(exc, operation="pool.getconn") from exc
+            conn = await psycopg.AsyncConnection.connect(
+                self.config.url, **self.config.connection_kwargs()
+            )
+            await self._configure(conn)
+        except psycopg.Error:
+            await asyncio.sleep(0.02)  # not yet: look again in a moment
+            return None
+        self._direct.add(conn)
+        return conn
 
     async def release(self, conn: psycopg.AsyncConnection[Any]) -> None:
         # noted here, not in a pool `reset` callback: that would move every
         # return onto the pool's worker thread
+        if conn in self._direct:
+            await conn.close()
+            return
+        self._out -= 1
         self._returned_at[conn] = time.monotonic()
         await self._pool.putconn(conn)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A pooled connection (autocommit) for the duration of the block."""
+        conn = await self.acquire()
         try:
-            async with self._pool.connection() as conn:
-                try:
-                    yield conn
-                finally:
-                    self._returned_at[conn] = time.monotonic()
+            yield conn
         except psycopg.Error as exc:
             raise map_error(exc, operation="pool.connection") from exc
-        except Exception as exc:  # PoolTimeout, PoolClosed
-            if exc.__class__.__module__.startswith("psycopg_pool"):
-                raise map_error(exc, operation="pool.connection") from exc
-            raise
+        finally:
+            await self.release(conn)
 
     async def health_check(self) -> Health:
         """Round trip to the server; raises DatabaseUnavailableError when it is away."""

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from llmcp.audit_writer import AuditWriter
+from llmcp.audit_writer_base import Unstored
 from llmcp.config import DatabaseConfig
 from llmcp.database import Database
 from llmcp.paging import process_secret
@@ -69,10 +70,14 @@ class RepositoryFactory:
     def transaction_manager(self) -> TransactionManager:
         return self._transactions
 
-    def close(self) -> None:
-        """Store every queued audit row, then close the pool (idempotent)."""
+    def close(self, timeout: float | None = None) -> Unstored:
+        """Store every queued audit row, then close the pool (idempotent).
+
+        With a ``timeout``, the audit rows not stored by then are given up and
+        returned (see ``AuditWriter.close``).
+        """
         try:
-            self.audit_writer.close()
+            return self.audit_writer.close(timeout)
         finally:
             self.database.close()
 

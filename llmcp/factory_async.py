@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Self
 
 from llmcp.audit_writer_async import AsyncAuditWriter
+from llmcp.audit_writer_base import Unstored
 from llmcp.config import DatabaseConfig
 from llmcp.database_async import AsyncDatabase
 from llmcp.paging import process_secret
@@ -72,10 +73,14 @@ class AsyncRepositoryFactory:
     def transaction_manager(self) -> AsyncTransactionManager:
         return self._transactions
 
-    async def close(self) -> None:
-        """Store every queued audit row, then close the pool (idempotent)."""
+    async def close(self, timeout: float | None = None) -> Unstored:
+        """Store every queued audit row, then close the pool (idempotent).
+
+        With a ``timeout``, the audit rows not stored by then are given up and
+        returned (see ``AsyncAuditWriter.close``).
+        """
         try:
-            await self.audit_writer.close()
+            return await self.audit_writer.close(timeout)
         finally:
             await self.database.close()
 

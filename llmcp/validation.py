@@ -16,6 +16,8 @@ from decimal import Decimal
 from typing import Final, TypeVar
 from uuid import UUID
 
+import msgspec
+
 from llmcp.errors import ValidationError
 from llmcp.json_types import JsonValue
 
@@ -31,6 +33,8 @@ __all__ = [
     "aware",
     "boolean",
     "int_range",
+    "json_document",
+    "json_encoded",
     "json_object",
     "limit",
     "member",
@@ -49,6 +53,11 @@ INT32_MAX: Final = 2**31 - 1
 INT64_MAX: Final = 2**63 - 1
 MAX_LIMIT: Final = 1000
 MAX_JSON_DEPTH: Final = 64
+# Integers in JSON: Python turns at most 4300 digits into text by default
+# (sys.get_int_max_str_digits) and jsonb holds numbers as numeric (131072 digits
+# before the point); longer ones cannot be stored, so they are refused at the call.
+MAX_JSON_INT_DIGITS: Final = 4300
+_JSON_INT_LIMIT: Final = 10**MAX_JSON_INT_DIGITS
 
 # C0 controls except tab, newline and carriage return; and lone surrogates, which
 # cannot be encoded to UTF-8 (PostgreSQL also refuses NUL in text).
@@ -208,22 +217,47 @@ def member(field: str, value: object, kind: type[E]) -> E:
     raise ValidationError(f"{field} must be one of: {allowed}")
 
 
-def json_object(field: str, value: object) -> dict[str, JsonValue]:
+def json_object(
+    field: str, value: object, *, max_depth: int = MAX_JSON_DEPTH
+) -> dict[str, JsonValue]:
     """``value`` if it is a JSON object PostgreSQL's jsonb stores as given: str keys, values
-    of JSON types, finite floats, no NUL character, nested at most 64 deep."""
+    of JSON types, finite floats, integers of at most 4300 digits, no NUL character,
+    nested at most ``max_depth`` deep."""
     if not isinstance(value, dict):
         raise ValidationError(f"{field} must be a JSON object")
-    _json(field, value, 0)
+    _json(field, value, 0, max_depth)
     return value
 
 
-_PLAIN_SCALARS = frozenset({bool, int})
+def json_document(
+    field: str, value: object, *, max_bytes: int, max_depth: int = MAX_JSON_DEPTH
+) -> bytes:
+    """``value`` checked as :func:`json_object` and encoded as JSON, at most ``max_bytes``
+    long: what is stored, so that nothing fails later for a reason found now."""
+    return json_encoded(field, json_object(field, value, max_depth=max_depth), max_bytes=max_bytes)
 
 
-def _json(field: str, value: object, depth: int) -> None:
-    if depth > MAX_JSON_DEPTH:
-        raise ValidationError(f"{field} is nested more than {MAX_JSON_DEPTH} levels deep")
-    if value is None or isinstance(value, bool | int):
+def json_encoded(field: str, value: dict[str, JsonValue], *, max_bytes: int) -> bytes:
+    """A checked JSON object (see :func:`json_object`) encoded, at most ``max_bytes`` long."""
+    try:
+        encoded = msgspec.json.encode(value)
+    except (ValueError, TypeError, OverflowError, RecursionError, msgspec.EncodeError):
+        raise ValidationError(f"{field} cannot be encoded as JSON") from None
+    if len(encoded) > max_bytes:
+        raise ValidationError(f"{field} is more than {max_bytes} bytes as JSON")
+    return encoded
+
+
+def _json(field: str, value: object, depth: int, max_depth: int) -> None:
+    if depth > max_depth:
+        raise ValidationError(f"{field} is nested more than {max_depth} levels deep")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not -_JSON_INT_LIMIT < value < _JSON_INT_LIMIT:
+            raise ValidationError(
+                f"{field} must not contain integers of more than {MAX_JSON_INT_DIGITS} digits"
+            )
         return
     if isinstance(value, str):
         # ASCII holds no surrogates: a flag check before the regular expression
@@ -236,16 +270,18 @@ def _json(field: str, value: object, depth: int) -> None:
         return
     if isinstance(value, list):
         for item in value:
-            _json(field, item, depth + 1)
+            _json(field, item, depth + 1, max_depth)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValidationError(f"{field} must have only string keys")
-            _json(field, key, depth + 1)
-            if item is None or type(item) in _PLAIN_SCALARS:  # no need to look further
+            _json(field, key, depth + 1, max_depth)
+            if item is None or type(item) is bool:  # no need to look further
                 continue
-            _json(field, item, depth + 1)
+            if type(item) is int and -_JSON_INT_LIMIT < item < _JSON_INT_LIMIT:
+                continue
+            _json(field, item, depth + 1, max_depth)
         return
     raise ValidationError(f"{field} must contain only JSON values (not {type(value).__name__})")
 

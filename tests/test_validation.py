@@ -275,6 +275,8 @@ def test_json_object_accepts_nested_json() -> None:
         ({"nul\x00secret": 1}, "NUL"),
         ({"a": {1, 2}}, "only JSON values (not set)"),
         ({"a": Decimal(1)}, "only JSON values (not Decimal)"),
+        ({"a": 10**4300}, "integers of more than 4300 digits"),
+        ({"a": [-(10**4300)]}, "integers of more than 4300 digits"),
     ],
 )
 def test_json_object_rejects(value: object, reason: str) -> None:
@@ -290,6 +292,19 @@ def test_json_object_depth_is_bounded() -> None:
         inner["x"] = {}
         inner = inner["x"]
     assert "nested more than" in _rejected(v.json_object, "details", deep)
+
+
+def test_json_document_is_the_encoded_object_within_its_size() -> None:
+    big = 10**4300 - 1  # the largest integer accepted
+    assert v.json_document("details", {"n": big}, max_bytes=5000) == b'{"n":%d}' % big
+    assert "more than 100 bytes" in _rejected(
+        v.json_document, "details", {"s": "secret" * 20}, max_bytes=100
+    )
+    deep: dict[str, Any] = {"a": {"b": {}}}
+    assert v.json_document("details", deep, max_bytes=100, max_depth=2) == b'{"a":{"b":{}}}'
+    assert "nested more than 1 levels" in _rejected(
+        v.json_document, "details", deep, max_bytes=100, max_depth=1
+    )
 
 
 def test_optional_ip() -> None:

@@ -13,6 +13,7 @@ from llmcp.generated.audit_logs import AsyncAuditLogsQueries
 from llmcp.generated.models import AuditAction, AuditLog
 from llmcp.ids import uuid7
 from llmcp.inputs import NewAuditLog
+from llmcp.json_types import JsonValue
 from llmcp.paging import Page
 from llmcp.repositories.base_async import AsyncRepository
 from llmcp.transactions_async import AsyncTransactionManager
@@ -42,14 +43,23 @@ class AsyncAuditLogRepository(AsyncRepository):
         self.writer = writer
 
     async def async_insert(self, new: NewAuditLog) -> uuid.UUID:
-        check.instance("new", new, NewAuditLog)
         """Queue one audit log for the background writer; returns its id at once.
 
-        Batched with COPY, retried while the database is away, stored exactly
-        once; ``writer.flush()`` waits for everything accepted so far. Not part
-        of the current transaction: a rollback does not take it back.
+        Validated here as ``insert`` validates (a ValidationError, never a row
+        that fails later); batched with COPY, retried while the database is
+        away, stored exactly once; ``writer.flush()`` waits for everything
+        accepted so far. Not part of the current transaction: a rollback does
+        not take it back.
         """
+        check.instance("new", new, NewAuditLog)
         return await self.writer.submit(new)
+
+    def _details(self, details: object) -> dict[str, JsonValue]:
+        """``details`` if the database can store it: see ``json_document``."""
+        config = self._database.config
+        value = check.json_object("details", details, max_depth=config.json_max_depth)
+        check.json_encoded("details", value, max_bytes=config.audit_details_max_bytes)
+        return value
 
     async def insert(self, new: NewAuditLog) -> AuditLog:
         """Insert one audit log now (in the current transaction, if any)."""
@@ -64,7 +74,7 @@ class AsyncAuditLogRepository(AsyncRepository):
             resource_type=check.text("resource_type", new.resource_type, max_length=100),
             resource_id=check.optional_uuid("resource_id", new.resource_id),
             request_id=check.optional_text("request_id", new.request_id, max_length=200),
-            details=check.json_object("details", new.details),
+            details=self._details(new.details),
             ip_address=check.optional_ip("ip_address", new.ip_address),
             user_agent=check.optional_text(
                 "user_agent", new.user_agent, max_length=1000, min_length=0

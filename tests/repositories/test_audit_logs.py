@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import ipaddress
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 
 from llmcp.config import DatabaseConfig
@@ -276,3 +278,50 @@ def test_closing_the_factory_stores_every_queued_row(shared_config: DatabaseConf
     with RepositoryFactory.connect(shared_config) as factory:
         logs = factory.repositories().audit_logs.get_by_org_id(org.id)
         assert sorted(log.id for log in logs) == sorted(ids)
+
+
+def _nested(depth: int) -> dict[str, JsonValue]:
+    inner: dict[str, JsonValue] = {}
+    outer = inner
+    for _ in range(depth):
+        inner = {"x": inner}
+    outer["leaf"] = 1
+    return inner
+
+
+UNSTORABLE: list[tuple[dict[str, Any], str]] = [
+    ({"n": 10**4301}, "more than 4300 digits"),  # the JSON encoder itself would raise
+    ({"n": -(10**4300)}, "more than 4300 digits"),
+    ({"n": [1, {"deep": 10**5000}]}, "more than 4300 digits"),
+    ({"x": float("nan")}, "NaN or infinity"),
+    ({"x": [float("-inf")]}, "NaN or infinity"),
+    (_nested(9), "nested more than 8 levels"),
+    ({"blob": "x" * 9000}, "more than 8192 bytes"),
+]
+
+
+@pytest.mark.parametrize(("details", "reason"), UNSTORABLE)
+def test_details_the_database_cannot_store_are_refused_at_the_call(
+    shared_config: DatabaseConfig, details: dict[str, Any], reason: str
+) -> None:
+    config = dataclasses.replace(shared_config, audit_details_max_bytes=8192, json_max_depth=8)
+    with RepositoryFactory.connect(config) as factory:
+        repos = factory.repositories()
+        org = make_org(repos)
+        new = NewAuditLog(
+            org_id=org.id, action=AuditAction.USER_CREATED, resource_type="user", details=details
+        )
+        with pytest.raises(ValidationError, match=reason):
+            repos.audit_logs.insert(new)
+        with pytest.raises(ValidationError, match=reason):
+            repos.audit_logs.async_insert(new)
+        stats = factory.audit_writer.stats
+        assert (stats.accepted, stats.queue_depth) == (0, 0), "an unstorable row was accepted"
+        # the limits themselves are storable, by both paths
+        edge = {"n": 10**4300 - 1, "deep": _nested(6), "pad": "y" * 3000}
+        ok = msgspec.structs.replace(new, details=edge)
+        assert (repos.audit_logs.insert(ok)).details == edge
+        queued = repos.audit_logs.async_insert(ok)
+        factory.audit_writer.flush(timeout=30)
+        stored = repos.audit_logs.get_by_id(queued)
+        assert stored is not None and stored.details == edge

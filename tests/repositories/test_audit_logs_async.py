@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import ipaddress
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 
 from llmcp.config import DatabaseConfig
@@ -276,3 +278,50 @@ async def test_closing_the_factory_stores_every_queued_row(shared_config: Databa
     async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
         logs = await afactory.repositories().audit_logs.get_by_org_id(org.id)
         assert sorted(log.id for log in logs) == sorted(ids)
+
+
+def _nested(depth: int) -> dict[str, JsonValue]:
+    inner: dict[str, JsonValue] = {}
+    outer = inner
+    for _ in range(depth):
+        inner = {"x": inner}
+    outer["leaf"] = 1
+    return inner
+
+
+UNSTORABLE: list[tuple[dict[str, Any], str]] = [
+    ({"n": 10**4301}, "more than 4300 digits"),  # the JSON encoder itself would raise
+    ({"n": -(10**4300)}, "more than 4300 digits"),
+    ({"n": [1, {"deep": 10**5000}]}, "more than 4300 digits"),
+    ({"x": float("nan")}, "NaN or infinity"),
+    ({"x": [float("-inf")]}, "NaN or infinity"),
+    (_nested(9), "nested more than 8 levels"),
+    ({"blob": "x" * 9000}, "more than 8192 bytes"),
+]
+
+
+@pytest.mark.parametrize(("details", "reason"), UNSTORABLE)
+async def test_details_the_database_cannot_store_are_refused_at_the_call(
+    shared_config: DatabaseConfig, details: dict[str, Any], reason: str
+) -> None:
+    config = dataclasses.replace(shared_config, audit_details_max_bytes=8192, json_max_depth=8)
+    async with await AsyncRepositoryFactory.connect(config) as afactory:
+        arepos = afactory.repositories()
+        org = await make_org(arepos)
+        new = NewAuditLog(
+            org_id=org.id, action=AuditAction.USER_CREATED, resource_type="user", details=details
+        )
+        with pytest.raises(ValidationError, match=reason):
+            await arepos.audit_logs.insert(new)
+        with pytest.raises(ValidationError, match=reason):
+            await arepos.audit_logs.async_insert(new)
+        stats = afactory.audit_writer.stats
+        assert (stats.accepted, stats.queue_depth) == (0, 0), "an unstorable row was accepted"
+        # the limits themselves are storable, by both paths
+        edge = {"n": 10**4300 - 1, "deep": _nested(6), "pad": "y" * 3000}
+        ok = msgspec.structs.replace(new, details=edge)
+        assert (await arepos.audit_logs.insert(ok)).details == edge
+        queued = await arepos.audit_logs.async_insert(ok)
+        await afactory.audit_writer.flush(timeout=30)
+        stored = await arepos.audit_logs.get_by_id(queued)
+        assert stored is not None and stored.details == edge

@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import time
 
+import psycopg
 import pytest
+from psycopg import conninfo
 
 from llmcp.config import DatabaseConfig
 from llmcp.dev.embedded import EmbeddedServer
 from llmcp.dev.scratch import with_database
 from llmcp.errors import DatabaseUnavailableError
 from llmcp.factory import RepositoryFactory
-from tests.repositories.helpers import make_org, make_tenant, terminate_backends
+from llmcp.generated.models import AuditAction
+from llmcp.inputs import NewAuditLog
+from llmcp.migrate import Migrator
+from tests.repositories.helpers import make_log, make_org, make_tenant, terminate_backends
 
 
 def test_health_check_reports_server_latency_and_pool(shared_config: DatabaseConfig) -> None:
@@ -107,3 +114,91 @@ def test_a_connection_the_server_dropped_is_replaced_before_use(
 
         terminate_backends(url)
         assert repos.organizations.get_by_id(org.id) == org
+
+
+# east of UTC, 9999-12-31 UTC is in the year 10000; west of it, 0001-01-01 UTC is BC
+@pytest.mark.parametrize("zone", ["Pacific/Chatham", "America/St_Johns"])
+def test_utc_and_url_options_on_a_server_whose_time_zone_is_not_utc(
+    fresh_db: str, zone: str
+) -> None:
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        name = conn.info.dbname
+        conn.execute(f"ALTER DATABASE \"{name}\" SET TimeZone = '{zone}'")
+    # the URL's own options and llmcp's settings combine: neither replaces the other
+    url = conninfo.make_conninfo(fresh_db, options="-c work_mem=7MB")
+    config = DatabaseConfig(url=url, min_size=1, max_size=2, statement_timeout=12.5)
+    assert "options" not in config.connection_kwargs()  # a transaction-mode pooler refuses them
+    with RepositoryFactory.connect(config) as factory:
+        repos = factory.repositories()
+        tx = factory.transaction_manager()
+        with tx.connection() as conn:
+            settings = []
+            for setting in ("TimeZone", "work_mem", "statement_timeout"):
+                cursor = conn.execute(f"SHOW {setting}")
+                row = cursor.fetchone()
+                assert row is not None
+                settings.append(row[0])
+        assert settings == ["UTC", "7MB", "12500ms"]
+        org = make_org(repos)
+        edges = [
+            datetime.datetime(1, 1, 1, tzinfo=datetime.UTC),
+            datetime.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=datetime.UTC),
+        ]
+        for when in edges:
+            log = make_log(repos, org.id, created_at=when)
+            again = repos.audit_logs.get_by_id(log.id)
+            assert again is not None and again.created_at == when
+            queued = repos.audit_logs.async_insert(
+                NewAuditLog(
+                    org_id=org.id,
+                    action=AuditAction.USER_CREATED,
+                    resource_type="user",
+                    created_at=when,
+                )
+            )
+            factory.audit_writer.flush(timeout=30)
+            stored = repos.audit_logs.get_by_id(queued)
+            assert stored is not None and stored.created_at == when
+
+
+def _accepting(url: str) -> float:
+    """When the server accepts connections again (monotonic clock)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            return time.monotonic()
+        except psycopg.OperationalError:
+            assert time.monotonic() < deadline, "the server did not come back"
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_an_idle_pool_of_ten_recovers_within_a_second_of_a_restart(mode: str) -> None:
+    # durable: an immediate stop of a server without fsync may lose what it had
+    with EmbeddedServer(durable=True) as own_server:
+        Migrator(own_server.url("own")).up()
+        _recovers_within_a_second(own_server, mode)
+
+
+def _recovers_within_a_second(own_server: EmbeddedServer, mode: str) -> None:
+    url = own_server.url("own")
+    config = DatabaseConfig(url=url, min_size=10, max_size=10, acquire_timeout=30.0)
+    with RepositoryFactory.connect(config) as factory:
+        repos = factory.repositories()
+        org = make_org(repos)
+        deadline = time.monotonic() + 30
+        while factory.database.pool_stats().available < 10:  # ten idle connections
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        own_server.stop(mode)  # every pooled connection dies
+        own_server.restart_stopped()
+        ready = _accepting(url)
+        assert repos.organizations.get_by_id(org.id) == org
+        first = time.monotonic() - ready
+        for _ in range(10):  # and the calls after it
+            assert repos.organizations.get_by_id(org.id) == org
+        ten = time.monotonic() - ready
+        print(f"\n{mode} restart, idle pool of 10: first call {first * 1000:.0f} ms, "
+              f"11 calls {ten * 1000:.0f} ms after the server accepted connections")  # fmt: skip
+        assert first < 1.5 and ten < 1.5  # within 1 s, with slack for a loaded machine
