@@ -51,9 +51,7 @@ def test_pool_and_writer_resume_within_a_second_of_a_promotion() -> None:
     with EmbeddedServer(durable=True, tcp_port=p1) as primary:
         Migrator(primary.url("own")).up()
         replica = EmbeddedServer(durable=True, tcp_port=p2)
-        replica._prepare_folders()  # an empty data folder the server user owns
-        replica._run("pg_basebackup", "-D", str(replica.data_dir), "-R", "-X", "stream",
-                     "-c", "fast", "-h", "127.0.0.1", "-p", str(p1), "-U", SUPERUSER)  # fmt: skip
+        replica.clone_standby_of(primary)
         with replica:
             url = (
                 f"postgresql://{SUPERUSER}@127.0.0.1:{p1},127.0.0.1:{p2}/own"
@@ -81,7 +79,7 @@ def test_pool_and_writer_resume_within_a_second_of_a_promotion() -> None:
                 while time.monotonic() - stopped < OUTAGE_S:  # rows keep coming meanwhile
                     ids += [writer.submit(_log(org.id, len(ids) + n)) for n in range(50)]
                     time.sleep(0.1)
-                replica._run("pg_ctl", "-D", str(replica.data_dir), "-w", "promote")
+                replica.promote()
                 promoted = time.monotonic()
                 caller.join(timeout=30)
                 assert waited, "the call made during the outage never returned"

@@ -313,6 +313,21 @@ class EmbeddedServer:
         if not self.is_running():
             self._pg_ctl_start()
 
+    def clone_standby_of(self, primary: EmbeddedServer) -> None:
+        """Make this (not yet started) server a streaming standby of ``primary``, which
+        must listen on TCP: ``pg_basebackup -R`` into an empty data folder."""
+        if primary.tcp_port is None:
+            raise DatabaseUnavailableError("a standby needs a primary with a tcp_port")
+        self._prepare_folders()
+        self._run(
+            "pg_basebackup", "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast",
+            "-h", "127.0.0.1", "-p", str(primary.tcp_port), "-U", SUPERUSER,
+        )  # fmt: skip
+
+    def promote(self) -> None:
+        """Promote this standby to a primary (``pg_ctl promote``, waiting for it)."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "promote")
+
     def is_running(self) -> bool:
         if not (self.data_dir / "postmaster.pid").exists():
             return False
