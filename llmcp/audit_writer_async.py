@@ -36,6 +36,7 @@ import psycopg
 
 from llmcp.audit_writer_base import (
     COPY,
+    LOGGED_PER_PART,
     STAGE,
     STAGE_COPY,
     STAGE_MERGE,
@@ -301,9 +302,14 @@ class AsyncAuditWriter:
                 self._flight = [entry for entry in self._flight if id(entry[1]) not in done]
                 self._failures.extend(failures)
             self._condition.notify_all()
-        for failure in failures:
+        # a few lines per batch, not one per row: a closed database fails them all
+        for failure in failures[:LOGGED_PER_PART]:
             logger.error("audit row %s refused for good (%s): %s", failure.id, failure.kind,
                          failure.message)  # fmt: skip
+        if len(failures) > LOGGED_PER_PART:
+            logger.error("and %d more audit rows refused for good (see writer.failures)",
+                         len(failures) - LOGGED_PER_PART)  # fmt: skip
+        for failure in failures:
             if self._on_failure is not None:
                 try:
                     self._on_failure(failure)

@@ -123,6 +123,10 @@ _TRANSIENT_STATES = frozenset({"55P03", "55006", "25P03", "25P04"})  # lock, obj
 _PERMANENT_STATES = frozenset({"40002"})  # an integrity violation reported at COMMIT
 
 
+LOGGED_PER_PART = 5
+"""Rows refused for good logged one by one per written part; the rest as a count."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether writing the same rows again may succeed (every other error is the rows' own).
 
