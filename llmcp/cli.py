@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from llmcp import conninfo
-from llmcp.config import URL_VARIABLE
+from llmcp.config import URL_VARIABLE, DatabaseConfig
 from llmcp.errors import LlmcpError
 from llmcp.migrate import (
     MIGRATIONS_DIR_VARIABLE,
@@ -52,22 +52,12 @@ def _require(what: str, *modules: str) -> None:
             raise LlmcpError(f"{what} needs llmcp[{extra}]: pip install 'llmcp[{extra}]'")
 
 
-CONNECT_TIMEOUT_VARIABLE = "LLMCP_CONNECT_TIMEOUT"
-
-
 def _migrator(url: str) -> Migrator:
-    """A migrator whose connect_timeout is the URL's, else ``LLMCP_CONNECT_TIMEOUT``
-    (as for the pool), else 10 s; migrations from llmcp and the service's folder."""
-    raw = os.environ.get(CONNECT_TIMEOUT_VARIABLE)
-    if not raw:
-        return Migrator(url)
-    try:
-        timeout = float(raw)
-    except ValueError:
-        raise LlmcpError(
-            f"{CONNECT_TIMEOUT_VARIABLE}: {raw!r} is not a number of seconds"
-        ) from None
-    return Migrator(url, connect_timeout=timeout)
+    """A migrator bounded by the ``connect_timeout`` the service's pool would use (the
+    URL's, else ``LLMCP_CONNECT_TIMEOUT``, else 10 s): the environment is read as
+    :meth:`DatabaseConfig.from_env` reads it."""
+    config = DatabaseConfig.from_env(url=url)
+    return Migrator(url, connect_timeout=config.connect_timeout)
 
 
 def _db_up(args: argparse.Namespace) -> int:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -43,6 +46,17 @@ def own_server() -> Iterator[EmbeddedServer]:
     with EmbeddedServer() as server:
         Migrator(server.url("own")).up()
         yield server
+
+
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    """A folder of our own that the embedded server's user may enter: pytest's
+    tmp_path sits in a 0700 folder, which llmcp rightly refuses to widen (and
+    another pytest run may prune)."""
+    path = Path(tempfile.mkdtemp(prefix="llmcp-test-"))
+    path.chmod(0o711)  # mkdtemp makes it 0700; the test, not llmcp, opens it
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

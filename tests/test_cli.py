@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,13 +29,9 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """A data folder for the embedded server that llmcp creates itself, so that
-    under root it may open it to the server user (pytest's tmp_path is private
-    to root, and llmcp never widens folders it did not create)."""
-    parent = Path(tempfile.gettempdir()) / f"llmcp-cli-{uuid.uuid4().hex[:8]}"
-    yield parent / "pg"
-    shutil.rmtree(parent, ignore_errors=True)
+def data_dir(private_dir: Path) -> Path:
+    """A data folder for the embedded server that llmcp creates itself."""
+    return private_dir / "pg"
 
 
 def test_up_status_rollback_on_the_embedded_server(tmp_path: Path, data_dir: Path) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -25,15 +23,11 @@ _URL_PREFIX = "LLMCP_DATABASE_URL="
 
 
 @pytest.fixture
-def workdir() -> Iterator[Path]:
-    """The subprocess's cwd: a folder the server user may enter (pytest's tmp_path
-    sits in a 0700 folder that llmcp rightly refuses to widen)."""
-    path = Path(tempfile.mkdtemp(prefix="llmcp-test-"))
-    path.chmod(0o711)
-    yield path
+def workdir(private_dir: Path) -> Iterator[Path]:
+    """The subprocess's cwd (see ``private_dir``)."""
+    yield private_dir
     with contextlib.suppress(Exception):  # a failed test must not leave a server behind
-        EmbeddedServer(path / "pg").stop(mode="immediate")
-    shutil.rmtree(path, ignore_errors=True)
+        EmbeddedServer(private_dir / "pg").stop(mode="immediate")
 
 
 class DevServer:

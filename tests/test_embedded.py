@@ -8,9 +8,7 @@ import re
 import shutil
 import stat
 import subprocess
-import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -26,16 +24,6 @@ def _marker(url: str) -> str:
         row = conn.execute("SELECT current_setting('data_directory')").fetchone()
     assert row is not None
     return str(row[0])
-
-
-@pytest.fixture
-def private_dir() -> Iterator[Path]:
-    """A folder of our own that the server user may enter (pytest's tmp_path sits
-    in a 0700 folder, and may be pruned by another pytest run)."""
-    path = Path(tempfile.mkdtemp(prefix="llmcp-test-"))
-    path.chmod(0o711)  # mkdtemp makes it 0700; the test, not llmcp, opens it
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _mode(path: Path) -> int:

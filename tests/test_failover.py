@@ -4,7 +4,6 @@ stops, and a streaming replica promoted 8 s later (two embedded servers on
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -18,14 +17,9 @@ from llmcp.factory import RepositoryFactory
 from llmcp.generated.models import AuditAction
 from llmcp.inputs import NewAuditLog, NewOrganization
 from llmcp.migrate import Migrator
+from tests.servers import free_port
 
 OUTAGE_S = 8.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _log(org: uuid.UUID, n: int) -> NewAuditLog:
@@ -47,7 +41,7 @@ def _wait_replayed(replica_url: str, org: uuid.UUID, rows: int) -> None:
 
 
 def test_pool_and_writer_resume_within_a_second_of_a_promotion() -> None:
-    p1, p2 = _free_port(), _free_port()
+    p1, p2 = free_port(), free_port()
     with EmbeddedServer(durable=True, tcp_port=p1) as primary:
         Migrator(primary.url("own")).up()
         replica = EmbeddedServer(durable=True, tcp_port=p2)

@@ -21,7 +21,7 @@ from types import FrameType
 
 from llmcp.config import URL_VARIABLE
 from llmcp.dev.embedded import EmbeddedServer
-from llmcp.dev.scratch import DATA_DIR_VARIABLE, EMBEDDED_DATABASE, ensure_database
+from llmcp.dev.scratch import DATA_DIR_VARIABLE, EMBEDDED_DATABASE
 from llmcp.errors import DatabaseUnavailableError
 from llmcp.migrate import Migrator
 
@@ -81,9 +81,8 @@ def serve(data_dir: Path | None = None) -> int:
 
 
 def _migrated_database(server: EmbeddedServer) -> str:
-    ensure_database(server.url(), EMBEDDED_DATABASE)
     url = server.url(EMBEDDED_DATABASE)
-    Migrator(url).up()
+    Migrator(url).up()  # creates the database first when it is missing
     return url
 
 
