@@ -1,0 +1,47 @@
+"""The tenant of a call: the transaction-local settings that row-level security reads.
+
+Every tenant table (see dbmate/migrations/*_enable_row_level_security.sql)
+shows the application role only the rows of the organization in
+``llmcp.org_id``. A repository scopes each tenant call with :func:`scoped`;
+the adapter then sends ``set_config(name, value, true)`` in the same round
+trip as the statement (one pipeline, one implicit or explicit transaction), so
+the setting lasts exactly as long as the statement's transaction. The two
+lookups that run before the tenant is known name their global key instead
+(``llmcp.api_key_hash``, ``llmcp.cognito_sub``): the policies let them reach
+that one row and nothing else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+ORG_ID = "llmcp.org_id"
+API_KEY_HASH = "llmcp.api_key_hash"
+COGNITO_SUB = "llmcp.cognito_sub"
+
+Setting = tuple[str, str]
+"""A setting's name and value, set transaction-locally before a statement."""
+
+_current: ContextVar[Setting | None] = ContextVar("llmcp_tenant_setting", default=None)
+
+
+def current() -> Setting | None:
+    """The setting the statement about to run must carry, if any."""
+    return _current.get()
+
+
+@contextmanager
+def scoped(name: str, value: str) -> Iterator[None]:
+    """Run the statements of the block with ``name`` set to ``value`` (transaction-locally)."""
+    token = _current.set((name, value))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def org_setting(org_id: uuid.UUID) -> Setting:
+    return (ORG_ID, str(org_id))
