@@ -36,6 +36,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.enum import EnumInfo, register_enum
 from psycopg.types.json import set_json_loads
 
+from llmcp import tenancy
 from llmcp.json_types import encode_hook
 
 RowMaker = Callable[..., Any]
@@ -43,6 +44,9 @@ EnumMap = Mapping[str, type[enum.StrEnum]]
 
 SYNC_ADAPTER = "llmcp_psycopg"
 ASYNC_ADAPTER = "llmcp_apsycopg"
+
+# the tenant setting of a scoped call, sent in the statement's round trip (llmcp.tenancy)
+_SET_SETTING = "SELECT set_config(%s, %s, true)"
 
 _ENUM_QUERY = """
 SELECT t.typname, t.oid, t.typarray, array_agg(e.enumlabel ORDER BY e.enumsortorder)
@@ -108,28 +112,47 @@ class PsycopgAdapter(_Base):
             self._ready.add(conn)
         return conn.cursor(row_factory=tuple_row)
 
+    @staticmethod
+    def _execute(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], sql: str,
+                 parameters: Any, *, many: bool = False) -> None:  # fmt: skip
+        """Run the statement; a scoped call's setting goes first, in the same round trip."""
+        setting = tenancy.current()
+        if setting is not None:
+            with conn.pipeline():
+                conn.execute(_SET_SETTING, setting)
+                PsycopgAdapter._execute_one(cur, sql, parameters, many=many)
+        else:
+            PsycopgAdapter._execute_one(cur, sql, parameters, many=many)
+
+    @staticmethod
+    def _execute_one(cur: psycopg.Cursor[Any], sql: str, parameters: Any, *, many: bool) -> None:
+        if many:
+            cur.executemany(sql, parameters)
+        else:
+            cur.execute(sql, parameters)
+
     def select(self, conn: Any, query_name: str, sql: str, parameters: Any,
                record_class: Any = None) -> list[Any]:  # fmt: skip
         with self._cursor(conn) as cur:
-            cur.execute(sql, parameters)
+            self._execute(conn, cur, sql, parameters)
             return list(starmap(self._maker(query_name), cur.fetchall()))
 
     def select_one(self, conn: Any, query_name: str, sql: str, parameters: Any,
                    record_class: Any = None) -> Any:  # fmt: skip
         with self._cursor(conn) as cur:
-            cur.execute(sql, parameters)
+            self._execute(conn, cur, sql, parameters)
             row = cur.fetchone()
         return None if row is None else self._maker(query_name)(*row)
 
     def select_value(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
         with self._cursor(conn) as cur:
-            cur.execute(sql, parameters)
+            self._execute(conn, cur, sql, parameters)
             row = cur.fetchone()
         return None if row is None else row[0]
 
     def insert_returning(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
         with self._cursor(conn) as cur:
-            cur.execute(sql, parameters)
+            self._execute(conn, cur, sql, parameters)
             row = cur.fetchone()
         if row is None:
             raise psycopg.ProgrammingError(f"{query_name}: INSERT ... RETURNING returned no row")
@@ -137,14 +160,14 @@ class PsycopgAdapter(_Base):
 
     def insert_update_delete(self, conn: Any, query_name: str, sql: str, parameters: Any) -> int:
         with self._cursor(conn) as cur:
-            cur.execute(sql, parameters)
+            self._execute(conn, cur, sql, parameters)
             return cur.rowcount
 
     def insert_update_delete_many(
         self, conn: Any, query_name: str, sql: str, parameters: Any
     ) -> int:
         with self._cursor(conn) as cur:
-            cur.executemany(sql, parameters)
+            self._execute(conn, cur, sql, parameters, many=True)
             return cur.rowcount
 
 
@@ -166,28 +189,48 @@ class AsyncPsycopgAdapter(_Base):
             self._ready.add(conn)
         return conn.cursor(row_factory=tuple_row)
 
+    @staticmethod
+    async def _execute(conn: psycopg.AsyncConnection[Any], cur: psycopg.AsyncCursor[Any],
+                       sql: str, parameters: Any, *, many: bool = False) -> None:  # fmt: skip
+        """Run the statement; a scoped call's setting goes first, in the same round trip."""
+        setting = tenancy.current()
+        if setting is not None:
+            async with conn.pipeline():
+                await conn.execute(_SET_SETTING, setting)
+                await AsyncPsycopgAdapter._execute_one(cur, sql, parameters, many=many)
+        else:
+            await AsyncPsycopgAdapter._execute_one(cur, sql, parameters, many=many)
+
+    @staticmethod
+    async def _execute_one(cur: psycopg.AsyncCursor[Any], sql: str, parameters: Any, *,
+                           many: bool) -> None:  # fmt: skip
+        if many:
+            await cur.executemany(sql, parameters)
+        else:
+            await cur.execute(sql, parameters)
+
     async def select(self, conn: Any, query_name: str, sql: str, parameters: Any,
                      record_class: Any = None) -> list[Any]:  # fmt: skip
         async with await self._cursor(conn) as cur:
-            await cur.execute(sql, parameters)
+            await self._execute(conn, cur, sql, parameters)
             return list(starmap(self._maker(query_name), await cur.fetchall()))
 
     async def select_one(self, conn: Any, query_name: str, sql: str, parameters: Any,
                          record_class: Any = None) -> Any:  # fmt: skip
         async with await self._cursor(conn) as cur:
-            await cur.execute(sql, parameters)
+            await self._execute(conn, cur, sql, parameters)
             row = await cur.fetchone()
         return None if row is None else self._maker(query_name)(*row)
 
     async def select_value(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
         async with await self._cursor(conn) as cur:
-            await cur.execute(sql, parameters)
+            await self._execute(conn, cur, sql, parameters)
             row = await cur.fetchone()
         return None if row is None else row[0]
 
     async def insert_returning(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
         async with await self._cursor(conn) as cur:
-            await cur.execute(sql, parameters)
+            await self._execute(conn, cur, sql, parameters)
             row = await cur.fetchone()
         if row is None:
             raise psycopg.ProgrammingError(f"{query_name}: INSERT ... RETURNING returned no row")
@@ -196,13 +239,13 @@ class AsyncPsycopgAdapter(_Base):
     async def insert_update_delete(self, conn: Any, query_name: str, sql: str,
                                    parameters: Any) -> int:  # fmt: skip
         async with await self._cursor(conn) as cur:
-            await cur.execute(sql, parameters)
+            await self._execute(conn, cur, sql, parameters)
             return cur.rowcount
 
     async def insert_update_delete_many(self, conn: Any, query_name: str, sql: str,
                                         parameters: Any) -> int:  # fmt: skip
         async with await self._cursor(conn) as cur:
-            await cur.executemany(sql, parameters)
+            await self._execute(conn, cur, sql, parameters, many=True)
             return cur.rowcount
 
 
