@@ -64,18 +64,22 @@ class ApplicationsQueries:
         )
 
     def get_by_id(
-        self, conn: psycopg.Connection[Any], *, id: uuid.UUID
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.Application | None:
-        """Fetch one application by its id.
+        """Fetch one application of an organization by its id.
 
         ``get_by_id`` (sql/applications.sql); returns one row or None.
         """
-        return cast("models.Application | None", self._queries.get_by_id(conn, id=id))
+        return cast(
+            "models.Application | None", self._queries.get_by_id(conn, org_id=org_id, id=id)
+        )
 
     def get_by_api_key_hash(
         self, conn: psycopg.Connection[Any], *, api_key_hash: str
     ) -> models.Application | None:
-        """Fetch one application by the SHA-256 hash of its API key.
+        """Fetch one application by the SHA-256 hash of its API key, in any organization: the
+        request path's lookup that runs before the tenant is known (row-level security lets
+        it reach only the application of that key).
 
         ``get_by_api_key_hash`` (sql/applications.sql); returns one row or None.
         """
@@ -100,6 +104,7 @@ class ApplicationsQueries:
         self,
         conn: psycopg.Connection[Any],
         *,
+        org_id: uuid.UUID,
         id: uuid.UUID,
         version: int,
         name: str,
@@ -114,6 +119,7 @@ class ApplicationsQueries:
             "models.Application | None",
             self._queries.update(
                 conn,
+                org_id=org_id,
                 id=id,
                 version=version,
                 name=name,
@@ -122,20 +128,22 @@ class ApplicationsQueries:
             ),
         )
 
-    def delete(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> int:
+    def delete(self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID) -> int:
         """Delete an application with its policies and inference requests; its audit logs keep
-        a null app_id.
+        its id.
 
         ``delete`` (sql/applications.sql); returns the number of rows affected.
         """
-        return cast("int", self._queries.delete(conn, id=id))
+        return cast("int", self._queries.delete(conn, org_id=org_id, id=id))
 
-    def version_of(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> int | None:
+    def version_of(
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int | None:
         """Return the current version of an application, or no value when it does not exist.
 
         ``version_of`` (sql/applications.sql); returns one value or None.
         """
-        return cast("int | None", self._queries.version_of(conn, id=id))
+        return cast("int | None", self._queries.version_of(conn, org_id=org_id, id=id))
 
 
 class AsyncApplicationsQueries:
@@ -173,18 +181,22 @@ class AsyncApplicationsQueries:
         )
 
     async def get_by_id(
-        self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.Application | None:
-        """Fetch one application by its id.
+        """Fetch one application of an organization by its id.
 
         ``get_by_id`` (sql/applications.sql); returns one row or None.
         """
-        return cast("models.Application | None", await self._queries.get_by_id(conn, id=id))
+        return cast(
+            "models.Application | None", await self._queries.get_by_id(conn, org_id=org_id, id=id)
+        )
 
     async def get_by_api_key_hash(
         self, conn: psycopg.AsyncConnection[Any], *, api_key_hash: str
     ) -> models.Application | None:
-        """Fetch one application by the SHA-256 hash of its API key.
+        """Fetch one application by the SHA-256 hash of its API key, in any organization: the
+        request path's lookup that runs before the tenant is known (row-level security lets
+        it reach only the application of that key).
 
         ``get_by_api_key_hash`` (sql/applications.sql); returns one row or None.
         """
@@ -209,6 +221,7 @@ class AsyncApplicationsQueries:
         self,
         conn: psycopg.AsyncConnection[Any],
         *,
+        org_id: uuid.UUID,
         id: uuid.UUID,
         version: int,
         name: str,
@@ -223,6 +236,7 @@ class AsyncApplicationsQueries:
             "models.Application | None",
             await self._queries.update(
                 conn,
+                org_id=org_id,
                 id=id,
                 version=version,
                 name=name,
@@ -231,17 +245,21 @@ class AsyncApplicationsQueries:
             ),
         )
 
-    async def delete(self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID) -> int:
+    async def delete(
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int:
         """Delete an application with its policies and inference requests; its audit logs keep
-        a null app_id.
+        its id.
 
         ``delete`` (sql/applications.sql); returns the number of rows affected.
         """
-        return cast("int", await self._queries.delete(conn, id=id))
+        return cast("int", await self._queries.delete(conn, org_id=org_id, id=id))
 
-    async def version_of(self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID) -> int | None:
+    async def version_of(
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int | None:
         """Return the current version of an application, or no value when it does not exist.
 
         ``version_of`` (sql/applications.sql); returns one value or None.
         """
-        return cast("int | None", await self._queries.version_of(conn, id=id))
+        return cast("int | None", await self._queries.version_of(conn, org_id=org_id, id=id))

@@ -85,12 +85,14 @@ class AuditLogsQueries:
             ),
         )
 
-    def get_by_id(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> models.AuditLog | None:
-        """Fetch one audit log entry by its id.
+    def get_by_id(
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> models.AuditLog | None:
+        """Fetch one audit log entry of an organization by its id.
 
         ``get_by_id`` (sql/audit_logs.sql); returns one row or None.
         """
-        return cast("models.AuditLog | None", self._queries.get_by_id(conn, id=id))
+        return cast("models.AuditLog | None", self._queries.get_by_id(conn, org_id=org_id, id=id))
 
     def get_by_org_id(
         self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, limit: int, offset: int
@@ -129,7 +131,13 @@ class AuditLogsQueries:
         )
 
     def get_by_app_id(
-        self, conn: psycopg.Connection[Any], *, app_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        org_id: uuid.UUID,
+        app_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.AuditLog]:
         """List the audit log of an application newest first, one offset page at a time.
 
@@ -137,13 +145,16 @@ class AuditLogsQueries:
         """
         return cast(
             "builtins.list[models.AuditLog]",
-            self._queries.get_by_app_id(conn, app_id=app_id, limit=limit, offset=offset),
+            self._queries.get_by_app_id(
+                conn, org_id=org_id, app_id=app_id, limit=limit, offset=offset
+            ),
         )
 
     def get_by_app_id_after(
         self,
         conn: psycopg.Connection[Any],
         *,
+        org_id: uuid.UUID,
         app_id: uuid.UUID,
         after_created_at: datetime.datetime,
         after_id: uuid.UUID,
@@ -157,6 +168,7 @@ class AuditLogsQueries:
             "builtins.list[models.AuditLog]",
             self._queries.get_by_app_id_after(
                 conn,
+                org_id=org_id,
                 app_id=app_id,
                 after_created_at=after_created_at,
                 after_id=after_id,
@@ -165,7 +177,13 @@ class AuditLogsQueries:
         )
 
     def get_by_user_id(
-        self, conn: psycopg.Connection[Any], *, user_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        org_id: uuid.UUID,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.AuditLog]:
         """List the audit log of a user newest first, one offset page at a time.
 
@@ -173,13 +191,16 @@ class AuditLogsQueries:
         """
         return cast(
             "builtins.list[models.AuditLog]",
-            self._queries.get_by_user_id(conn, user_id=user_id, limit=limit, offset=offset),
+            self._queries.get_by_user_id(
+                conn, org_id=org_id, user_id=user_id, limit=limit, offset=offset
+            ),
         )
 
     def get_by_user_id_after(
         self,
         conn: psycopg.Connection[Any],
         *,
+        org_id: uuid.UUID,
         user_id: uuid.UUID,
         after_created_at: datetime.datetime,
         after_id: uuid.UUID,
@@ -193,6 +214,7 @@ class AuditLogsQueries:
             "builtins.list[models.AuditLog]",
             self._queries.get_by_user_id_after(
                 conn,
+                org_id=org_id,
                 user_id=user_id,
                 after_created_at=after_created_at,
                 after_id=after_id,
@@ -305,15 +327,32 @@ class AuditLogsQueries:
         )
 
     def get_by_request_id(
-        self, conn: psycopg.Connection[Any], *, request_id: str
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, request_id: str
     ) -> builtins.list[models.AuditLog]:
-        """List every audit log entry of one request, oldest first.
+        """List every audit log entry of one request in an organization, oldest first.
 
         ``get_by_request_id`` (sql/audit_logs.sql); returns a list of rows.
         """
         return cast(
             "builtins.list[models.AuditLog]",
-            self._queries.get_by_request_id(conn, request_id=request_id),
+            self._queries.get_by_request_id(conn, org_id=org_id, request_id=request_id),
+        )
+
+    def purge(
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        org_id: uuid.UUID | None,
+        before: datetime.datetime | None,
+        reason: str | None,
+    ) -> int | None:
+        """Delete an organization's audit log entries older than before and record the purge as
+        an entry of its own; returns how many were deleted. Needs llmcp_audit_admin.
+
+        ``purge`` (sql/audit_logs.sql); returns one value or None.
+        """
+        return cast(
+            "int | None", self._queries.purge(conn, org_id=org_id, before=before, reason=reason)
         )
 
 
@@ -364,13 +403,15 @@ class AsyncAuditLogsQueries:
         )
 
     async def get_by_id(
-        self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.AuditLog | None:
-        """Fetch one audit log entry by its id.
+        """Fetch one audit log entry of an organization by its id.
 
         ``get_by_id`` (sql/audit_logs.sql); returns one row or None.
         """
-        return cast("models.AuditLog | None", await self._queries.get_by_id(conn, id=id))
+        return cast(
+            "models.AuditLog | None", await self._queries.get_by_id(conn, org_id=org_id, id=id)
+        )
 
     async def get_by_org_id(
         self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, limit: int, offset: int
@@ -409,7 +450,13 @@ class AsyncAuditLogsQueries:
         )
 
     async def get_by_app_id(
-        self, conn: psycopg.AsyncConnection[Any], *, app_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        org_id: uuid.UUID,
+        app_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.AuditLog]:
         """List the audit log of an application newest first, one offset page at a time.
 
@@ -417,13 +464,16 @@ class AsyncAuditLogsQueries:
         """
         return cast(
             "builtins.list[models.AuditLog]",
-            await self._queries.get_by_app_id(conn, app_id=app_id, limit=limit, offset=offset),
+            await self._queries.get_by_app_id(
+                conn, org_id=org_id, app_id=app_id, limit=limit, offset=offset
+            ),
         )
 
     async def get_by_app_id_after(
         self,
         conn: psycopg.AsyncConnection[Any],
         *,
+        org_id: uuid.UUID,
         app_id: uuid.UUID,
         after_created_at: datetime.datetime,
         after_id: uuid.UUID,
@@ -437,6 +487,7 @@ class AsyncAuditLogsQueries:
             "builtins.list[models.AuditLog]",
             await self._queries.get_by_app_id_after(
                 conn,
+                org_id=org_id,
                 app_id=app_id,
                 after_created_at=after_created_at,
                 after_id=after_id,
@@ -445,7 +496,13 @@ class AsyncAuditLogsQueries:
         )
 
     async def get_by_user_id(
-        self, conn: psycopg.AsyncConnection[Any], *, user_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        org_id: uuid.UUID,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.AuditLog]:
         """List the audit log of a user newest first, one offset page at a time.
 
@@ -453,13 +510,16 @@ class AsyncAuditLogsQueries:
         """
         return cast(
             "builtins.list[models.AuditLog]",
-            await self._queries.get_by_user_id(conn, user_id=user_id, limit=limit, offset=offset),
+            await self._queries.get_by_user_id(
+                conn, org_id=org_id, user_id=user_id, limit=limit, offset=offset
+            ),
         )
 
     async def get_by_user_id_after(
         self,
         conn: psycopg.AsyncConnection[Any],
         *,
+        org_id: uuid.UUID,
         user_id: uuid.UUID,
         after_created_at: datetime.datetime,
         after_id: uuid.UUID,
@@ -473,6 +533,7 @@ class AsyncAuditLogsQueries:
             "builtins.list[models.AuditLog]",
             await self._queries.get_by_user_id_after(
                 conn,
+                org_id=org_id,
                 user_id=user_id,
                 after_created_at=after_created_at,
                 after_id=after_id,
@@ -585,13 +646,31 @@ class AsyncAuditLogsQueries:
         )
 
     async def get_by_request_id(
-        self, conn: psycopg.AsyncConnection[Any], *, request_id: str
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, request_id: str
     ) -> builtins.list[models.AuditLog]:
-        """List every audit log entry of one request, oldest first.
+        """List every audit log entry of one request in an organization, oldest first.
 
         ``get_by_request_id`` (sql/audit_logs.sql); returns a list of rows.
         """
         return cast(
             "builtins.list[models.AuditLog]",
-            await self._queries.get_by_request_id(conn, request_id=request_id),
+            await self._queries.get_by_request_id(conn, org_id=org_id, request_id=request_id),
+        )
+
+    async def purge(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        org_id: uuid.UUID | None,
+        before: datetime.datetime | None,
+        reason: str | None,
+    ) -> int | None:
+        """Delete an organization's audit log entries older than before and record the purge as
+        an entry of its own; returns how many were deleted. Needs llmcp_audit_admin.
+
+        ``purge`` (sql/audit_logs.sql); returns one value or None.
+        """
+        return cast(
+            "int | None",
+            await self._queries.purge(conn, org_id=org_id, before=before, reason=reason),
         )

@@ -94,24 +94,27 @@ class InferenceRequestsQueries:
         )
 
     def get_by_id(
-        self, conn: psycopg.Connection[Any], *, id: uuid.UUID
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.InferenceRequest | None:
-        """Fetch one inference request by its id.
+        """Fetch one inference request of an organization by its id.
 
         ``get_by_id`` (sql/inference_requests.sql); returns one row or None.
         """
-        return cast("models.InferenceRequest | None", self._queries.get_by_id(conn, id=id))
+        return cast(
+            "models.InferenceRequest | None", self._queries.get_by_id(conn, org_id=org_id, id=id)
+        )
 
     def get_by_request_id(
-        self, conn: psycopg.Connection[Any], *, request_id: str
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, request_id: str
     ) -> models.InferenceRequest | None:
-        """Fetch one inference request by its unique request id.
+        """Fetch one inference request of an organization by its request id (unique per
+        organization).
 
         ``get_by_request_id`` (sql/inference_requests.sql); returns one row or None.
         """
         return cast(
             "models.InferenceRequest | None",
-            self._queries.get_by_request_id(conn, request_id=request_id),
+            self._queries.get_by_request_id(conn, org_id=org_id, request_id=request_id),
         )
 
     def get_by_org_id(
@@ -153,7 +156,13 @@ class InferenceRequestsQueries:
         )
 
     def get_by_app_id(
-        self, conn: psycopg.Connection[Any], *, app_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        org_id: uuid.UUID,
+        app_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an application newest first, one offset page at a
         time.
@@ -162,13 +171,16 @@ class InferenceRequestsQueries:
         """
         return cast(
             "builtins.list[models.InferenceRequest]",
-            self._queries.get_by_app_id(conn, app_id=app_id, limit=limit, offset=offset),
+            self._queries.get_by_app_id(
+                conn, org_id=org_id, app_id=app_id, limit=limit, offset=offset
+            ),
         )
 
     def get_by_app_id_after(
         self,
         conn: psycopg.Connection[Any],
         *,
+        org_id: uuid.UUID,
         app_id: uuid.UUID,
         after_created_at: datetime.datetime,
         after_id: uuid.UUID,
@@ -183,6 +195,7 @@ class InferenceRequestsQueries:
             "builtins.list[models.InferenceRequest]",
             self._queries.get_by_app_id_after(
                 conn,
+                org_id=org_id,
                 app_id=app_id,
                 after_created_at=after_created_at,
                 after_id=after_id,
@@ -191,7 +204,13 @@ class InferenceRequestsQueries:
         )
 
     def get_by_user_id(
-        self, conn: psycopg.Connection[Any], *, user_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        org_id: uuid.UUID,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of a user newest first, one offset page at a time.
 
@@ -199,13 +218,16 @@ class InferenceRequestsQueries:
         """
         return cast(
             "builtins.list[models.InferenceRequest]",
-            self._queries.get_by_user_id(conn, user_id=user_id, limit=limit, offset=offset),
+            self._queries.get_by_user_id(
+                conn, org_id=org_id, user_id=user_id, limit=limit, offset=offset
+            ),
         )
 
     def get_by_user_id_after(
         self,
         conn: psycopg.Connection[Any],
         *,
+        org_id: uuid.UUID,
         user_id: uuid.UUID,
         after_created_at: datetime.datetime,
         after_id: uuid.UUID,
@@ -219,6 +241,7 @@ class InferenceRequestsQueries:
             "builtins.list[models.InferenceRequest]",
             self._queries.get_by_user_id_after(
                 conn,
+                org_id=org_id,
                 user_id=user_id,
                 after_created_at=after_created_at,
                 after_id=after_id,
@@ -334,6 +357,7 @@ class InferenceRequestsQueries:
         self,
         conn: psycopg.Connection[Any],
         *,
+        org_id: uuid.UUID,
         id: uuid.UUID,
         version: int,
         status: models.InferenceStatus,
@@ -353,6 +377,7 @@ class InferenceRequestsQueries:
             "models.InferenceRequest | None",
             self._queries.update(
                 conn,
+                org_id=org_id,
                 id=id,
                 version=version,
                 status=status,
@@ -365,13 +390,15 @@ class InferenceRequestsQueries:
             ),
         )
 
-    def version_of(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> int | None:
+    def version_of(
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int | None:
         """Return the current version of an inference request, or no value when it does not
         exist.
 
         ``version_of`` (sql/inference_requests.sql); returns one value or None.
         """
-        return cast("int | None", self._queries.version_of(conn, id=id))
+        return cast("int | None", self._queries.version_of(conn, org_id=org_id, id=id))
 
     def get_metrics(
         self,
@@ -472,24 +499,28 @@ class AsyncInferenceRequestsQueries:
         )
 
     async def get_by_id(
-        self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.InferenceRequest | None:
-        """Fetch one inference request by its id.
+        """Fetch one inference request of an organization by its id.
 
         ``get_by_id`` (sql/inference_requests.sql); returns one row or None.
         """
-        return cast("models.InferenceRequest | None", await self._queries.get_by_id(conn, id=id))
+        return cast(
+            "models.InferenceRequest | None",
+            await self._queries.get_by_id(conn, org_id=org_id, id=id),
+        )
 
     async def get_by_request_id(
-        self, conn: psycopg.AsyncConnection[Any], *, request_id: str
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, request_id: str
     ) -> models.InferenceRequest | None:
-        """Fetch one inference request by its unique request id.
+        """Fetch one inference request of an organization by its request id (unique per
+        organization).
 
         ``get_by_request_id`` (sql/inference_requests.sql); returns one row or None.
         """
         return cast(
             "models.InferenceRequest | None",
-            await self._queries.get_by_request_id(conn, request_id=request_id),
+            await self._queries.get_by_request_id(conn, org_id=org_id, request_id=request_id),
         )
 
     async def get_by_org_id(
@@ -531,7 +562,13 @@ class AsyncInferenceRequestsQueries:
         )
 
     async def get_by_app_id(
-        self, conn: psycopg.AsyncConnection[Any], *, app_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        org_id: uuid.UUID,
+        app_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an application newest first, one offset page at a
         time.
@@ -540,13 +577,16 @@ class AsyncInferenceRequestsQueries:
         """
         return cast(
             "builtins.list[models.InferenceRequest]",
-            await self._queries.get_by_app_id(conn, app_id=app_id, limit=limit, offset=offset),
+            await self._queries.get_by_app_id(
+                conn, org_id=org_id, app_id=app_id, limit=limit, offset=offset
+            ),
         )
 
     async def get_by_app_id_after(
         self,
         conn: psycopg.AsyncConnection[Any],
         *,
+        org_id: uuid.UUID,
         app_id: uuid.UUID,
         after_created_at: datetime.datetime,
         after_id: uuid.UUID,
@@ -561,6 +601,7 @@ class AsyncInferenceRequestsQueries:
             "builtins.list[models.InferenceRequest]",
             await self._queries.get_by_app_id_after(
                 conn,
+                org_id=org_id,
                 app_id=app_id,
                 after_created_at=after_created_at,
                 after_id=after_id,
@@ -569,7 +610,13 @@ class AsyncInferenceRequestsQueries:
         )
 
     async def get_by_user_id(
-        self, conn: psycopg.AsyncConnection[Any], *, user_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        org_id: uuid.UUID,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of a user newest first, one offset page at a time.
 
@@ -577,13 +624,16 @@ class AsyncInferenceRequestsQueries:
         """
         return cast(
             "builtins.list[models.InferenceRequest]",
-            await self._queries.get_by_user_id(conn, user_id=user_id, limit=limit, offset=offset),
+            await self._queries.get_by_user_id(
+                conn, org_id=org_id, user_id=user_id, limit=limit, offset=offset
+            ),
         )
 
     async def get_by_user_id_after(
         self,
         conn: psycopg.AsyncConnection[Any],
         *,
+        org_id: uuid.UUID,
         user_id: uuid.UUID,
         after_created_at: datetime.datetime,
         after_id: uuid.UUID,
@@ -597,6 +647,7 @@ class AsyncInferenceRequestsQueries:
             "builtins.list[models.InferenceRequest]",
             await self._queries.get_by_user_id_after(
                 conn,
+                org_id=org_id,
                 user_id=user_id,
                 after_created_at=after_created_at,
                 after_id=after_id,
@@ -712,6 +763,7 @@ class AsyncInferenceRequestsQueries:
         self,
         conn: psycopg.AsyncConnection[Any],
         *,
+        org_id: uuid.UUID,
         id: uuid.UUID,
         version: int,
         status: models.InferenceStatus,
@@ -731,6 +783,7 @@ class AsyncInferenceRequestsQueries:
             "models.InferenceRequest | None",
             await self._queries.update(
                 conn,
+                org_id=org_id,
                 id=id,
                 version=version,
                 status=status,
@@ -743,13 +796,15 @@ class AsyncInferenceRequestsQueries:
             ),
         )
 
-    async def version_of(self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID) -> int | None:
+    async def version_of(
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int | None:
         """Return the current version of an inference request, or no value when it does not
         exist.
 
         ``version_of`` (sql/inference_requests.sql); returns one value or None.
         """
-        return cast("int | None", await self._queries.version_of(conn, id=id))
+        return cast("int | None", await self._queries.version_of(conn, org_id=org_id, id=id))
 
     async def get_metrics(
         self,

@@ -57,6 +57,7 @@ class AuditAction(enum.StrEnum):
     INFERENCE_COMPLETED = "inference_completed"
     INFERENCE_FAILED = "inference_failed"
     INFERENCE_REJECTED = "inference_rejected"
+    AUDIT_LOGS_PURGED = "audit_logs_purged"
 
 
 class InferenceStatus(enum.StrEnum):
@@ -231,3 +232,4 @@ class User(msgspec.Struct, frozen=True, gc=False):
     version: int
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    email_key: str

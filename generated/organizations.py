@@ -96,7 +96,8 @@ class OrganizationsQueries:
         )
 
     def delete(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> int:
-        """Delete an organization; everything it owns is deleted with it (cascade).
+        """Delete an organization; everything it owns is deleted with it (cascade), except its
+        audit logs, which outlive it.
 
         ``delete`` (sql/organizations.sql); returns the number of rows affected.
         """
@@ -183,7 +184,8 @@ class AsyncOrganizationsQueries:
         )
 
     async def delete(self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID) -> int:
-        """Delete an organization; everything it owns is deleted with it (cascade).
+        """Delete an organization; everything it owns is deleted with it (cascade), except its
+        audit logs, which outlive it.
 
         ``delete`` (sql/organizations.sql); returns the number of rows affected.
         """

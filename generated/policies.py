@@ -74,12 +74,14 @@ class PoliciesQueries:
             ),
         )
 
-    def get_by_id(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> models.Policy | None:
-        """Fetch one policy by its id.
+    def get_by_id(
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> models.Policy | None:
+        """Fetch one policy of an organization by its id.
 
         ``get_by_id`` (sql/policies.sql); returns one row or None.
         """
-        return cast("models.Policy | None", self._queries.get_by_id(conn, id=id))
+        return cast("models.Policy | None", self._queries.get_by_id(conn, org_id=org_id, id=id))
 
     def get_by_org_id(
         self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, limit: int, offset: int
@@ -94,7 +96,13 @@ class PoliciesQueries:
         )
 
     def get_by_app_id(
-        self, conn: psycopg.Connection[Any], *, app_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        org_id: uuid.UUID,
+        app_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.Policy]:
         """List the policies scoped to an application newest first, one offset page at a time.
 
@@ -102,11 +110,19 @@ class PoliciesQueries:
         """
         return cast(
             "builtins.list[models.Policy]",
-            self._queries.get_by_app_id(conn, app_id=app_id, limit=limit, offset=offset),
+            self._queries.get_by_app_id(
+                conn, org_id=org_id, app_id=app_id, limit=limit, offset=offset
+            ),
         )
 
     def get_by_user_id(
-        self, conn: psycopg.Connection[Any], *, user_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        org_id: uuid.UUID,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.Policy]:
         """List the policies scoped to a user newest first, one offset page at a time.
 
@@ -114,7 +130,9 @@ class PoliciesQueries:
         """
         return cast(
             "builtins.list[models.Policy]",
-            self._queries.get_by_user_id(conn, user_id=user_id, limit=limit, offset=offset),
+            self._queries.get_by_user_id(
+                conn, org_id=org_id, user_id=user_id, limit=limit, offset=offset
+            ),
         )
 
     def get_applicable(
@@ -138,6 +156,7 @@ class PoliciesQueries:
         self,
         conn: psycopg.Connection[Any],
         *,
+        org_id: uuid.UUID,
         id: uuid.UUID,
         version: int,
         name: str,
@@ -154,6 +173,7 @@ class PoliciesQueries:
             "models.Policy | None",
             self._queries.update(
                 conn,
+                org_id=org_id,
                 id=id,
                 version=version,
                 name=name,
@@ -164,19 +184,21 @@ class PoliciesQueries:
             ),
         )
 
-    def delete(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> int:
+    def delete(self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID) -> int:
         """Delete a policy.
 
         ``delete`` (sql/policies.sql); returns the number of rows affected.
         """
-        return cast("int", self._queries.delete(conn, id=id))
+        return cast("int", self._queries.delete(conn, org_id=org_id, id=id))
 
-    def version_of(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> int | None:
+    def version_of(
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int | None:
         """Return the current version of a policy, or no value when it does not exist.
 
         ``version_of`` (sql/policies.sql); returns one value or None.
         """
-        return cast("int | None", self._queries.version_of(conn, id=id))
+        return cast("int | None", self._queries.version_of(conn, org_id=org_id, id=id))
 
 
 class AsyncPoliciesQueries:
@@ -222,13 +244,15 @@ class AsyncPoliciesQueries:
         )
 
     async def get_by_id(
-        self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.Policy | None:
-        """Fetch one policy by its id.
+        """Fetch one policy of an organization by its id.
 
         ``get_by_id`` (sql/policies.sql); returns one row or None.
         """
-        return cast("models.Policy | None", await self._queries.get_by_id(conn, id=id))
+        return cast(
+            "models.Policy | None", await self._queries.get_by_id(conn, org_id=org_id, id=id)
+        )
 
     async def get_by_org_id(
         self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, limit: int, offset: int
@@ -243,7 +267,13 @@ class AsyncPoliciesQueries:
         )
 
     async def get_by_app_id(
-        self, conn: psycopg.AsyncConnection[Any], *, app_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        org_id: uuid.UUID,
+        app_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.Policy]:
         """List the policies scoped to an application newest first, one offset page at a time.
 
@@ -251,11 +281,19 @@ class AsyncPoliciesQueries:
         """
         return cast(
             "builtins.list[models.Policy]",
-            await self._queries.get_by_app_id(conn, app_id=app_id, limit=limit, offset=offset),
+            await self._queries.get_by_app_id(
+                conn, org_id=org_id, app_id=app_id, limit=limit, offset=offset
+            ),
         )
 
     async def get_by_user_id(
-        self, conn: psycopg.AsyncConnection[Any], *, user_id: uuid.UUID, limit: int, offset: int
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        org_id: uuid.UUID,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int,
     ) -> builtins.list[models.Policy]:
         """List the policies scoped to a user newest first, one offset page at a time.
 
@@ -263,7 +301,9 @@ class AsyncPoliciesQueries:
         """
         return cast(
             "builtins.list[models.Policy]",
-            await self._queries.get_by_user_id(conn, user_id=user_id, limit=limit, offset=offset),
+            await self._queries.get_by_user_id(
+                conn, org_id=org_id, user_id=user_id, limit=limit, offset=offset
+            ),
         )
 
     async def get_applicable(
@@ -287,6 +327,7 @@ class AsyncPoliciesQueries:
         self,
         conn: psycopg.AsyncConnection[Any],
         *,
+        org_id: uuid.UUID,
         id: uuid.UUID,
         version: int,
         name: str,
@@ -303,6 +344,7 @@ class AsyncPoliciesQueries:
             "models.Policy | None",
             await self._queries.update(
                 conn,
+                org_id=org_id,
                 id=id,
                 version=version,
                 name=name,
@@ -313,16 +355,20 @@ class AsyncPoliciesQueries:
             ),
         )
 
-    async def delete(self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID) -> int:
+    async def delete(
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int:
         """Delete a policy.
 
         ``delete`` (sql/policies.sql); returns the number of rows affected.
         """
-        return cast("int", await self._queries.delete(conn, id=id))
+        return cast("int", await self._queries.delete(conn, org_id=org_id, id=id))
 
-    async def version_of(self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID) -> int | None:
+    async def version_of(
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int | None:
         """Return the current version of a policy, or no value when it does not exist.
 
         ``version_of`` (sql/policies.sql); returns one value or None.
         """
-        return cast("int | None", await self._queries.version_of(conn, id=id))
+        return cast("int | None", await self._queries.version_of(conn, org_id=org_id, id=id))

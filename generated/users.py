@@ -43,6 +43,7 @@ class UsersQueries:
         id: uuid.UUID,
         org_id: uuid.UUID,
         email: str,
+        email_key: str,
         cognito_sub: str,
         display_name: str | None,
         role: models.UserRole,
@@ -59,6 +60,7 @@ class UsersQueries:
                 id=id,
                 org_id=org_id,
                 email=email,
+                email_key=email_key,
                 cognito_sub=cognito_sub,
                 display_name=display_name,
                 role=role,
@@ -66,17 +68,21 @@ class UsersQueries:
             ),
         )
 
-    def get_by_id(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> models.User | None:
-        """Fetch one user by its id.
+    def get_by_id(
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> models.User | None:
+        """Fetch one user of an organization by its id.
 
         ``get_by_id`` (sql/users.sql); returns one row or None.
         """
-        return cast("models.User | None", self._queries.get_by_id(conn, id=id))
+        return cast("models.User | None", self._queries.get_by_id(conn, org_id=org_id, id=id))
 
     def get_by_cognito_sub(
         self, conn: psycopg.Connection[Any], *, cognito_sub: str
     ) -> models.User | None:
-        """Fetch one user by its Cognito subject (sub).
+        """Fetch one user by its Cognito subject (sub), in any organization: the sign-in lookup
+        that runs before the tenant is known (row-level security lets it reach only the user
+        of that sub).
 
         ``get_by_cognito_sub`` (sql/users.sql); returns one row or None.
         """
@@ -84,12 +90,18 @@ class UsersQueries:
             "models.User | None", self._queries.get_by_cognito_sub(conn, cognito_sub=cognito_sub)
         )
 
-    def get_by_email(self, conn: psycopg.Connection[Any], *, email: str) -> models.User | None:
-        """Fetch one user by email address, ignoring case (uses users_email_lower_key).
+    def get_by_email(
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, email_key: str
+    ) -> models.User | None:
+        """Fetch one user of an organization by the key of an e-mail address
+        (llmcp.validation.email_key: NFKC and case folding; uses users_org_id_email_key).
 
         ``get_by_email`` (sql/users.sql); returns one row or None.
         """
-        return cast("models.User | None", self._queries.get_by_email(conn, email=email))
+        return cast(
+            "models.User | None",
+            self._queries.get_by_email(conn, org_id=org_id, email_key=email_key),
+        )
 
     def get_by_org_id(
         self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, limit: int, offset: int
@@ -107,9 +119,11 @@ class UsersQueries:
         self,
         conn: psycopg.Connection[Any],
         *,
+        org_id: uuid.UUID,
         id: uuid.UUID,
         version: int,
         email: str,
+        email_key: str,
         display_name: str | None,
         role: models.UserRole,
     ) -> models.User | None:
@@ -120,24 +134,33 @@ class UsersQueries:
         return cast(
             "models.User | None",
             self._queries.update(
-                conn, id=id, version=version, email=email, display_name=display_name, role=role
+                conn,
+                org_id=org_id,
+                id=id,
+                version=version,
+                email=email,
+                email_key=email_key,
+                display_name=display_name,
+                role=role,
             ),
         )
 
-    def delete(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> int:
-        """Delete a user with its policies; its audit logs and inference requests keep a null
-        user_id.
+    def delete(self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID) -> int:
+        """Delete a user with its policies; its audit logs keep its id, its inference requests
+        a null user_id.
 
         ``delete`` (sql/users.sql); returns the number of rows affected.
         """
-        return cast("int", self._queries.delete(conn, id=id))
+        return cast("int", self._queries.delete(conn, org_id=org_id, id=id))
 
-    def version_of(self, conn: psycopg.Connection[Any], *, id: uuid.UUID) -> int | None:
+    def version_of(
+        self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int | None:
         """Return the current version of a user, or no value when it does not exist.
 
         ``version_of`` (sql/users.sql); returns one value or None.
         """
-        return cast("int | None", self._queries.version_of(conn, id=id))
+        return cast("int | None", self._queries.version_of(conn, org_id=org_id, id=id))
 
 
 class AsyncUsersQueries:
@@ -153,6 +176,7 @@ class AsyncUsersQueries:
         id: uuid.UUID,
         org_id: uuid.UUID,
         email: str,
+        email_key: str,
         cognito_sub: str,
         display_name: str | None,
         role: models.UserRole,
@@ -169,6 +193,7 @@ class AsyncUsersQueries:
                 id=id,
                 org_id=org_id,
                 email=email,
+                email_key=email_key,
                 cognito_sub=cognito_sub,
                 display_name=display_name,
                 role=role,
@@ -177,18 +202,20 @@ class AsyncUsersQueries:
         )
 
     async def get_by_id(
-        self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.User | None:
-        """Fetch one user by its id.
+        """Fetch one user of an organization by its id.
 
         ``get_by_id`` (sql/users.sql); returns one row or None.
         """
-        return cast("models.User | None", await self._queries.get_by_id(conn, id=id))
+        return cast("models.User | None", await self._queries.get_by_id(conn, org_id=org_id, id=id))
 
     async def get_by_cognito_sub(
         self, conn: psycopg.AsyncConnection[Any], *, cognito_sub: str
     ) -> models.User | None:
-        """Fetch one user by its Cognito subject (sub).
+        """Fetch one user by its Cognito subject (sub), in any organization: the sign-in lookup
+        that runs before the tenant is known (row-level security lets it reach only the user
+        of that sub).
 
         ``get_by_cognito_sub`` (sql/users.sql); returns one row or None.
         """
@@ -198,13 +225,17 @@ class AsyncUsersQueries:
         )
 
     async def get_by_email(
-        self, conn: psycopg.AsyncConnection[Any], *, email: str
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, email_key: str
     ) -> models.User | None:
-        """Fetch one user by email address, ignoring case (uses users_email_lower_key).
+        """Fetch one user of an organization by the key of an e-mail address
+        (llmcp.validation.email_key: NFKC and case folding; uses users_org_id_email_key).
 
         ``get_by_email`` (sql/users.sql); returns one row or None.
         """
-        return cast("models.User | None", await self._queries.get_by_email(conn, email=email))
+        return cast(
+            "models.User | None",
+            await self._queries.get_by_email(conn, org_id=org_id, email_key=email_key),
+        )
 
     async def get_by_org_id(
         self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, limit: int, offset: int
@@ -222,9 +253,11 @@ class AsyncUsersQueries:
         self,
         conn: psycopg.AsyncConnection[Any],
         *,
+        org_id: uuid.UUID,
         id: uuid.UUID,
         version: int,
         email: str,
+        email_key: str,
         display_name: str | None,
         role: models.UserRole,
     ) -> models.User | None:
@@ -235,21 +268,32 @@ class AsyncUsersQueries:
         return cast(
             "models.User | None",
             await self._queries.update(
-                conn, id=id, version=version, email=email, display_name=display_name, role=role
+                conn,
+                org_id=org_id,
+                id=id,
+                version=version,
+                email=email,
+                email_key=email_key,
+                display_name=display_name,
+                role=role,
             ),
         )
 
-    async def delete(self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID) -> int:
-        """Delete a user with its policies; its audit logs and inference requests keep a null
-        user_id.
+    async def delete(
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int:
+        """Delete a user with its policies; its audit logs keep its id, its inference requests
+        a null user_id.
 
         ``delete`` (sql/users.sql); returns the number of rows affected.
         """
-        return cast("int", await self._queries.delete(conn, id=id))
+        return cast("int", await self._queries.delete(conn, org_id=org_id, id=id))
 
-    async def version_of(self, conn: psycopg.AsyncConnection[Any], *, id: uuid.UUID) -> int | None:
+    async def version_of(
+        self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
+    ) -> int | None:
         """Return the current version of a user, or no value when it does not exist.
 
         ``version_of`` (sql/users.sql); returns one value or None.
         """
-        return cast("int | None", await self._queries.version_of(conn, id=id))
+        return cast("int | None", await self._queries.version_of(conn, org_id=org_id, id=id))

@@ -11,6 +11,7 @@ import enum
 import ipaddress
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final, TypeVar
@@ -32,6 +33,7 @@ __all__ = [
     "MAX_LIMIT",
     "aware",
     "boolean",
+    "email_key",
     "int_range",
     "json_document",
     "json_encoded",
@@ -298,3 +300,14 @@ def optional_ip(field: str, value: object) -> IPAddress | None:
         except ValueError:
             pass
     raise ValidationError(f"{field} must be an IP address")
+
+
+def email_key(address: str) -> str:
+    """The key e-mail addresses are compared by: NFKC, full case folding, NFKC again.
+
+    Case never matters, and compatibility forms cannot pass for the plain letters
+    they look like (a Kelvin sign U+212A is a ``k``, full-width letters and
+    ligatures are their plain spellings), so a look-alike address can neither
+    collide with another one nor take it over. Unicode tables are Python's.
+    """
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", address).casefold())

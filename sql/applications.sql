@@ -28,8 +28,8 @@ RETURNING
     created_at,
     updated_at;
 
--- name: get_by_id(id)^
--- Fetch one application by its id.
+-- name: get_by_id(org_id, id)^
+-- Fetch one application of an organization by its id.
 SELECT
     id,
     org_id,
@@ -40,10 +40,13 @@ SELECT
     created_at,
     updated_at
 FROM applications
-WHERE id = :id;
+WHERE org_id = :org_id
+    AND id = :id;
 
 -- name: get_by_api_key_hash(api_key_hash)^
--- Fetch one application by the SHA-256 hash of its API key.
+-- Fetch one application by the SHA-256 hash of its API key, in any organization:
+-- the request path's lookup that runs before the tenant is known (row-level
+-- security lets it reach only the application of that key).
 SELECT
     id,
     org_id,
@@ -73,14 +76,15 @@ ORDER BY created_at DESC, id DESC
 LIMIT :limit
 OFFSET :offset;
 
--- name: update(id, version, name, description, api_key_hash)^
+-- name: update(org_id, id, version, name, description, api_key_hash)^
 -- Update an application when its version still matches and return the new row.
 UPDATE applications
 SET
     name = :name,
     description = :description,
     api_key_hash = :api_key_hash
-WHERE id = :id
+WHERE org_id = :org_id
+    AND id = :id
     AND version = :version
 RETURNING
     id,
@@ -92,14 +96,16 @@ RETURNING
     created_at,
     updated_at;
 
--- name: delete(id)!
--- Delete an application with its policies and inference requests; its audit logs keep a null app_id.
+-- name: delete(org_id, id)!
+-- Delete an application with its policies and inference requests; its audit logs keep its id.
 DELETE FROM applications
-WHERE id = :id;
+WHERE org_id = :org_id
+    AND id = :id;
 
--- name: version_of(id)$
+-- name: version_of(org_id, id)$
 -- Return the current version of an application, or no value when it does not exist.
 SELECT
     version
 FROM applications
-WHERE id = :id;
+WHERE org_id = :org_id
+    AND id = :id;

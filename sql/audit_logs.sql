@@ -42,8 +42,8 @@ RETURNING
     user_agent,
     created_at;
 
--- name: get_by_id(id)^
--- Fetch one audit log entry by its id.
+-- name: get_by_id(org_id, id)^
+-- Fetch one audit log entry of an organization by its id.
 SELECT
     id,
     org_id,
@@ -58,7 +58,8 @@ SELECT
     user_agent,
     created_at
 FROM audit_logs
-WHERE id = :id;
+WHERE org_id = :org_id
+    AND id = :id;
 
 -- name: get_by_org_id(org_id, limit, offset)
 -- List the audit log of an organization newest first, one offset page at a time.
@@ -102,7 +103,7 @@ WHERE org_id = :org_id
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
--- name: get_by_app_id(app_id, limit, offset)
+-- name: get_by_app_id(org_id, app_id, limit, offset)
 -- List the audit log of an application newest first, one offset page at a time.
 SELECT
     id,
@@ -118,12 +119,13 @@ SELECT
     user_agent,
     created_at
 FROM audit_logs
-WHERE app_id = :app_id
+WHERE org_id = :org_id
+    AND app_id = :app_id
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 OFFSET :offset;
 
--- name: get_by_app_id_after(app_id, after_created_at, after_id, limit)
+-- name: get_by_app_id_after(org_id, app_id, after_created_at, after_id, limit)
 -- List the audit log of an application newest first, the keyset page after a cursor.
 SELECT
     id,
@@ -139,12 +141,13 @@ SELECT
     user_agent,
     created_at
 FROM audit_logs
-WHERE app_id = :app_id
+WHERE org_id = :org_id
+    AND app_id = :app_id
     AND (created_at, id) < (:after_created_at, :after_id)
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
--- name: get_by_user_id(user_id, limit, offset)
+-- name: get_by_user_id(org_id, user_id, limit, offset)
 -- List the audit log of a user newest first, one offset page at a time.
 SELECT
     id,
@@ -160,12 +163,13 @@ SELECT
     user_agent,
     created_at
 FROM audit_logs
-WHERE user_id = :user_id
+WHERE org_id = :org_id
+    AND user_id = :user_id
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 OFFSET :offset;
 
--- name: get_by_user_id_after(user_id, after_created_at, after_id, limit)
+-- name: get_by_user_id_after(org_id, user_id, after_created_at, after_id, limit)
 -- List the audit log of a user newest first, the keyset page after a cursor.
 SELECT
     id,
@@ -181,7 +185,8 @@ SELECT
     user_agent,
     created_at
 FROM audit_logs
-WHERE user_id = :user_id
+WHERE org_id = :org_id
+    AND user_id = :user_id
     AND (created_at, id) < (:after_created_at, :after_id)
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
@@ -276,8 +281,8 @@ WHERE org_id = :org_id
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
--- name: get_by_request_id(request_id)
--- List every audit log entry of one request, oldest first.
+-- name: get_by_request_id(org_id, request_id)
+-- List every audit log entry of one request in an organization, oldest first.
 SELECT
     id,
     org_id,
@@ -292,5 +297,11 @@ SELECT
     user_agent,
     created_at
 FROM audit_logs
-WHERE request_id = :request_id
+WHERE org_id = :org_id
+    AND request_id = :request_id
 ORDER BY created_at ASC, id ASC;
+
+-- name: purge(org_id, before, reason)$
+-- Delete an organization's audit log entries older than before and record the purge
+-- as an entry of its own; returns how many were deleted. Needs llmcp_audit_admin.
+SELECT llmcp_purge_audit_logs(:org_id, :before, :reason);

@@ -58,8 +58,8 @@ RETURNING
     updated_at,
     completed_at;
 
--- name: get_by_id(id)^
--- Fetch one inference request by its id.
+-- name: get_by_id(org_id, id)^
+-- Fetch one inference request of an organization by its id.
 SELECT
     id,
     org_id,
@@ -80,10 +80,11 @@ SELECT
     updated_at,
     completed_at
 FROM inference_requests
-WHERE id = :id;
+WHERE org_id = :org_id
+    AND id = :id;
 
--- name: get_by_request_id(request_id)^
--- Fetch one inference request by its unique request id.
+-- name: get_by_request_id(org_id, request_id)^
+-- Fetch one inference request of an organization by its request id (unique per organization).
 SELECT
     id,
     org_id,
@@ -104,7 +105,8 @@ SELECT
     updated_at,
     completed_at
 FROM inference_requests
-WHERE request_id = :request_id;
+WHERE org_id = :org_id
+    AND request_id = :request_id;
 
 -- name: get_by_org_id(org_id, limit, offset)
 -- List the inference requests of an organization newest first, one offset page at a time.
@@ -160,7 +162,7 @@ WHERE org_id = :org_id
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
--- name: get_by_app_id(app_id, limit, offset)
+-- name: get_by_app_id(org_id, app_id, limit, offset)
 -- List the inference requests of an application newest first, one offset page at a time.
 SELECT
     id,
@@ -182,12 +184,13 @@ SELECT
     updated_at,
     completed_at
 FROM inference_requests
-WHERE app_id = :app_id
+WHERE org_id = :org_id
+    AND app_id = :app_id
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 OFFSET :offset;
 
--- name: get_by_app_id_after(app_id, after_created_at, after_id, limit)
+-- name: get_by_app_id_after(org_id, app_id, after_created_at, after_id, limit)
 -- List the inference requests of an application newest first, the keyset page after a cursor.
 SELECT
     id,
@@ -209,12 +212,13 @@ SELECT
     updated_at,
     completed_at
 FROM inference_requests
-WHERE app_id = :app_id
+WHERE org_id = :org_id
+    AND app_id = :app_id
     AND (created_at, id) < (:after_created_at, :after_id)
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
--- name: get_by_user_id(user_id, limit, offset)
+-- name: get_by_user_id(org_id, user_id, limit, offset)
 -- List the inference requests of a user newest first, one offset page at a time.
 SELECT
     id,
@@ -236,12 +240,13 @@ SELECT
     updated_at,
     completed_at
 FROM inference_requests
-WHERE user_id = :user_id
+WHERE org_id = :org_id
+    AND user_id = :user_id
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 OFFSET :offset;
 
--- name: get_by_user_id_after(user_id, after_created_at, after_id, limit)
+-- name: get_by_user_id_after(org_id, user_id, after_created_at, after_id, limit)
 -- List the inference requests of a user newest first, the keyset page after a cursor.
 SELECT
     id,
@@ -263,7 +268,8 @@ SELECT
     updated_at,
     completed_at
 FROM inference_requests
-WHERE user_id = :user_id
+WHERE org_id = :org_id
+    AND user_id = :user_id
     AND (created_at, id) < (:after_created_at, :after_id)
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
@@ -382,7 +388,7 @@ WHERE org_id = :org_id
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
--- name: update(id, version, status, prompt_tokens, completion_tokens, cost, latency_ms, error_message, completed_at)^
+-- name: update(org_id, id, version, status, prompt_tokens, completion_tokens, cost, latency_ms, error_message, completed_at)^
 -- Update an inference request when its version still matches, recomputing total_tokens, and return the new row.
 UPDATE inference_requests
 SET
@@ -394,7 +400,8 @@ SET
     latency_ms = :latency_ms,
     error_message = :error_message,
     completed_at = :completed_at
-WHERE id = :id
+WHERE org_id = :org_id
+    AND id = :id
     AND version = :version
 RETURNING
     id,
@@ -416,12 +423,13 @@ RETURNING
     updated_at,
     completed_at;
 
--- name: version_of(id)$
+-- name: version_of(org_id, id)$
 -- Return the current version of an inference request, or no value when it does not exist.
 SELECT
     version
 FROM inference_requests
-WHERE id = :id;
+WHERE org_id = :org_id
+    AND id = :id;
 
 -- name: get_metrics(org_id, start_time, end_time)^
 -- Summarize an organization's inference requests in [start_time, end_time) as one row, fast.

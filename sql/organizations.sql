@@ -77,7 +77,8 @@ RETURNING
     updated_at;
 
 -- name: delete(id)!
--- Delete an organization; everything it owns is deleted with it (cascade).
+-- Delete an organization; everything it owns is deleted with it (cascade), except
+-- its audit logs, which outlive it.
 DELETE FROM organizations
 WHERE id = :id;
 

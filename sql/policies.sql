@@ -40,8 +40,8 @@ RETURNING
     created_at,
     updated_at;
 
--- name: get_by_id(id)^
--- Fetch one policy by its id.
+-- name: get_by_id(org_id, id)^
+-- Fetch one policy of an organization by its id.
 SELECT
     id,
     org_id,
@@ -56,7 +56,8 @@ SELECT
     created_at,
     updated_at
 FROM policies
-WHERE id = :id;
+WHERE org_id = :org_id
+    AND id = :id;
 
 -- name: get_by_org_id(org_id, limit, offset)
 -- List the policies of an organization newest first, one offset page at a time.
@@ -79,7 +80,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT :limit
 OFFSET :offset;
 
--- name: get_by_app_id(app_id, limit, offset)
+-- name: get_by_app_id(org_id, app_id, limit, offset)
 -- List the policies scoped to an application newest first, one offset page at a time.
 SELECT
     id,
@@ -95,12 +96,13 @@ SELECT
     created_at,
     updated_at
 FROM policies
-WHERE app_id = :app_id
+WHERE org_id = :org_id
+    AND app_id = :app_id
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 OFFSET :offset;
 
--- name: get_by_user_id(user_id, limit, offset)
+-- name: get_by_user_id(org_id, user_id, limit, offset)
 -- List the policies scoped to a user newest first, one offset page at a time.
 SELECT
     id,
@@ -116,7 +118,8 @@ SELECT
     created_at,
     updated_at
 FROM policies
-WHERE user_id = :user_id
+WHERE org_id = :org_id
+    AND user_id = :user_id
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 OFFSET :offset;
@@ -156,7 +159,7 @@ ORDER BY
     created_at ASC,
     id ASC;
 
--- name: update(id, version, name, policy_type, config, priority, enabled)^
+-- name: update(org_id, id, version, name, policy_type, config, priority, enabled)^
 -- Update a policy when its version still matches and return the new row.
 UPDATE policies
 SET
@@ -165,7 +168,8 @@ SET
     config = :config,
     priority = :priority,
     enabled = :enabled
-WHERE id = :id
+WHERE org_id = :org_id
+    AND id = :id
     AND version = :version
 RETURNING
     id,
@@ -181,14 +185,16 @@ RETURNING
     created_at,
     updated_at;
 
--- name: delete(id)!
+-- name: delete(org_id, id)!
 -- Delete a policy.
 DELETE FROM policies
-WHERE id = :id;
+WHERE org_id = :org_id
+    AND id = :id;
 
--- name: version_of(id)$
+-- name: version_of(org_id, id)$
 -- Return the current version of a policy, or no value when it does not exist.
 SELECT
     version
 FROM policies
-WHERE id = :id;
+WHERE org_id = :org_id
+    AND id = :id;

@@ -190,7 +190,7 @@ def _flow(factory: RepositoryFactory) -> None:
             raise RuntimeError("something went wrong after the insert")
     except RuntimeError as exc:
         print(f"rolled back a transaction ({exc}): application present afterwards? "
-              f"{repos.applications.get_by_id(doomed) is not None}")  # fmt: skip
+              f"{repos.applications.get_by_id(org.id, doomed) is not None}")  # fmt: skip
 
     page = repos.audit_logs.page_by_org_id(org.id, limit=2)
     number = 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import uuid
 
+from llmcp import tenancy
 from llmcp import validation as check
 from llmcp.api_keys import API_KEY_HASH
 from llmcp.generated.applications import ApplicationsQueries
@@ -37,12 +38,20 @@ class ApplicationRepository(Repository):
             created_at=check.optional_aware("created_at", new.created_at),
         )
 
-    def get_by_id(self, app_id: uuid.UUID) -> Application | None:
-        return self._run(self._queries.get_by_id, id=check.uuid_value("app_id", app_id))
+    def get_by_id(self, org_id: uuid.UUID, app_id: uuid.UUID) -> Application | None:
+        """The organization's application with this id (another organization's: None)."""
+        return self._run(
+            self._queries.get_by_id,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("app_id", app_id),
+        )
 
     def get_by_api_key_hash(self, api_key_hash: str) -> Application | None:
+        """The application of an API key, in any organization: the request path's
+        lookup before the tenant is known (it reaches that one application only)."""
         key_hash = check.text("api_key_hash", api_key_hash, max_length=200)
-        return self._run(self._queries.get_by_api_key_hash, api_key_hash=key_hash)
+        with tenancy.scoped(tenancy.API_KEY_HASH, key_hash):
+            return self._run(self._queries.get_by_api_key_hash, api_key_hash=key_hash)
 
     def get_by_org_id(
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
@@ -60,6 +69,7 @@ class ApplicationRepository(Repository):
         check.instance("app", app, Application)
         updated = self._run(
             self._queries.update,
+            org_id=check.uuid_value("org_id", app.org_id),
             id=check.uuid_value("id", app.id),
             version=check.int_range("version", app.version, minimum=1, maximum=check.INT32_MAX),
             name=check.text("name", app.name, max_length=200),
@@ -71,10 +81,17 @@ class ApplicationRepository(Repository):
             ),
         )
         if updated is None:
-            raise self._missing_or_stale(self._queries.version_of, app.id, app.version)
+            raise self._missing_or_stale(
+                self._queries.version_of, app.id, app.version, org_id=app.org_id
+            )
         return updated
 
-    def delete(self, app_id: uuid.UUID) -> None:
+    def delete(self, org_id: uuid.UUID, app_id: uuid.UUID) -> None:
         """Delete the application, its policies and inference requests; audit logs stay."""
-        if self._run(self._queries.delete, id=check.uuid_value("app_id", app_id)) == 0:
+        deleted = self._run(
+            self._queries.delete,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("app_id", app_id),
+        )
+        if deleted == 0:
             raise self._not_found(app_id)

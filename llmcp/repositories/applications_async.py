@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import uuid
 
+from llmcp import tenancy
 from llmcp import validation as check
 from llmcp.api_keys import API_KEY_HASH
 from llmcp.generated.applications import AsyncApplicationsQueries
@@ -36,12 +37,20 @@ class AsyncApplicationRepository(AsyncRepository):
             created_at=check.optional_aware("created_at", new.created_at),
         )
 
-    async def get_by_id(self, app_id: uuid.UUID) -> Application | None:
-        return await self._run(self._queries.get_by_id, id=check.uuid_value("app_id", app_id))
+    async def get_by_id(self, org_id: uuid.UUID, app_id: uuid.UUID) -> Application | None:
+        """The organization's application with this id (another organization's: None)."""
+        return await self._run(
+            self._queries.get_by_id,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("app_id", app_id),
+        )
 
     async def get_by_api_key_hash(self, api_key_hash: str) -> Application | None:
+        """The application of an API key, in any organization: the request path's
+        lookup before the tenant is known (it reaches that one application only)."""
         key_hash = check.text("api_key_hash", api_key_hash, max_length=200)
-        return await self._run(self._queries.get_by_api_key_hash, api_key_hash=key_hash)
+        with tenancy.scoped(tenancy.API_KEY_HASH, key_hash):
+            return await self._run(self._queries.get_by_api_key_hash, api_key_hash=key_hash)
 
     async def get_by_org_id(
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
@@ -59,6 +68,7 @@ class AsyncApplicationRepository(AsyncRepository):
         check.instance("app", app, Application)
         updated = await self._run(
             self._queries.update,
+            org_id=check.uuid_value("org_id", app.org_id),
             id=check.uuid_value("id", app.id),
             version=check.int_range("version", app.version, minimum=1, maximum=check.INT32_MAX),
             name=check.text("name", app.name, max_length=200),
@@ -70,10 +80,17 @@ class AsyncApplicationRepository(AsyncRepository):
             ),
         )
         if updated is None:
-            raise await self._missing_or_stale(self._queries.version_of, app.id, app.version)
+            raise await self._missing_or_stale(
+                self._queries.version_of, app.id, app.version, org_id=app.org_id
+            )
         return updated
 
-    async def delete(self, app_id: uuid.UUID) -> None:
+    async def delete(self, org_id: uuid.UUID, app_id: uuid.UUID) -> None:
         """Delete the application, its policies and inference requests; audit logs stay."""
-        if await self._run(self._queries.delete, id=check.uuid_value("app_id", app_id)) == 0:
+        deleted = await self._run(
+            self._queries.delete,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("app_id", app_id),
+        )
+        if deleted == 0:
             raise self._not_found(app_id)

@@ -83,13 +83,38 @@ class AuditLogRepository(Repository):
             created_at=check.optional_aware("created_at", new.created_at),
         )
 
-    def get_by_id(self, log_id: uuid.UUID) -> AuditLog | None:
-        return self._run(self._queries.get_by_id, id=check.uuid_value("log_id", log_id))
+    def get_by_id(self, org_id: uuid.UUID, log_id: uuid.UUID) -> AuditLog | None:
+        """The organization's audit log entry with this id (another organization's: None)."""
+        return self._run(
+            self._queries.get_by_id,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("log_id", log_id),
+        )
 
-    def get_by_request_id(self, request_id: str) -> builtins.list[AuditLog]:
-        """Every log of one request, oldest first."""
+    def get_by_request_id(self, org_id: uuid.UUID, request_id: str) -> builtins.list[AuditLog]:
+        """Every log of one request of the organization, oldest first."""
         request = check.text("request_id", request_id, max_length=200)
-        return self._run(self._queries.get_by_request_id, request_id=request)
+        return self._run(
+            self._queries.get_by_request_id,
+            org_id=check.uuid_value("org_id", org_id),
+            request_id=request,
+        )
+
+    def purge(self, org_id: uuid.UUID, before: datetime.datetime, reason: str) -> int:
+        """Delete the organization's entries created before ``before`` (retention or
+        legal erasure); returns how many. The purge itself is recorded as an entry
+        (``AuditAction.AUDIT_LOGS_PURGED``, with the count, the role and ``reason``).
+
+        Only a member of ``llmcp_audit_admin`` (or the owner) may purge; the
+        service's own role gets :class:`~llmcp.errors.PermissionDeniedError`.
+        """
+        purged = self._run(
+            self._queries.purge,
+            org_id=check.uuid_value("org_id", org_id),
+            before=check.aware("before", before),
+            reason=check.text("reason", reason, max_length=1000),
+        )
+        return purged or 0
 
     # -- offset pages ---------------------------------------------------------
 
@@ -102,18 +127,20 @@ class AuditLogRepository(Repository):
         )  # fmt: skip
 
     def get_by_app_id(
-        self, app_id: uuid.UUID, limit: int = 100, offset: int = 0
+        self, org_id: uuid.UUID, app_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[AuditLog]:
         return self._run(
-            self._queries.get_by_app_id, app_id=check.uuid_value("app_id", app_id),
+            self._queries.get_by_app_id, org_id=check.uuid_value("org_id", org_id),
+            app_id=check.uuid_value("app_id", app_id),
             limit=check.limit(limit), offset=check.offset(offset),
         )  # fmt: skip
 
     def get_by_user_id(
-        self, user_id: uuid.UUID, limit: int = 100, offset: int = 0
+        self, org_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[AuditLog]:
         return self._run(
-            self._queries.get_by_user_id, user_id=check.uuid_value("user_id", user_id),
+            self._queries.get_by_user_id, org_id=check.uuid_value("org_id", org_id),
+            user_id=check.uuid_value("user_id", user_id),
             limit=check.limit(limit), offset=check.offset(offset),
         )  # fmt: skip
 
@@ -152,21 +179,21 @@ class AuditLogRepository(Repository):
         )  # fmt: skip
 
     def page_by_app_id(
-        self, app_id: uuid.UUID, limit: int = 100, cursor: str | None = None
+        self, org_id: uuid.UUID, app_id: uuid.UUID, limit: int = 100, cursor: str | None = None
     ) -> Page[AuditLog]:
-        app = check.uuid_value("app_id", app_id)
+        org, app = check.uuid_value("org_id", org_id), check.uuid_value("app_id", app_id)
         return self._page(
             self._queries.get_by_app_id, self._queries.get_by_app_id_after,
-            scope=f"app:{app}", limit=limit, cursor=cursor, app_id=app,
+            scope=f"app:{org}:{app}", limit=limit, cursor=cursor, org_id=org, app_id=app,
         )  # fmt: skip
 
     def page_by_user_id(
-        self, user_id: uuid.UUID, limit: int = 100, cursor: str | None = None
+        self, org_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100, cursor: str | None = None
     ) -> Page[AuditLog]:
-        user = check.uuid_value("user_id", user_id)
+        org, user = check.uuid_value("org_id", org_id), check.uuid_value("user_id", user_id)
         return self._page(
             self._queries.get_by_user_id, self._queries.get_by_user_id_after,
-            scope=f"user:{user}", limit=limit, cursor=cursor, user_id=user,
+            scope=f"user:{org}:{user}", limit=limit, cursor=cursor, org_id=org, user_id=user,
         )  # fmt: skip
 
     def page_by_date_range(

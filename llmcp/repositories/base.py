@@ -13,6 +13,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 import msgspec
 import psycopg
 
+from llmcp import tenancy
 from llmcp import validation as check
 from llmcp.error_map import map_error, sqlstate_of
 from llmcp.errors import ConflictError, LlmcpError, NotFoundError
@@ -52,6 +53,19 @@ class Repository:
         self._cursor_secret = cursor_secret
 
     def _run(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one generated query, scoped to its ``org_id`` parameter when it has one.
+
+        Scoped, the statement carries that organization as its tenant (llmcp.tenancy):
+        row-level security then shows it that organization's rows only, whatever
+        its own predicates say.
+        """
+        org_id = kwargs.get("org_id")
+        if org_id is None:
+            return self._execute(query, *args, **kwargs)
+        with tenancy.scoped(tenancy.ORG_ID, str(org_id)):
+            return self._execute(query, *args, **kwargs)
+
+    def _execute(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one generated query: on the context's connection (a transaction's or
         a pinned one) or a pooled one; psycopg errors become llmcp errors; timing at DEBUG.
 
@@ -91,10 +105,16 @@ class Repository:
         return f"{self.entity}.{getattr(query, '__name__', 'query')}"
 
     def _missing_or_stale(
-        self, version_of: Query[..., int | None], row_id: uuid.UUID, expected: int
+        self,
+        version_of: Query[..., int | None],
+        row_id: uuid.UUID,
+        expected: int,
+        **scope: uuid.UUID,
     ) -> LlmcpError:
-        """Why an optimistic update changed nothing: the row is gone, or it moved on."""
-        current = self._run(version_of, id=row_id)
+        """Why an optimistic update changed nothing: the row is gone (or is another
+        organization's, which looks the same: ``scope`` holds its ``org_id``), or it
+        moved on."""
+        current = self._run(version_of, id=row_id, **scope)
         if current is None:
             return NotFoundError(f"{self.entity}: no row with id {row_id}")
         return ConflictError(

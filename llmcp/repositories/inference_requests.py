@@ -72,24 +72,37 @@ class InferenceRequestRepository(Repository):
             **_outcome(new),  # type: ignore[arg-type]
         )
 
-    def get_by_id(self, request_pk: uuid.UUID) -> InferenceRequest | None:
-        return self._run(self._queries.get_by_id, id=check.uuid_value("id", request_pk))
+    def get_by_id(self, org_id: uuid.UUID, request_pk: uuid.UUID) -> InferenceRequest | None:
+        """The organization's inference request with this id (another organization's: None)."""
+        return self._run(
+            self._queries.get_by_id,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("id", request_pk),
+        )
 
-    def get_by_request_id(self, request_id: str) -> InferenceRequest | None:
+    def get_by_request_id(self, org_id: uuid.UUID, request_id: str) -> InferenceRequest | None:
+        """The organization's inference request with this request id (unique per organization)."""
         request = check.text("request_id", request_id, max_length=200)
-        return self._run(self._queries.get_by_request_id, request_id=request)
+        return self._run(
+            self._queries.get_by_request_id,
+            org_id=check.uuid_value("org_id", org_id),
+            request_id=request,
+        )
 
     def update(self, request: InferenceRequest) -> InferenceRequest:
         """Store the outcome (status, tokens, cost, latency, error, completion) if the version is current."""
         check.instance("request", request, InferenceRequest)
         updated = self._run(
             self._queries.update,
+            org_id=check.uuid_value("org_id", request.org_id),
             id=check.uuid_value("id", request.id),
             version=check.int_range("version", request.version, minimum=1, maximum=check.INT32_MAX),
             **_outcome(request),  # type: ignore[arg-type]
         )
         if updated is None:
-            raise self._missing_or_stale(self._queries.version_of, request.id, request.version)
+            raise self._missing_or_stale(
+                self._queries.version_of, request.id, request.version, org_id=request.org_id
+            )
         return updated
 
     def get_metrics(
@@ -115,18 +128,20 @@ class InferenceRequestRepository(Repository):
         )  # fmt: skip
 
     def get_by_app_id(
-        self, app_id: uuid.UUID, limit: int = 100, offset: int = 0
+        self, org_id: uuid.UUID, app_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[InferenceRequest]:
         return self._run(
-            self._queries.get_by_app_id, app_id=check.uuid_value("app_id", app_id),
+            self._queries.get_by_app_id, org_id=check.uuid_value("org_id", org_id),
+            app_id=check.uuid_value("app_id", app_id),
             limit=check.limit(limit), offset=check.offset(offset),
         )  # fmt: skip
 
     def get_by_user_id(
-        self, user_id: uuid.UUID, limit: int = 100, offset: int = 0
+        self, org_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[InferenceRequest]:
         return self._run(
-            self._queries.get_by_user_id, user_id=check.uuid_value("user_id", user_id),
+            self._queries.get_by_user_id, org_id=check.uuid_value("org_id", org_id),
+            user_id=check.uuid_value("user_id", user_id),
             limit=check.limit(limit), offset=check.offset(offset),
         )  # fmt: skip
 
@@ -165,21 +180,21 @@ class InferenceRequestRepository(Repository):
         )  # fmt: skip
 
     def page_by_app_id(
-        self, app_id: uuid.UUID, limit: int = 100, cursor: str | None = None
+        self, org_id: uuid.UUID, app_id: uuid.UUID, limit: int = 100, cursor: str | None = None
     ) -> Page[InferenceRequest]:
-        app = check.uuid_value("app_id", app_id)
+        org, app = check.uuid_value("org_id", org_id), check.uuid_value("app_id", app_id)
         return self._page(
             self._queries.get_by_app_id, self._queries.get_by_app_id_after,
-            scope=f"app:{app}", limit=limit, cursor=cursor, app_id=app,
+            scope=f"app:{org}:{app}", limit=limit, cursor=cursor, org_id=org, app_id=app,
         )  # fmt: skip
 
     def page_by_user_id(
-        self, user_id: uuid.UUID, limit: int = 100, cursor: str | None = None
+        self, org_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100, cursor: str | None = None
     ) -> Page[InferenceRequest]:
-        user = check.uuid_value("user_id", user_id)
+        org, user = check.uuid_value("org_id", org_id), check.uuid_value("user_id", user_id)
         return self._page(
             self._queries.get_by_user_id, self._queries.get_by_user_id_after,
-            scope=f"user:{user}", limit=limit, cursor=cursor, user_id=user,
+            scope=f"user:{org}:{user}", limit=limit, cursor=cursor, org_id=org, user_id=user,
         )  # fmt: skip
 
     def page_by_status(

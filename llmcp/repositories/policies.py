@@ -59,8 +59,13 @@ class PolicyRepository(Repository):
             created_at=check.optional_aware("created_at", new.created_at),
         )
 
-    def get_by_id(self, policy_id: uuid.UUID) -> Policy | None:
-        return self._run(self._queries.get_by_id, id=check.uuid_value("policy_id", policy_id))
+    def get_by_id(self, org_id: uuid.UUID, policy_id: uuid.UUID) -> Policy | None:
+        """The organization's policy with this id (another organization's: None)."""
+        return self._run(
+            self._queries.get_by_id,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("policy_id", policy_id),
+        )
 
     def get_by_org_id(
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
@@ -74,22 +79,24 @@ class PolicyRepository(Repository):
         )
 
     def get_by_app_id(
-        self, app_id: uuid.UUID, limit: int = 100, offset: int = 0
+        self, org_id: uuid.UUID, app_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[Policy]:
         """Policies that name this application, newest first."""
         return self._run(
             self._queries.get_by_app_id,
+            org_id=check.uuid_value("org_id", org_id),
             app_id=check.uuid_value("app_id", app_id),
             limit=check.limit(limit),
             offset=check.offset(offset),
         )
 
     def get_by_user_id(
-        self, user_id: uuid.UUID, limit: int = 100, offset: int = 0
+        self, org_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[Policy]:
         """Policies that name this user, newest first."""
         return self._run(
             self._queries.get_by_user_id,
+            org_id=check.uuid_value("org_id", org_id),
             user_id=check.uuid_value("user_id", user_id),
             limit=check.limit(limit),
             offset=check.offset(offset),
@@ -118,6 +125,7 @@ class PolicyRepository(Repository):
         policy_type, config = checked_config(policy.config)
         updated = self._run(
             self._queries.update,
+            org_id=check.uuid_value("org_id", policy.org_id),
             id=check.uuid_value("id", policy.id),
             version=check.int_range("version", policy.version, minimum=1, maximum=check.INT32_MAX),
             name=check.text("name", policy.name, max_length=200),
@@ -129,9 +137,16 @@ class PolicyRepository(Repository):
             enabled=check.boolean("enabled", policy.enabled),
         )
         if updated is None:
-            raise self._missing_or_stale(self._queries.version_of, policy.id, policy.version)
+            raise self._missing_or_stale(
+                self._queries.version_of, policy.id, policy.version, org_id=policy.org_id
+            )
         return updated
 
-    def delete(self, policy_id: uuid.UUID) -> None:
-        if self._run(self._queries.delete, id=check.uuid_value("policy_id", policy_id)) == 0:
+    def delete(self, org_id: uuid.UUID, policy_id: uuid.UUID) -> None:
+        deleted = self._run(
+            self._queries.delete,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("policy_id", policy_id),
+        )
+        if deleted == 0:
             raise self._not_found(policy_id)

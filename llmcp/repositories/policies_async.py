@@ -58,8 +58,13 @@ class AsyncPolicyRepository(AsyncRepository):
             created_at=check.optional_aware("created_at", new.created_at),
         )
 
-    async def get_by_id(self, policy_id: uuid.UUID) -> Policy | None:
-        return await self._run(self._queries.get_by_id, id=check.uuid_value("policy_id", policy_id))
+    async def get_by_id(self, org_id: uuid.UUID, policy_id: uuid.UUID) -> Policy | None:
+        """The organization's policy with this id (another organization's: None)."""
+        return await self._run(
+            self._queries.get_by_id,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("policy_id", policy_id),
+        )
 
     async def get_by_org_id(
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
@@ -73,22 +78,24 @@ class AsyncPolicyRepository(AsyncRepository):
         )
 
     async def get_by_app_id(
-        self, app_id: uuid.UUID, limit: int = 100, offset: int = 0
+        self, org_id: uuid.UUID, app_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[Policy]:
         """Policies that name this application, newest first."""
         return await self._run(
             self._queries.get_by_app_id,
+            org_id=check.uuid_value("org_id", org_id),
             app_id=check.uuid_value("app_id", app_id),
             limit=check.limit(limit),
             offset=check.offset(offset),
         )
 
     async def get_by_user_id(
-        self, user_id: uuid.UUID, limit: int = 100, offset: int = 0
+        self, org_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[Policy]:
         """Policies that name this user, newest first."""
         return await self._run(
             self._queries.get_by_user_id,
+            org_id=check.uuid_value("org_id", org_id),
             user_id=check.uuid_value("user_id", user_id),
             limit=check.limit(limit),
             offset=check.offset(offset),
@@ -117,6 +124,7 @@ class AsyncPolicyRepository(AsyncRepository):
         policy_type, config = checked_config(policy.config)
         updated = await self._run(
             self._queries.update,
+            org_id=check.uuid_value("org_id", policy.org_id),
             id=check.uuid_value("id", policy.id),
             version=check.int_range("version", policy.version, minimum=1, maximum=check.INT32_MAX),
             name=check.text("name", policy.name, max_length=200),
@@ -128,9 +136,16 @@ class AsyncPolicyRepository(AsyncRepository):
             enabled=check.boolean("enabled", policy.enabled),
         )
         if updated is None:
-            raise await self._missing_or_stale(self._queries.version_of, policy.id, policy.version)
+            raise await self._missing_or_stale(
+                self._queries.version_of, policy.id, policy.version, org_id=policy.org_id
+            )
         return updated
 
-    async def delete(self, policy_id: uuid.UUID) -> None:
-        if await self._run(self._queries.delete, id=check.uuid_value("policy_id", policy_id)) == 0:
+    async def delete(self, org_id: uuid.UUID, policy_id: uuid.UUID) -> None:
+        deleted = await self._run(
+            self._queries.delete,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("policy_id", policy_id),
+        )
+        if deleted == 0:
             raise self._not_found(policy_id)

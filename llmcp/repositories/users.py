@@ -7,6 +7,7 @@ import builtins
 import re
 import uuid
 
+from llmcp import tenancy
 from llmcp import validation as check
 from llmcp.generated.models import User, UserRole
 from llmcp.generated.users import UsersQueries
@@ -23,13 +24,16 @@ class UserRepository(Repository):
     _queries = UsersQueries()
 
     def create(self, new: NewUser) -> User:
-        """Insert a user; e-mail addresses are unique regardless of case."""
+        """Insert a user; an e-mail address is unique in its organization, compared
+        by :func:`llmcp.validation.email_key`."""
         check.instance("new", new, NewUser)
+        email = check.text("email", new.email, max_length=320, pattern=EMAIL)
         return self._run(
             self._queries.create,
             id=check.optional_uuid("id", new.id) or uuid.uuid4(),
             org_id=check.uuid_value("org_id", new.org_id),
-            email=check.text("email", new.email, max_length=320, pattern=EMAIL),
+            email=email,
+            email_key=check.email_key(email),
             cognito_sub=check.text("cognito_sub", new.cognito_sub, max_length=128),
             display_name=check.optional_text(
                 "display_name", new.display_name, max_length=200, min_length=0
@@ -38,17 +42,30 @@ class UserRepository(Repository):
             created_at=check.optional_aware("created_at", new.created_at),
         )
 
-    def get_by_id(self, user_id: uuid.UUID) -> User | None:
-        return self._run(self._queries.get_by_id, id=check.uuid_value("user_id", user_id))
+    def get_by_id(self, org_id: uuid.UUID, user_id: uuid.UUID) -> User | None:
+        """The organization's user with this id (another organization's: None)."""
+        return self._run(
+            self._queries.get_by_id,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("user_id", user_id),
+        )
 
     def get_by_cognito_sub(self, cognito_sub: str) -> User | None:
+        """The user of a Cognito subject, in any organization: the sign-in lookup
+        before the tenant is known (it reaches that one user only)."""
         sub = check.text("cognito_sub", cognito_sub, max_length=128)
-        return self._run(self._queries.get_by_cognito_sub, cognito_sub=sub)
+        with tenancy.scoped(tenancy.COGNITO_SUB, sub):
+            return self._run(self._queries.get_by_cognito_sub, cognito_sub=sub)
 
-    def get_by_email(self, email: str) -> User | None:
-        """The user with this e-mail address, in any case."""
+    def get_by_email(self, org_id: uuid.UUID, email: str) -> User | None:
+        """The organization's user with this e-mail address, compared by
+        :func:`llmcp.validation.email_key` (case and look-alike forms ignored)."""
         address = check.text("email", email, max_length=320)
-        return self._run(self._queries.get_by_email, email=address)
+        return self._run(
+            self._queries.get_by_email,
+            org_id=check.uuid_value("org_id", org_id),
+            email_key=check.email_key(address),
+        )
 
     def get_by_org_id(
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
@@ -64,21 +81,31 @@ class UserRepository(Repository):
     def update(self, user: User) -> User:
         """Store e-mail, display name and role if ``user.version`` is still current."""
         check.instance("user", user, User)
+        email = check.text("email", user.email, max_length=320, pattern=EMAIL)
         updated = self._run(
             self._queries.update,
+            org_id=check.uuid_value("org_id", user.org_id),
             id=check.uuid_value("id", user.id),
             version=check.int_range("version", user.version, minimum=1, maximum=check.INT32_MAX),
-            email=check.text("email", user.email, max_length=320, pattern=EMAIL),
+            email=email,
+            email_key=check.email_key(email),
             display_name=check.optional_text(
                 "display_name", user.display_name, max_length=200, min_length=0
             ),
             role=check.member("role", user.role, UserRole),
         )
         if updated is None:
-            raise self._missing_or_stale(self._queries.version_of, user.id, user.version)
+            raise self._missing_or_stale(
+                self._queries.version_of, user.id, user.version, org_id=user.org_id
+            )
         return updated
 
-    def delete(self, user_id: uuid.UUID) -> None:
+    def delete(self, org_id: uuid.UUID, user_id: uuid.UUID) -> None:
         """Delete the user and their policies; audit logs and inference requests stay."""
-        if self._run(self._queries.delete, id=check.uuid_value("user_id", user_id)) == 0:
+        deleted = self._run(
+            self._queries.delete,
+            org_id=check.uuid_value("org_id", org_id),
+            id=check.uuid_value("user_id", user_id),
+        )
+        if deleted == 0:
             raise self._not_found(user_id)
