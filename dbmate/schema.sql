@@ -36,7 +36,8 @@ CREATE TYPE public.audit_action AS ENUM (
     'inference_requested',
     'inference_completed',
     'inference_failed',
-    'inference_rejected'
+    'inference_rejected',
+    'audit_logs_purged'
 );
 
 
@@ -78,11 +79,71 @@ CREATE TYPE public.user_role AS ENUM (
 
 
 --
+-- Name: audit_logs_check_references(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_logs_check_references() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
+    AS $$
+BEGIN
+    IF EXISTS (
+        SELECT FROM new_rows AS n
+        WHERE n.action <> 'audit_logs_purged'
+            AND NOT EXISTS (SELECT FROM organizations AS o WHERE o.id = n.org_id)
+    ) THEN
+        RAISE EXCEPTION 'audit_logs: the organization does not exist'
+        USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'audit_logs_org_id_fkey';
+    END IF;
+    IF EXISTS (
+        SELECT FROM new_rows AS n
+        WHERE n.app_id IS NOT NULL
+            AND NOT EXISTS (
+                SELECT FROM applications AS a WHERE a.org_id = n.org_id AND a.id = n.app_id
+            )
+    ) THEN
+        RAISE EXCEPTION 'audit_logs: the application does not exist in the organization'
+        USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'audit_logs_app_fkey';
+    END IF;
+    IF EXISTS (
+        SELECT FROM new_rows AS n
+        WHERE n.user_id IS NOT NULL
+            AND NOT EXISTS (
+                SELECT FROM users AS u WHERE u.org_id = n.org_id AND u.id = n.user_id
+            )
+    ) THEN
+        RAISE EXCEPTION 'audit_logs: the user does not exist in the organization'
+        USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'audit_logs_user_fkey';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: audit_logs_refuse_change(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_logs_refuse_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('llmcp.audit_purge', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'audit_logs is append-only: % is refused (llmcp_purge_audit_logs removes old entries)', TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
+
+--
 -- Name: inference_hourly_metrics_apply(); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public.inference_hourly_metrics_apply() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
     AS $$
 DECLARE
     this_shard smallint := (pg_backend_pid() % 4)::smallint;
@@ -166,11 +227,54 @@ $$;
 --
 
 CREATE FUNCTION public.inference_hourly_metrics_truncate() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
     AS $$
 BEGIN
     TRUNCATE inference_hourly_metrics;
     RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: llmcp_current_org(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.llmcp_current_org() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT nullif(current_setting('llmcp.org_id', true), '')::uuid
+$$;
+
+
+--
+-- Name: llmcp_purge_audit_logs(uuid, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.llmcp_purge_audit_logs(purge_org_id uuid, purge_before timestamp with time zone, purge_reason text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
+    AS $$
+DECLARE
+    purged bigint;
+BEGIN
+    IF purge_org_id IS NULL OR purge_before IS NULL OR purge_reason IS NULL THEN
+        RAISE EXCEPTION 'llmcp_purge_audit_logs: org_id, before and reason are required'
+        USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM set_config('llmcp.audit_purge', 'on', true);
+    DELETE FROM audit_logs WHERE org_id = purge_org_id AND created_at < purge_before;
+    GET DIAGNOSTICS purged = ROW_COUNT;
+    PERFORM set_config('llmcp.audit_purge', '', true);
+    INSERT INTO audit_logs (org_id, action, resource_type, resource_id, details)
+    VALUES (
+        purge_org_id, 'audit_logs_purged', 'audit_logs', NULL,
+        jsonb_build_object(
+            'before', purge_before, 'purged', purged, 'by', session_user, 'reason', purge_reason
+        )
+    );
+    RETURN purged;
 END;
 $$;
 
@@ -353,9 +457,11 @@ CREATE TABLE public.users (
     version integer DEFAULT 1 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    email_key text NOT NULL,
     CONSTRAINT users_cognito_sub_check CHECK (((char_length(cognito_sub) >= 1) AND (char_length(cognito_sub) <= 128))),
     CONSTRAINT users_display_name_check CHECK ((char_length(display_name) <= 200)),
-    CONSTRAINT users_email_check CHECK (((email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (char_length(email) <= 320)))
+    CONSTRAINT users_email_check CHECK (((email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (char_length(email) <= 320))),
+    CONSTRAINT users_email_key_check CHECK (((char_length(email_key) >= 1) AND (char_length(email_key) <= 1000)))
 );
 
 
@@ -400,19 +506,19 @@ ALTER TABLE ONLY public.inference_hourly_metrics
 
 
 --
+-- Name: inference_requests inference_requests_org_id_request_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.inference_requests
+    ADD CONSTRAINT inference_requests_org_id_request_id_key UNIQUE (org_id, request_id);
+
+
+--
 -- Name: inference_requests inference_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.inference_requests
     ADD CONSTRAINT inference_requests_pkey PRIMARY KEY (id);
-
-
---
--- Name: inference_requests inference_requests_request_id_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.inference_requests
-    ADD CONSTRAINT inference_requests_request_id_key UNIQUE (request_id);
 
 
 --
@@ -500,10 +606,10 @@ CREATE INDEX audit_logs_org_id_created_at_idx ON public.audit_logs USING btree (
 
 
 --
--- Name: audit_logs_request_id_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: audit_logs_org_id_request_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX audit_logs_request_id_idx ON public.audit_logs USING btree (request_id);
+CREATE INDEX audit_logs_org_id_request_id_idx ON public.audit_logs USING btree (org_id, request_id);
 
 
 --
@@ -570,13 +676,6 @@ CREATE INDEX policies_user_id_created_at_idx ON public.policies USING btree (use
 
 
 --
--- Name: users_email_lower_key; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX users_email_lower_key ON public.users USING btree (lower(email));
-
-
---
 -- Name: users_org_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -584,10 +683,31 @@ CREATE INDEX users_org_id_created_at_idx ON public.users USING btree (org_id, cr
 
 
 --
+-- Name: users_org_id_email_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX users_org_id_email_key ON public.users USING btree (org_id, email_key);
+
+
+--
 -- Name: applications applications_touch; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER applications_touch BEFORE UPDATE ON public.applications FOR EACH ROW EXECUTE FUNCTION public.touch_row_version();
+
+
+--
+-- Name: audit_logs audit_logs_append_only; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_logs_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON public.audit_logs FOR EACH STATEMENT EXECUTE FUNCTION public.audit_logs_refuse_change();
+
+
+--
+-- Name: audit_logs audit_logs_check_references; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_logs_check_references AFTER INSERT ON public.audit_logs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.audit_logs_check_references();
 
 
 --
@@ -655,30 +775,6 @@ ALTER TABLE ONLY public.applications
 
 
 --
--- Name: audit_logs audit_logs_app_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.audit_logs
-    ADD CONSTRAINT audit_logs_app_fkey FOREIGN KEY (org_id, app_id) REFERENCES public.applications(org_id, id) ON DELETE SET NULL (app_id);
-
-
---
--- Name: audit_logs audit_logs_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.audit_logs
-    ADD CONSTRAINT audit_logs_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
-
-
---
--- Name: audit_logs audit_logs_user_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.audit_logs
-    ADD CONSTRAINT audit_logs_user_fkey FOREIGN KEY (org_id, user_id) REFERENCES public.users(org_id, id) ON DELETE SET NULL (user_id);
-
-
---
 -- Name: inference_requests inference_requests_app_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -735,6 +831,147 @@ ALTER TABLE ONLY public.users
 
 
 --
+-- Name: applications; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.applications ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: applications applications_by_api_key_hash; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY applications_by_api_key_hash ON public.applications FOR SELECT TO llmcp_app USING ((api_key_hash = current_setting('llmcp.api_key_hash'::text, true)));
+
+
+--
+-- Name: applications applications_readonly; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY applications_readonly ON public.applications FOR SELECT TO llmcp_readonly USING (true);
+
+
+--
+-- Name: applications applications_tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY applications_tenant ON public.applications TO llmcp_app USING ((org_id = public.llmcp_current_org())) WITH CHECK ((org_id = public.llmcp_current_org()));
+
+
+--
+-- Name: audit_logs; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.audit_logs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: audit_logs audit_logs_append; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY audit_logs_append ON public.audit_logs FOR INSERT TO llmcp_app WITH CHECK (COALESCE((org_id = public.llmcp_current_org()), true));
+
+
+--
+-- Name: audit_logs audit_logs_readonly; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY audit_logs_readonly ON public.audit_logs FOR SELECT TO llmcp_readonly USING (true);
+
+
+--
+-- Name: audit_logs audit_logs_tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY audit_logs_tenant ON public.audit_logs FOR SELECT TO llmcp_app USING ((org_id = public.llmcp_current_org()));
+
+
+--
+-- Name: inference_hourly_metrics; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.inference_hourly_metrics ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: inference_hourly_metrics inference_hourly_metrics_readonly; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY inference_hourly_metrics_readonly ON public.inference_hourly_metrics FOR SELECT TO llmcp_readonly USING (true);
+
+
+--
+-- Name: inference_hourly_metrics inference_hourly_metrics_tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY inference_hourly_metrics_tenant ON public.inference_hourly_metrics FOR SELECT TO llmcp_app USING ((org_id = public.llmcp_current_org()));
+
+
+--
+-- Name: inference_requests; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.inference_requests ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: inference_requests inference_requests_readonly; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY inference_requests_readonly ON public.inference_requests FOR SELECT TO llmcp_readonly USING (true);
+
+
+--
+-- Name: inference_requests inference_requests_tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY inference_requests_tenant ON public.inference_requests TO llmcp_app USING ((org_id = public.llmcp_current_org())) WITH CHECK ((org_id = public.llmcp_current_org()));
+
+
+--
+-- Name: policies; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.policies ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: policies policies_readonly; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY policies_readonly ON public.policies FOR SELECT TO llmcp_readonly USING (true);
+
+
+--
+-- Name: policies policies_tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY policies_tenant ON public.policies TO llmcp_app USING ((org_id = public.llmcp_current_org())) WITH CHECK ((org_id = public.llmcp_current_org()));
+
+
+--
+-- Name: users; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.users ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: users users_by_cognito_sub; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY users_by_cognito_sub ON public.users FOR SELECT TO llmcp_app USING ((cognito_sub = current_setting('llmcp.cognito_sub'::text, true)));
+
+
+--
+-- Name: users users_readonly; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY users_readonly ON public.users FOR SELECT TO llmcp_readonly USING (true);
+
+
+--
+-- Name: users users_tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY users_tenant ON public.users TO llmcp_app USING ((org_id = public.llmcp_current_org())) WITH CHECK ((org_id = public.llmcp_current_org()));
+
+
+--
 -- PostgreSQL database dump complete
 --
 
@@ -755,4 +992,9 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126000700'),
     ('20261126000800'),
     ('20261126000900'),
-    ('20261126000910');
+    ('20261126000910'),
+    ('20261201000100'),
+    ('20261201000200'),
+    ('20261201000300'),
+    ('20261201000400'),
+    ('20261201000500');

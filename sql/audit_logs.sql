@@ -304,4 +304,5 @@ ORDER BY created_at ASC, id ASC;
 -- name: purge(org_id, before, reason)$
 -- Delete an organization's audit log entries older than before and record the purge
 -- as an entry of its own; returns how many were deleted. Needs llmcp_audit_admin.
-SELECT llmcp_purge_audit_logs(:org_id, :before, :reason);
+SELECT
+    llmcp_purge_audit_logs(:org_id, :before, :reason) AS purged;

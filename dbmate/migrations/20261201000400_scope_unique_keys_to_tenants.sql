@@ -12,7 +12,7 @@
 -- case folding, then NFKC again (llmcp.validation.email_key, computed by llmcp
 -- on every write), so that look-alikes (a Kelvin sign for a K, full-width
 -- letters, ligatures) cannot collide with or take over another address. Rows
--- already stored are keyed here with lower(normalize(email, NFKC)), the closest
+-- already stored are keyed here with lower(normalize(email, nfkc)), the closest
 -- the server has on every version; llmcp rewrites the key on the next update.
 --
 -- squawk: the indexes are built in this migration's transaction (no
@@ -25,12 +25,12 @@ SET LOCAL statement_timeout = '10min';
 
 -- squawk-ignore adding-required-field
 ALTER TABLE users ADD COLUMN email_key text;
-UPDATE users SET email_key = lower(normalize(email, NFKC));
+UPDATE users SET email_key = lower(normalize(email, nfkc));
 -- squawk: the column was filled just above, in the same transaction
 -- squawk-ignore adding-not-nullable-field
 ALTER TABLE users ALTER COLUMN email_key SET NOT NULL;
--- squawk-ignore constraint-missing-not-valid
 ALTER TABLE users
+-- squawk-ignore constraint-missing-not-valid
 ADD CONSTRAINT users_email_key_check CHECK (char_length(email_key) BETWEEN 1 AND 1000);
 -- squawk-ignore require-concurrent-index-creation
 CREATE UNIQUE INDEX IF NOT EXISTS users_org_id_email_key ON users (org_id, email_key);
@@ -41,8 +41,8 @@ GRANT UPDATE (email_key) ON users TO llmcp_app;
 -- squawk-ignore require-concurrent-index-creation
 CREATE UNIQUE INDEX IF NOT EXISTS inference_requests_org_id_request_id_key
 ON inference_requests (org_id, request_id);
--- squawk-ignore constraint-missing-not-valid, disallowed-unique-constraint
 ALTER TABLE inference_requests
+-- squawk-ignore constraint-missing-not-valid, disallowed-unique-constraint
 ADD CONSTRAINT inference_requests_org_id_request_id_key
 UNIQUE USING INDEX inference_requests_org_id_request_id_key;
 -- squawk-ignore ban-drop-constraint
@@ -62,8 +62,8 @@ SET LOCAL statement_timeout = '10min';
 CREATE INDEX audit_logs_request_id_idx ON audit_logs (request_id);
 -- squawk-ignore require-concurrent-index-deletion
 DROP INDEX audit_logs_org_id_request_id_idx;
--- squawk-ignore constraint-missing-not-valid, disallowed-unique-constraint
 ALTER TABLE inference_requests
+-- squawk-ignore constraint-missing-not-valid, disallowed-unique-constraint
 ADD CONSTRAINT inference_requests_request_id_key UNIQUE (request_id);
 -- squawk-ignore ban-drop-constraint
 ALTER TABLE inference_requests DROP CONSTRAINT inference_requests_org_id_request_id_key;

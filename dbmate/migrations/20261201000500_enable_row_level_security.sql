@@ -63,21 +63,26 @@ ALTER TABLE audit_logs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app
 USING (org_id = llmcp_current_org());
 CREATE POLICY audit_logs_append ON audit_logs FOR INSERT TO llmcp_app
-WITH CHECK (llmcp_current_org() IS NULL OR org_id = llmcp_current_org());
+-- (the comparison is NULL when no tenant is set)
+WITH CHECK (coalesce(org_id = llmcp_current_org(), true));
 CREATE POLICY audit_logs_readonly ON audit_logs FOR SELECT TO llmcp_readonly USING (true);
 
 -- The rollup is written by its triggers as the owner: the service can neither
 -- forge nor hide a count, and the triggers see every row they must adjust.
-ALTER FUNCTION inference_hourly_metrics_apply() SECURITY DEFINER SET search_path FROM CURRENT;
-ALTER FUNCTION inference_hourly_metrics_truncate() SECURITY DEFINER SET search_path FROM CURRENT;
+ALTER FUNCTION inference_hourly_metrics_apply() SECURITY DEFINER;
+ALTER FUNCTION inference_hourly_metrics_apply() SET search_path FROM CURRENT;
+ALTER FUNCTION inference_hourly_metrics_truncate() SECURITY DEFINER;
+ALTER FUNCTION inference_hourly_metrics_truncate() SET search_path FROM CURRENT;
 
 -- migrate:down
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1min';
 
-ALTER FUNCTION inference_hourly_metrics_truncate() SECURITY INVOKER RESET search_path;
-ALTER FUNCTION inference_hourly_metrics_apply() SECURITY INVOKER RESET search_path;
+ALTER FUNCTION inference_hourly_metrics_truncate() SECURITY INVOKER;
+ALTER FUNCTION inference_hourly_metrics_truncate() RESET search_path;
+ALTER FUNCTION inference_hourly_metrics_apply() SECURITY INVOKER;
+ALTER FUNCTION inference_hourly_metrics_apply() RESET search_path;
 DROP POLICY audit_logs_readonly ON audit_logs;
 DROP POLICY audit_logs_append ON audit_logs;
 DROP POLICY audit_logs_tenant ON audit_logs;

@@ -55,6 +55,7 @@ from llmcp.policy_config import (
     RateLimitConfig,
     TokenBudgetConfig,
 )
+from llmcp.validation import email_key
 
 __all__ = ["WINDOW_DAYS", "WINDOW_END", "SeedSummary", "seed"]
 
@@ -146,7 +147,7 @@ _COLUMNS = {
     ),
     "users": (
         "id", "org_id", "email", "cognito_sub", "display_name", "role", "version", "created_at",
-        "updated_at",
+        "updated_at", "email_key",
     ),
     "policies": (
         "id", "org_id", "app_id", "user_id", "name", "policy_type", "config", "priority",
@@ -327,7 +328,7 @@ class _Generator:
                 role = "owner" if index == 0 else rng.choice(_ROLES)
                 user_rows.append(
                     (user_id, org.id, email, str(uuid.UUID(self.uuid4())), display, role, 1,
-                     user_created, user_created)
+                     user_created, user_created, email_key(email))
                 )  # fmt: skip
                 org.users.append(user_id)
                 audit.append(self._entity_audit(org.id, "user", user_id, user_created, email))
