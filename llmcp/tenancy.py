@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 
 ORG_ID = "llmcp.org_id"
@@ -43,5 +43,9 @@ def scoped(name: str, value: str) -> Iterator[None]:
         _current.reset(token)
 
 
-def org_setting(org_id: uuid.UUID) -> Setting:
-    return (ORG_ID, str(org_id))
+def tenant(org_id: uuid.UUID) -> AbstractContextManager[None]:
+    """Scope the generated queries run in the block to ``org_id``: a service's own
+    queries (``llmcp codegen``) through ``tx.connection()`` get row-level
+    security's second wall as llmcp's repositories do. A repository call inside
+    the block still scopes itself to the organization it is given."""
+    return scoped(ORG_ID, str(uuid.UUID(str(org_id))))
