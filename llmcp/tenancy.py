@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 
+from llmcp import validation as check
+
 ORG_ID = "llmcp.org_id"
 API_KEY_HASH = "llmcp.api_key_hash"
 COGNITO_SUB = "llmcp.cognito_sub"
@@ -48,4 +50,4 @@ def tenant(org_id: uuid.UUID) -> AbstractContextManager[None]:
     queries (``llmcp codegen``) through ``tx.connection()`` get row-level
     security's second wall as llmcp's repositories do. A repository call inside
     the block still scopes itself to the organization it is given."""
-    return scoped(ORG_ID, str(uuid.UUID(str(org_id))))
+    return scoped(ORG_ID, str(check.uuid_value("org_id", org_id)))
