@@ -17,6 +17,7 @@ import pytest
 from llmcp.dev import embedded
 from llmcp.dev.embedded import EmbeddedServer
 from llmcp.errors import DatabaseUnavailableError
+from tests.servers import free_port
 
 
 def _marker(url: str) -> str:
@@ -194,3 +195,24 @@ def test_only_the_servers_own_user_reaches_its_socket(private_dir: Path) -> None
         # while its own user (root here) still gets in
         with psycopg.connect(server.url()) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_tcp_connections_need_the_superusers_password(
+    private_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over 127.0.0.1 every local OS user could reach the server: there it takes the
+    random password kept 0600 beside the data folder, which ``url()`` carries."""
+    port = free_port()
+    with EmbeddedServer(private_dir / "pg", tcp_port=port) as server:
+        password_file = server.data_dir.parent / ".superuser-password"
+        assert _mode(password_file) == 0o600
+        with psycopg.connect(server.url()) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        monkeypatch.delenv("PGPASSWORD", raising=False)
+        monkeypatch.setenv("PGPASSFILE", os.devnull)
+        without = f"postgresql://postgres@127.0.0.1:{port}/postgres?connect_timeout=5"
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(without)
+        wrong = f"postgresql://postgres:guess@127.0.0.1:{port}/postgres?connect_timeout=5"
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(wrong)

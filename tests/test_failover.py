@@ -12,7 +12,7 @@ import psycopg
 
 from llmcp.audit_writer import AuditWriter
 from llmcp.config import DatabaseConfig
-from llmcp.dev.embedded import SUPERUSER, EmbeddedServer
+from llmcp.dev.embedded import EmbeddedServer
 from llmcp.factory import RepositoryFactory
 from llmcp.generated.models import AuditAction
 from llmcp.inputs import NewAuditLog, NewOrganization
@@ -47,9 +47,10 @@ def test_pool_and_writer_resume_within_a_second_of_a_promotion() -> None:
         replica = EmbeddedServer(durable=True, tcp_port=p2)
         replica.clone_standby_of(primary)
         with replica:
+            # both servers' superuser has the primary's password (the standby is its copy)
             url = (
-                f"postgresql://{SUPERUSER}@127.0.0.1:{p1},127.0.0.1:{p2}/own"
-                "?target_session_attrs=read-write"
+                primary.url("own").replace(f"127.0.0.1:{p1}/", f"127.0.0.1:{p1},127.0.0.1:{p2}/")
+                + "?target_session_attrs=read-write"
             )
             config = DatabaseConfig(url=url, min_size=4, max_size=4, connect_timeout=2.0,
                                     acquire_timeout=30.0)  # fmt: skip

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 import shutil
 import stat
 import subprocess
@@ -26,6 +27,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
 
 from llmcp.errors import DatabaseUnavailableError
 from llmcp.migrate import embedded_bin_dir
@@ -270,8 +274,14 @@ class EmbeddedServer:
         """A libpq URL for ``dbname`` over this server's unix socket, or over TCP
         (``127.0.0.1``) when it has a ``tcp_port``."""
         if self.tcp_port is not None:
-            return f"postgresql://{SUPERUSER}@127.0.0.1:{self.tcp_port}/{quote(dbname)}"
-        return f"postgresql://{SUPERUSER}@/{quote(dbname)}?host={quote(str(self.socket_dir))}"
+            password = self._password()
+            user = SUPERUSER if password is None else f"{SUPERUSER}:{quote(password, safe='')}"
+            return f"postgresql://{user}@127.0.0.1:{self.tcp_port}/{quote(dbname)}"
+        return self._socket_url(dbname)
+
+    def _socket_url(self, dbname: str = "postgres") -> str:
+        port = "" if self.tcp_port is None else f"&port={self.tcp_port}"
+        return f"postgresql://{SUPERUSER}@/{quote(dbname)}?host={quote(str(self.socket_dir))}{port}"
 
     # -- lifecycle --------------------------------------------------------
 
@@ -290,7 +300,10 @@ class EmbeddedServer:
                     str(self.data_dir),
                     "-U",
                     SUPERUSER,
-                    "--auth=trust",
+                    # the socket is reachable by its own OS user only (0700 folder);
+                    # TCP is open to every local user, so it takes a password
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
                     "--no-sync",
@@ -298,6 +311,7 @@ class EmbeddedServer:
             if not self.is_running():
                 self._pg_ctl_start()
                 self._started_here = True
+            self._ensure_password()
         except BaseException:
             self._release_lock()
             raise
@@ -319,10 +333,14 @@ class EmbeddedServer:
         if primary.tcp_port is None:
             raise DatabaseUnavailableError("a standby needs a primary with a tcp_port")
         self._prepare_folders()
+        password = primary._password()
         self._run(
             "pg_basebackup", "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast",
             "-h", "127.0.0.1", "-p", str(primary.tcp_port), "-U", SUPERUSER,
+            env={"PGPASSWORD": password} if password else None,
         )  # fmt: skip
+        if password is not None:  # the standby's superuser is the primary's
+            self._write_password(password)
 
     def promote(self) -> None:
         """Promote this standby to a primary (``pg_ctl promote``, waiting for it)."""
@@ -431,8 +449,35 @@ class EmbeddedServer:
                 f"the embedded PostgreSQL server did not start: {proc.stderr.strip()}\n{tail}"
             )
 
+    @property
+    def _password_file(self) -> Path:
+        return self._root / ".superuser-password"
+
+    def _password(self) -> str | None:
+        """The superuser's password over TCP (None: a folder made before passwords)."""
+        try:
+            return self._password_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    def _write_password(self, password: str) -> None:
+        fd = os.open(self._password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(password)
+
+    def _ensure_password(self) -> None:
+        """Give the superuser a random password (kept 0600 beside the data folder),
+        once, through the trusted socket: TCP connections must present it."""
+        if self._password() is not None:
+            return
+        password = secrets.token_urlsafe(24)
+        statement = sql.SQL("ALTER ROLE {} PASSWORD {}")
+        with psycopg.connect(self._socket_url(), autocommit=True) as conn:
+            conn.execute(statement.format(sql.Identifier(SUPERUSER), sql.Literal(password)))
+        self._write_password(password)
+
     def _run(
-        self, program: str, *args: str, check: bool = True
+        self, program: str, *args: str, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         # pg_ctl keeps the server's stdout open: send output to files, not pipes,
         # or reading it would wait for the server to exit.
@@ -449,6 +494,7 @@ class EmbeddedServer:
                 group=SYSTEM_USER if as_root else None,
                 extra_groups=[] if as_root else None,
                 cwd="/",
+                env=None if env is None else {**os.environ, **env},
                 check=False,
             )
             out.seek(0)
