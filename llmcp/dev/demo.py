@@ -3,7 +3,9 @@
 Migrates; creates an organization with applications and users; policies at
 organization, application and user level; resolves them for one request;
 records inference requests and their audit logs in one transaction; shows that
-a rolled-back transaction leaves nothing behind; pages through the audit log
+a rolled-back transaction leaves nothing behind; that another tenant cannot
+see an application by its id; that a deleted user's audit trail stays; pages
+through the audit log
 with a keyset cursor; prints the metrics and the pool's health.
 """
 
@@ -191,6 +193,17 @@ def _flow(factory: RepositoryFactory) -> None:
     except RuntimeError as exc:
         print(f"rolled back a transaction ({exc}): application present afterwards? "
               f"{repos.applications.get_by_id(org.id, doomed) is not None}")  # fmt: skip
+
+    globex = repos.organizations.create(NewOrganization(name="Globex", slug=f"globex-{suffix}"))
+    theirs = repos.applications.get_by_id(globex.id, chat.id)
+    print(f"another tenant asks for {chat.name} by its id: {theirs} (as if it did not exist)")
+    repos.audit_logs.insert(
+        NewAuditLog(org_id=org.id, user_id=grace.id, action=AuditAction.USER_DELETED,
+                    resource_type="user", resource_id=grace.id)
+    )  # fmt: skip
+    repos.users.delete(org.id, grace.id)
+    kept = repos.audit_logs.get_by_user_id(org.id, grace.id)
+    print(f"deleted user {grace.display_name}: audit entries that still name her: {len(kept)}")
 
     page = repos.audit_logs.page_by_org_id(org.id, limit=2)
     number = 1
