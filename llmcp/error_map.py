@@ -29,10 +29,10 @@ __all__ = ["map_error", "sqlstate_of"]
 # The field a unique constraint of ours protects (where parsing the name is not enough).
 _UNIQUE_FIELDS: dict[str, str] = {
     "organizations_slug_key": "slug",
-    "users_email_lower_key": "email",
+    "users_org_id_email_key": "email",
     "users_cognito_sub_key": "cognito_sub",
     "applications_api_key_hash_key": "api_key_hash",
-    "inference_requests_request_id_key": "request_id",
+    "inference_requests_org_id_request_id_key": "request_id",
 }
 
 # Our foreign keys: the referencing field and what it must reference.

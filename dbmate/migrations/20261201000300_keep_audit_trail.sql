@@ -6,9 +6,10 @@
 --    give way to a check at insert time, so a new entry still cannot name an
 --    organization that does not exist, nor an application or user of another
 --    organization.
--- 2. UPDATE, DELETE and TRUNCATE are refused for everyone (the owner included),
---    except inside llmcp_purge_audit_logs, which writes an entry of its own.
---    The service role has no such privilege in the first place.
+-- 2. UPDATE and TRUNCATE are refused for everyone (the owner included); a
+--    DELETE needs a reason (llmcp_purge_audit_logs gives one) and is recorded
+--    as an audit_logs_purged entry whoever runs it. The service role has no
+--    UPDATE or DELETE privilege in the first place.
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1min';
 
@@ -64,12 +65,14 @@ AFTER INSERT ON audit_logs
 REFERENCING NEW TABLE AS new_rows
 FOR EACH STATEMENT EXECUTE FUNCTION audit_logs_check_references();
 
--- Refuses any change but the purge's (which sets llmcp.audit_purge for its own
--- statement only).
+-- UPDATE and TRUNCATE are refused outright; a DELETE only with a reason in
+-- llmcp.audit_purge_reason (llmcp_purge_audit_logs sets it), and whoever
+-- deletes, the next trigger records it: one audit_logs_purged entry per
+-- organization with the count, the time span, the role and the reason.
 CREATE FUNCTION audit_logs_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('llmcp.audit_purge', true) = 'on' THEN
+    IF TG_OP = 'DELETE' AND coalesce(current_setting('llmcp.audit_purge_reason', true), '') <> '' THEN
         RETURN NULL;
     END IF;
     RAISE EXCEPTION 'audit_logs is append-only: % is refused (llmcp_purge_audit_logs removes old entries)', TG_OP
@@ -81,8 +84,59 @@ CREATE TRIGGER audit_logs_append_only
 BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_logs
 FOR EACH STATEMENT EXECUTE FUNCTION audit_logs_refuse_change();
 
+-- SECURITY DEFINER: the entries are written as the owner, the only role that
+-- may write audit_logs_purged entries (see audit_logs_check_purge_entries).
+CREATE FUNCTION audit_logs_record_purge() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO audit_logs (org_id, action, resource_type, details)
+    SELECT
+        o.org_id,
+        'audit_logs_purged',
+        'audit_logs',
+        jsonb_build_object(
+            'purged', count(*),
+            'oldest', min(o.created_at),
+            'newest', max(o.created_at),
+            'by', session_user,
+            'reason', current_setting('llmcp.audit_purge_reason', true)
+        )
+    FROM old_rows AS o
+    GROUP BY o.org_id;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER audit_logs_record_purge
+AFTER DELETE ON audit_logs
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION audit_logs_record_purge();
+
+-- audit_logs_purged entries come from a purge only: no other role (the service
+-- included) can forge one. Invoker rights, so that current_user is the writer.
+CREATE FUNCTION audit_logs_check_purge_entries() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM new_rows AS n WHERE n.action = 'audit_logs_purged')
+        AND NOT pg_has_role(
+            current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = TG_RELID), 'USAGE'
+        )
+    THEN
+        RAISE EXCEPTION 'audit_logs: audit_logs_purged entries are written by a purge only'
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER audit_logs_check_purge_entries
+AFTER INSERT ON audit_logs
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION audit_logs_check_purge_entries();
+
 -- Retention and legal erasure: delete an organization's entries older than
--- `before` and record that it was done (by whom, how many, why). Only the
+-- `before`, for `reason`; returns how many. The trigger above records it (a
+-- purge that finds nothing is recorded here, with a count of 0). Only the
 -- owner and members of llmcp_audit_admin may call it.
 CREATE FUNCTION llmcp_purge_audit_logs(
     purge_org_id uuid, purge_before timestamptz, purge_reason text
@@ -91,21 +145,23 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     purged bigint;
 BEGIN
-    IF purge_org_id IS NULL OR purge_before IS NULL OR purge_reason IS NULL THEN
-        RAISE EXCEPTION 'llmcp_purge_audit_logs: org_id, before and reason are required'
+    IF purge_org_id IS NULL OR purge_before IS NULL OR coalesce(purge_reason, '') = '' THEN
+        RAISE EXCEPTION 'llmcp_purge_audit_logs: org_id, before and a reason are required'
         USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM set_config('llmcp.audit_purge', 'on', true);
-    DELETE FROM audit_logs WHERE org_id = purge_org_id AND created_at < purge_before;
+    PERFORM set_config('llmcp.audit_purge_reason', purge_reason, true);
+    -- the records of earlier purges stay: they are the trail of the trail
+    DELETE FROM audit_logs
+    WHERE org_id = purge_org_id AND created_at < purge_before AND action <> 'audit_logs_purged';
     GET DIAGNOSTICS purged = ROW_COUNT;
-    PERFORM set_config('llmcp.audit_purge', '', true);
-    INSERT INTO audit_logs (org_id, action, resource_type, resource_id, details)
-    VALUES (
-        purge_org_id, 'audit_logs_purged', 'audit_logs', NULL,
-        jsonb_build_object(
-            'before', purge_before, 'purged', purged, 'by', session_user, 'reason', purge_reason
-        )
-    );
+    IF purged = 0 THEN
+        INSERT INTO audit_logs (org_id, action, resource_type, details)
+        VALUES (
+            purge_org_id, 'audit_logs_purged', 'audit_logs',
+            jsonb_build_object('purged', 0, 'by', session_user, 'reason', purge_reason)
+        );
+    END IF;
+    PERFORM set_config('llmcp.audit_purge_reason', '', true);
     RETURN purged;
 END;
 $$;
@@ -121,6 +177,12 @@ SET LOCAL statement_timeout = '1min';
 -- squawk: the down migration drops only what the up migration created.
 -- squawk-ignore ban-drop-function
 DROP FUNCTION llmcp_purge_audit_logs(uuid, timestamptz, text);
+DROP TRIGGER audit_logs_check_purge_entries ON audit_logs;
+-- squawk-ignore ban-drop-function
+DROP FUNCTION audit_logs_check_purge_entries();
+DROP TRIGGER audit_logs_record_purge ON audit_logs;
+-- squawk-ignore ban-drop-function
+DROP FUNCTION audit_logs_record_purge();
 DROP TRIGGER audit_logs_append_only ON audit_logs;
 -- squawk-ignore ban-drop-function
 DROP FUNCTION audit_logs_refuse_change();

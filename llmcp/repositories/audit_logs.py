@@ -102,11 +102,12 @@ class AuditLogRepository(Repository):
 
     def purge(self, org_id: uuid.UUID, before: datetime.datetime, reason: str) -> int:
         """Delete the organization's entries created before ``before`` (retention or
-        legal erasure); returns how many. The purge itself is recorded as an entry
-        (``AuditAction.AUDIT_LOGS_PURGED``, with the count, the role and ``reason``).
+        legal erasure) and return how many. The purge is recorded as an entry
+        (``AuditAction.AUDIT_LOGS_PURGED``: count, time span, role, ``reason``);
+        the records of earlier purges are kept.
 
-        Only a member of ``llmcp_audit_admin`` (or the owner) may purge; the
-        service's own role gets :class:`~llmcp.errors.PermissionDeniedError`.
+        Only a member of ``llmcp_audit_admin`` (or the owner) may purge: the
+        service's own role is refused (SQLSTATE 42501).
         """
         purged = self._run(
             self._queries.purge,

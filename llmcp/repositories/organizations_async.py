@@ -1,4 +1,9 @@
-"""Organizations: the tenants. Deleting one deletes everything it owns."""
+"""Organizations: the tenants. Deleting one deletes everything it owns but its audit trail.
+
+These are the platform's operations on the tenants themselves: ``create``,
+``list`` and ``get_by_slug`` run before any tenant is known; the others name
+the organization they act on.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +66,7 @@ class AsyncOrganizationRepository(AsyncRepository):
         return updated
 
     async def delete(self, org_id: uuid.UUID) -> None:
-        """Delete the organization and, by cascade, all its rows."""
+        """Delete the organization and, by cascade, all its rows except its audit logs,
+        which stay with their ids (see README, The audit trail)."""
         if await self._run(self._queries.delete, id=check.uuid_value("org_id", org_id)) == 0:
             raise self._not_found(org_id)
