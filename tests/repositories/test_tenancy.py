@@ -433,7 +433,8 @@ def test_audit_logs_cannot_be_changed_through_llmcps_connection(
         # in a transaction that never commits: were the statement let through, the
         # shared database would keep every entry all the same
         with pytest.raises(LlmcpError) as caught:
-            with tm.transaction():
+            block = tm.transaction()
+            with block:
                 with tm.connection(operation="audit_logs.tamper") as conn:
                     conn.execute(sql, (log.id,) if by_id else None)
                 raise Boom
@@ -585,7 +586,8 @@ def test_purge_in_a_transaction_that_rolls_back_purges_nothing(
         org = make_org(repos)
         logs = [make_log(repos, org.id, created_at=at(i)) for i in range(2)]
         with pytest.raises(Boom):
-            with factory.transaction_manager().transaction():
+            block = factory.transaction_manager().transaction()
+            with block:
                 assert repos.audit_logs.purge(org.id, at(10), "oops") == 2
                 raise Boom
         assert repos.audit_logs.get_by_org_id(org.id) == newest_first(logs)

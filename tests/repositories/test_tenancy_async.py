@@ -441,7 +441,8 @@ async def test_audit_logs_cannot_be_changed_through_llmcps_connection(
         # in a transaction that never commits: were the statement let through, the
         # shared database would keep every entry all the same
         with pytest.raises(LlmcpError) as caught:
-            async with tm.transaction():
+            block = tm.transaction()
+            async with block:
                 async with tm.connection(operation="audit_logs.tamper") as conn:
                     await conn.execute(sql, (log.id,) if by_id else None)
                 raise Boom
@@ -593,7 +594,8 @@ async def test_purge_in_a_transaction_that_rolls_back_purges_nothing(
         org = await make_org(arepos)
         logs = [await make_log(arepos, org.id, created_at=at(i)) for i in range(2)]
         with pytest.raises(Boom):
-            async with afactory.transaction_manager().transaction():
+            block = afactory.transaction_manager().transaction()
+            async with block:
                 assert await arepos.audit_logs.purge(org.id, at(10), "oops") == 2
                 raise Boom
         assert await arepos.audit_logs.get_by_org_id(org.id) == newest_first(logs)
