@@ -110,14 +110,14 @@ def test_metrics_equal_the_raw_aggregate(
             if created:
                 row = created[index % len(created)]
                 updated = queries.update(
-                    conn, id=row.id, version=row.version, status=status, prompt_tokens=tokens,
+                    conn, org_id=org, id=row.id, version=row.version, status=status, prompt_tokens=tokens,
                     completion_tokens=row.completion_tokens, cost=row.cost + Decimal("0.5"),
                     latency_ms=tokens, error_message=None, completed_at=None,
                 )  # fmt: skip
                 assert updated is not None
                 created[index % len(created)] = updated
         if delete_app:  # cascades to that application's requests
-            ApplicationsQueries().delete(conn, id=apps[1])
+            ApplicationsQueries().delete(conn, org_id=org, id=apps[1])
         everything = (EPOCH - dt.timedelta(days=1), EPOCH + dt.timedelta(days=5))
         for start, end in [*ranges, everything]:
             _same(conn, org, min(start, end), max(start, end))

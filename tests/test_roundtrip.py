@@ -26,6 +26,7 @@ from llmcp.policy_config import (
     RateLimitConfig,
     TokenBudgetConfig,
 )
+from llmcp.validation import email_key
 
 Conn = psycopg.Connection[Any]
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
@@ -55,8 +56,9 @@ def test_organization_uuid_text_int_timestamptz(conn: Conn) -> None:
 
 @pytest.mark.parametrize("description", [None, "", "multi\nline 'quoted' \"text\""])
 def test_nullable_text(conn: Conn, description: str | None) -> None:
-    app = _app(conn, _org(conn), description)
-    assert ApplicationsQueries().get_by_id(conn, id=app.id) == app
+    org = _org(conn)
+    app = _app(conn, org, description)
+    assert ApplicationsQueries().get_by_id(conn, org_id=org.id, id=app.id) == app
     assert app.description == description
 
 
@@ -64,13 +66,16 @@ def test_nullable_text(conn: Conn, description: str | None) -> None:
 @pytest.mark.parametrize("display_name", [None, "Ada"])
 def test_user_role_enum(conn: Conn, role: models.UserRole, display_name: str | None) -> None:
     org = _org(conn)
+    email = f"{uuid.uuid4().hex[:8]}@Example.com"
     user = UsersQueries().create(
-        conn, id=uuid.uuid4(), org_id=org.id, email=f"{uuid.uuid4().hex[:8]}@Example.com",
+        conn, id=uuid.uuid4(), org_id=org.id, email=email, email_key=email_key(email),
         cognito_sub=uuid.uuid4().hex, display_name=display_name, role=role, created_at=None,
     )  # fmt: skip
     assert user.role is role and isinstance(user.role, models.UserRole)
     assert user.display_name == display_name
-    assert UsersQueries().get_by_email(conn, email=user.email.upper()) == user
+    assert user.email == email and user.email_key == email.lower()
+    key = email_key(user.email.upper())
+    assert UsersQueries().get_by_email(conn, org_id=org.id, email_key=key) == user
 
 
 @pytest.mark.parametrize(
@@ -95,7 +100,7 @@ def test_policy_typed_jsonb_bool_and_nullable_uuids(conn: Conn, config: Any, ena
     assert policy.config == config and type(policy.config) is type(config)
     assert policy.user_id is None and policy.app_id == app.id
     assert policy.enabled is enabled and policy.priority == -7
-    assert PoliciesQueries().get_by_id(conn, id=policy.id) == policy
+    assert PoliciesQueries().get_by_id(conn, org_id=org.id, id=policy.id) == policy
 
 
 @pytest.mark.parametrize(
@@ -117,7 +122,7 @@ def test_audit_inet_untyped_jsonb_and_nulls(
     )  # fmt: skip
     assert log.ip_address == address and log.details == details
     assert log.resource_id is None and log.request_id is None and log.user_agent is None
-    assert AuditLogsQueries().get_by_id(conn, id=log.id) == log
+    assert AuditLogsQueries().get_by_id(conn, org_id=org.id, id=log.id) == log
 
 
 @pytest.mark.parametrize("status", list(models.InferenceStatus))
@@ -137,7 +142,9 @@ def test_inference_numeric_and_nullable_times(conn: Conn, status: models.Inferen
     assert request.cost == Decimal("0.000001") and isinstance(request.cost, Decimal)
     assert request.latency_ms == (1234 if done else None)
     assert request.completed_at == (T0 + dt.timedelta(seconds=1) if done else None)
-    fetched = InferenceRequestsQueries().get_by_request_id(conn, request_id=request.request_id)
+    fetched = InferenceRequestsQueries().get_by_request_id(
+        conn, org_id=org.id, request_id=request.request_id
+    )
     assert fetched == request
 
 
@@ -163,7 +170,7 @@ def test_async_variant_round_trips_the_same_row(shared_db: str) -> None:
                 resource_id=uuid.uuid4(), request_id="r-1", details={"k": [1, 2]},
                 ip_address=ipaddress.IPv6Address("::1"), user_agent="ua", created_at=T0,
             )  # fmt: skip
-            assert await queries.get_by_id(aconn, id=log.id) == log
+            assert await queries.get_by_id(aconn, org_id=org.id, id=log.id) == log
             page = await queries.get_by_org_id(aconn, org_id=org.id, limit=10, offset=0)
             assert page == [log]
             await aconn.rollback()

@@ -32,9 +32,9 @@ def test_create_and_get(shared_config: DatabaseConfig) -> None:
             digest,
         )
         assert app.version == 1 and app.created_at == app.updated_at
-        assert repos.applications.get_by_id(app.id) == app
+        assert repos.applications.get_by_id(org.id, app.id) == app
         assert repos.applications.get_by_api_key_hash(digest) == app
-        assert repos.applications.get_by_id(uuid.uuid4()) is None
+        assert repos.applications.get_by_id(org.id, uuid.uuid4()) is None
         assert repos.applications.get_by_api_key_hash(key_hash()) is None
         assert repos.applications.get_by_api_key_hash(digest.upper()) is None
 
@@ -46,7 +46,7 @@ def test_description_is_optional_and_may_be_empty(shared_config: DatabaseConfig)
         assert (make_app(repos, org.id)).description is None
         assert (make_app(repos, org.id, description="")).description == ""
         long = make_app(repos, org.id, description="d" * 2000)
-        assert repos.applications.get_by_id(long.id) == long
+        assert repos.applications.get_by_id(org.id, long.id) == long
 
 
 def test_get_by_org_id_lists_only_that_org_newest_first(
@@ -88,7 +88,7 @@ def test_update_is_optimistic(shared_config: DatabaseConfig) -> None:
         with pytest.raises(ConflictError) as caught:
             repos.applications.update(msgspec.structs.replace(app, name="stale"))
         assert caught.value.constraint == "version"
-        assert repos.applications.get_by_id(app.id) == updated
+        assert repos.applications.get_by_id(app.org_id, app.id) == updated
 
 
 def test_delete_and_missing_rows(shared_config: DatabaseConfig) -> None:
@@ -96,11 +96,11 @@ def test_delete_and_missing_rows(shared_config: DatabaseConfig) -> None:
         repos = factory.repositories()
         org = make_org(repos)
         app, keep = make_app(repos, org.id), make_app(repos, org.id)
-        repos.applications.delete(app.id)
-        assert repos.applications.get_by_id(app.id) is None
+        repos.applications.delete(org.id, app.id)
+        assert repos.applications.get_by_id(org.id, app.id) is None
         assert repos.applications.get_by_org_id(org.id) == [keep]
         with pytest.raises(NotFoundError):
-            repos.applications.delete(app.id)
+            repos.applications.delete(org.id, app.id)
         with pytest.raises(NotFoundError):
             repos.applications.update(msgspec.structs.replace(app, name="ghost"))
 

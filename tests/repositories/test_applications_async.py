@@ -31,9 +31,9 @@ async def test_create_and_get(shared_config: DatabaseConfig) -> None:
             digest,
         )
         assert app.version == 1 and app.created_at == app.updated_at
-        assert await arepos.applications.get_by_id(app.id) == app
+        assert await arepos.applications.get_by_id(org.id, app.id) == app
         assert await arepos.applications.get_by_api_key_hash(digest) == app
-        assert await arepos.applications.get_by_id(uuid.uuid4()) is None
+        assert await arepos.applications.get_by_id(org.id, uuid.uuid4()) is None
         assert await arepos.applications.get_by_api_key_hash(key_hash()) is None
         assert await arepos.applications.get_by_api_key_hash(digest.upper()) is None
 
@@ -45,7 +45,7 @@ async def test_description_is_optional_and_may_be_empty(shared_config: DatabaseC
         assert (await make_app(arepos, org.id)).description is None
         assert (await make_app(arepos, org.id, description="")).description == ""
         long = await make_app(arepos, org.id, description="d" * 2000)
-        assert await arepos.applications.get_by_id(long.id) == long
+        assert await arepos.applications.get_by_id(org.id, long.id) == long
 
 
 async def test_get_by_org_id_lists_only_that_org_newest_first(
@@ -87,7 +87,7 @@ async def test_update_is_optimistic(shared_config: DatabaseConfig) -> None:
         with pytest.raises(ConflictError) as caught:
             await arepos.applications.update(msgspec.structs.replace(app, name="stale"))
         assert caught.value.constraint == "version"
-        assert await arepos.applications.get_by_id(app.id) == updated
+        assert await arepos.applications.get_by_id(app.org_id, app.id) == updated
 
 
 async def test_delete_and_missing_rows(shared_config: DatabaseConfig) -> None:
@@ -95,11 +95,11 @@ async def test_delete_and_missing_rows(shared_config: DatabaseConfig) -> None:
         arepos = afactory.repositories()
         org = await make_org(arepos)
         app, keep = await make_app(arepos, org.id), await make_app(arepos, org.id)
-        await arepos.applications.delete(app.id)
-        assert await arepos.applications.get_by_id(app.id) is None
+        await arepos.applications.delete(org.id, app.id)
+        assert await arepos.applications.get_by_id(org.id, app.id) is None
         assert await arepos.applications.get_by_org_id(org.id) == [keep]
         with pytest.raises(NotFoundError):
-            await arepos.applications.delete(app.id)
+            await arepos.applications.delete(org.id, app.id)
         with pytest.raises(NotFoundError):
             await arepos.applications.update(msgspec.structs.replace(app, name="ghost"))
 

@@ -63,7 +63,7 @@ def test_insert_stores_every_field(shared_config: DatabaseConfig) -> None:
         assert log.details == details
         assert log.ip_address == ipaddress.IPv6Address("2001:db8::1")
         assert (log.user_agent, log.created_at) == ("curl/8.0", at(0))
-        assert repos.audit_logs.get_by_id(log.id) == log
+        assert repos.audit_logs.get_by_id(org.id, log.id) == log
 
 
 def test_minimal_log_and_text_forms(shared_config: DatabaseConfig) -> None:
@@ -75,11 +75,13 @@ def test_minimal_log_and_text_forms(shared_config: DatabaseConfig) -> None:
         assert log.ip_address == ipaddress.IPv4Address("192.0.2.7")
         assert (log.app_id, log.user_id, log.resource_id, log.request_id) == (None,) * 4
         assert log.details == {} and log.user_agent is None
-        assert repos.audit_logs.get_by_id(log.id) == log
-        assert repos.audit_logs.get_by_id(uuid.uuid4()) is None
+        assert repos.audit_logs.get_by_id(org.id, log.id) == log
+        assert repos.audit_logs.get_by_id(org.id, uuid.uuid4()) is None
 
 
-def test_get_by_request_id_is_oldest_first(shared_config: DatabaseConfig) -> None:
+def test_get_by_request_id_is_oldest_first_in_its_org(
+    shared_config: DatabaseConfig,
+) -> None:
     with RepositoryFactory.connect(shared_config) as factory:
         repos = factory.repositories()
         org, other = make_org(repos), make_org(repos)
@@ -87,10 +89,13 @@ def test_get_by_request_id_is_oldest_first(shared_config: DatabaseConfig) -> Non
         logs = [
             make_log(repos, org.id, request_id=request, created_at=at(-(i // 2))) for i in range(5)
         ]
-        logs.append(make_log(repos, other.id, request_id=request, created_at=at(7)))
+        theirs = make_log(repos, other.id, request_id=request, created_at=at(-7))
         make_log(repos, org.id, request_id=f"req-{token()}")
-        assert repos.audit_logs.get_by_request_id(request) == newest_first(logs)[::-1]
-        assert repos.audit_logs.get_by_request_id(f"req-{token()}") == []
+        by_request = repos.audit_logs.get_by_request_id
+        assert by_request(org.id, request) == newest_first(logs)[::-1]
+        assert by_request(other.id, request) == [theirs]
+        assert by_request(org.id, f"req-{token()}") == []
+        assert by_request(uuid.uuid4(), request) == []
 
 
 def test_listings_by_org_app_user_action_and_range(shared_config: DatabaseConfig) -> None:
@@ -115,8 +120,8 @@ def test_listings_by_org_app_user_action_and_range(shared_config: DatabaseConfig
         logs = repos.audit_logs
 
         assert logs.get_by_org_id(org.id) == [both, by_user, by_app, plain]
-        assert logs.get_by_app_id(app.id) == [both, by_app]
-        assert logs.get_by_user_id(user.id) == [both, by_user]
+        assert logs.get_by_app_id(org.id, app.id) == [both, by_app]
+        assert logs.get_by_user_id(org.id, user.id) == [both, by_user]
         assert logs.get_by_action(org.id, AuditAction.POLICY_CREATED) == [by_app, plain]
         assert logs.get_by_action(org.id, "inference_rejected") == [both]  # type: ignore[arg-type]
         assert logs.get_by_action(org.id, AuditAction.ORGANIZATION_DELETED) == []
@@ -125,8 +130,11 @@ def test_listings_by_org_app_user_action_and_range(shared_config: DatabaseConfig
         assert logs.get_by_date_range(org.id, at(0), at(31)) == [both, by_user, by_app, plain]
         assert logs.get_by_date_range(org.id, at(10), at(10)) == []
         assert logs.get_by_date_range(stranger.org.id, at(0), at(31)) != []
-        for empty in (logs.get_by_org_id, logs.get_by_app_id, logs.get_by_user_id):
-            assert empty(uuid.uuid4()) == []
+        assert logs.get_by_org_id(uuid.uuid4()) == []
+        for empty in (logs.get_by_app_id, logs.get_by_user_id):
+            assert empty(org.id, uuid.uuid4()) == []
+        assert logs.get_by_app_id(org.id, stranger.app.id) == []
+        assert logs.get_by_app_id(stranger.org.id, stranger.app.id) != []
 
 
 def test_date_range_is_an_instant_whatever_the_offset(shared_config: DatabaseConfig) -> None:
@@ -220,7 +228,7 @@ def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseConfig)
             )
         )
         factory.audit_writer.flush()
-        log = repos.audit_logs.get_by_id(log_id)
+        log = repos.audit_logs.get_by_id(org.id, log_id)
         assert log is not None
         assert (log.org_id, log.app_id, log.user_id, log.action, log.request_id) == (
             org.id,
@@ -235,7 +243,7 @@ def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseConfig)
             "sdk/1.0",
             at(0),
         )
-        assert repos.audit_logs.get_by_request_id(request) == [log]
+        assert repos.audit_logs.get_by_request_id(org.id, request) == [log]
 
         # queued rows are not part of the caller's transaction
         given = uuid.uuid4()
@@ -250,8 +258,8 @@ def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseConfig)
                 )
                 raise Boom
         factory.audit_writer.flush()
-        assert repos.audit_logs.get_by_id(given) is None
-        assert repos.audit_logs.get_by_id(queued) is not None
+        assert repos.audit_logs.get_by_id(org.id, given) is None
+        assert repos.audit_logs.get_by_id(org.id, queued) is not None
 
         # bad input is refused at once
         with pytest.raises(ValidationError, match="created_at"):
@@ -323,5 +331,5 @@ def test_details_the_database_cannot_store_are_refused_at_the_call(
         assert (repos.audit_logs.insert(ok)).details == edge
         queued = repos.audit_logs.async_insert(ok)
         factory.audit_writer.flush(timeout=30)
-        stored = repos.audit_logs.get_by_id(queued)
+        stored = repos.audit_logs.get_by_id(org.id, queued)
         assert stored is not None and stored.details == edge

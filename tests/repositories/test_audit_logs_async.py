@@ -62,7 +62,7 @@ async def test_insert_stores_every_field(shared_config: DatabaseConfig) -> None:
         assert log.details == details
         assert log.ip_address == ipaddress.IPv6Address("2001:db8::1")
         assert (log.user_agent, log.created_at) == ("curl/8.0", at(0))
-        assert await arepos.audit_logs.get_by_id(log.id) == log
+        assert await arepos.audit_logs.get_by_id(org.id, log.id) == log
 
 
 async def test_minimal_log_and_text_forms(shared_config: DatabaseConfig) -> None:
@@ -74,11 +74,13 @@ async def test_minimal_log_and_text_forms(shared_config: DatabaseConfig) -> None
         assert log.ip_address == ipaddress.IPv4Address("192.0.2.7")
         assert (log.app_id, log.user_id, log.resource_id, log.request_id) == (None,) * 4
         assert log.details == {} and log.user_agent is None
-        assert await arepos.audit_logs.get_by_id(log.id) == log
-        assert await arepos.audit_logs.get_by_id(uuid.uuid4()) is None
+        assert await arepos.audit_logs.get_by_id(org.id, log.id) == log
+        assert await arepos.audit_logs.get_by_id(org.id, uuid.uuid4()) is None
 
 
-async def test_get_by_request_id_is_oldest_first(shared_config: DatabaseConfig) -> None:
+async def test_get_by_request_id_is_oldest_first_in_its_org(
+    shared_config: DatabaseConfig,
+) -> None:
     async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
         arepos = afactory.repositories()
         org, other = await make_org(arepos), await make_org(arepos)
@@ -87,10 +89,13 @@ async def test_get_by_request_id_is_oldest_first(shared_config: DatabaseConfig) 
             await make_log(arepos, org.id, request_id=request, created_at=at(-(i // 2)))
             for i in range(5)
         ]
-        logs.append(await make_log(arepos, other.id, request_id=request, created_at=at(7)))
+        theirs = await make_log(arepos, other.id, request_id=request, created_at=at(-7))
         await make_log(arepos, org.id, request_id=f"req-{token()}")
-        assert await arepos.audit_logs.get_by_request_id(request) == newest_first(logs)[::-1]
-        assert await arepos.audit_logs.get_by_request_id(f"req-{token()}") == []
+        by_request = arepos.audit_logs.get_by_request_id
+        assert await by_request(org.id, request) == newest_first(logs)[::-1]
+        assert await by_request(other.id, request) == [theirs]
+        assert await by_request(org.id, f"req-{token()}") == []
+        assert await by_request(uuid.uuid4(), request) == []
 
 
 async def test_listings_by_org_app_user_action_and_range(shared_config: DatabaseConfig) -> None:
@@ -115,8 +120,8 @@ async def test_listings_by_org_app_user_action_and_range(shared_config: Database
         logs = arepos.audit_logs
 
         assert await logs.get_by_org_id(org.id) == [both, by_user, by_app, plain]
-        assert await logs.get_by_app_id(app.id) == [both, by_app]
-        assert await logs.get_by_user_id(user.id) == [both, by_user]
+        assert await logs.get_by_app_id(org.id, app.id) == [both, by_app]
+        assert await logs.get_by_user_id(org.id, user.id) == [both, by_user]
         assert await logs.get_by_action(org.id, AuditAction.POLICY_CREATED) == [by_app, plain]
         assert await logs.get_by_action(org.id, "inference_rejected") == [both]  # type: ignore[arg-type]
         assert await logs.get_by_action(org.id, AuditAction.ORGANIZATION_DELETED) == []
@@ -125,8 +130,11 @@ async def test_listings_by_org_app_user_action_and_range(shared_config: Database
         assert await logs.get_by_date_range(org.id, at(0), at(31)) == [both, by_user, by_app, plain]
         assert await logs.get_by_date_range(org.id, at(10), at(10)) == []
         assert await logs.get_by_date_range(stranger.org.id, at(0), at(31)) != []
-        for empty in (logs.get_by_org_id, logs.get_by_app_id, logs.get_by_user_id):
-            assert await empty(uuid.uuid4()) == []
+        assert await logs.get_by_org_id(uuid.uuid4()) == []
+        for empty in (logs.get_by_app_id, logs.get_by_user_id):
+            assert await empty(org.id, uuid.uuid4()) == []
+        assert await logs.get_by_app_id(org.id, stranger.app.id) == []
+        assert await logs.get_by_app_id(stranger.org.id, stranger.app.id) != []
 
 
 async def test_date_range_is_an_instant_whatever_the_offset(shared_config: DatabaseConfig) -> None:
@@ -220,7 +228,7 @@ async def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseC
             )
         )
         await afactory.audit_writer.flush()
-        log = await arepos.audit_logs.get_by_id(log_id)
+        log = await arepos.audit_logs.get_by_id(org.id, log_id)
         assert log is not None
         assert (log.org_id, log.app_id, log.user_id, log.action, log.request_id) == (
             org.id,
@@ -235,7 +243,7 @@ async def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseC
             "sdk/1.0",
             at(0),
         )
-        assert await arepos.audit_logs.get_by_request_id(request) == [log]
+        assert await arepos.audit_logs.get_by_request_id(org.id, request) == [log]
 
         # queued rows are not part of the caller's transaction
         given = uuid.uuid4()
@@ -250,8 +258,8 @@ async def test_async_insert_stores_the_row_once_flushed(shared_config: DatabaseC
                 )
                 raise Boom
         await afactory.audit_writer.flush()
-        assert await arepos.audit_logs.get_by_id(given) is None
-        assert await arepos.audit_logs.get_by_id(queued) is not None
+        assert await arepos.audit_logs.get_by_id(org.id, given) is None
+        assert await arepos.audit_logs.get_by_id(org.id, queued) is not None
 
         # bad input is refused at once
         with pytest.raises(ValidationError, match="created_at"):
@@ -323,5 +331,5 @@ async def test_details_the_database_cannot_store_are_refused_at_the_call(
         assert (await arepos.audit_logs.insert(ok)).details == edge
         queued = await arepos.audit_logs.async_insert(ok)
         await afactory.audit_writer.flush(timeout=30)
-        stored = await arepos.audit_logs.get_by_id(queued)
+        stored = await arepos.audit_logs.get_by_id(org.id, queued)
         assert stored is not None and stored.details == edge

@@ -101,11 +101,11 @@ async def test_a_cancelled_transaction_rolls_back(
                 await task
         assert tm.current() is None
         await assert_server_idle(one_connection)
-        assert await arepos.applications.get_by_id(made[0].id) is None
+        assert await arepos.applications.get_by_id(org.id, made[0].id) is None
         assert await arepos.organizations.get_by_id(org.id) == org
         async with tm.transaction():  # the connection takes a new transaction
             app = await make_app(arepos, org.id)
-        assert await arepos.applications.get_by_id(app.id) == app
+        assert await arepos.applications.get_by_id(org.id, app.id) == app
 
 
 async def test_a_timeout_around_a_pinned_block_gives_the_connection_back(

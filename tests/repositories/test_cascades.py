@@ -6,10 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any, Protocol
 
-import msgspec
+import pytest
 
 from llmcp.config import DatabaseConfig
+from llmcp.errors import ReferenceViolationError
 from llmcp.factory import Repositories, RepositoryFactory
+from llmcp.generated.models import AuditAction, AuditLog
 from tests.repositories.helpers import (
     Tenant,
     at,
@@ -20,6 +22,7 @@ from tests.repositories.helpers import (
     make_request,
     make_tenant,
     make_user,
+    newest_first,
 )
 
 TABLES = ("applications", "users", "policies", "audit_logs", "inference_requests")
@@ -47,9 +50,9 @@ def populate(repos: Repositories) -> tuple[Tenant, Rows]:
 
 
 class ByIdLookup(Protocol):
-    """What every repository has: one row by its id, or None."""
+    """What every tenant repository has: one row of an organization by its id, or None."""
 
-    def get_by_id(self, row_id: uuid.UUID, /) -> object: ...
+    def get_by_id(self, org_id: uuid.UUID, row_id: uuid.UUID, /) -> object: ...
 
 
 def exists(repos: Repositories, name: str, row: Any) -> bool:
@@ -59,13 +62,16 @@ def exists(repos: Repositories, name: str, row: Any) -> bool:
         "request": repos.inference_requests,
         "app": repos.applications,
         "user": repos.users,
-        "org": repos.organizations,
     }
     repository = repositories[name.rpartition("_")[2]]
-    return repository.get_by_id(row.id) is not None
+    return repository.get_by_id(row.org_id, row.id) is not None
 
 
-def test_deleting_an_organization_deletes_everything_it_owns(
+def logs_of(rows: Rows) -> dict[str, AuditLog]:
+    return {name: row for name, row in rows.items() if name.endswith("_log")}
+
+
+def test_deleting_an_organization_deletes_all_but_its_audit_trail(
     shared_config: DatabaseConfig,
 ) -> None:
     with RepositoryFactory.connect(shared_config) as factory:
@@ -75,15 +81,47 @@ def test_deleting_an_organization_deletes_everything_it_owns(
         survivor, survivor_rows = populate(repos)
         survivor_counts = [count_rows(tm, table, survivor.org.id) for table in TABLES]
         assert all([count_rows(tm, table, doomed.org.id) for table in TABLES])
+        # what a service writes just before it deletes an organization
+        doomed_rows["deleted_log"] = make_log(
+            repos,
+            doomed.org.id,
+            user_id=doomed.user.id,
+            action=AuditAction.ORGANIZATION_DELETED,
+            resource_type="organization",
+            resource_id=doomed.org.id,
+            created_at=at(10),
+        )
 
         repos.organizations.delete(doomed.org.id)
 
         assert repos.organizations.get_by_id(doomed.org.id) is None
-        assert repos.applications.get_by_id(doomed.app.id) is None
-        assert repos.users.get_by_id(doomed.user.id) is None
+        assert repos.applications.get_by_id(doomed.org.id, doomed.app.id) is None
+        assert repos.users.get_by_id(doomed.org.id, doomed.user.id) is None
+        trail = logs_of(doomed_rows)
         for name, row in doomed_rows.items():
-            assert not exists(repos, name, row), name
-        assert [count_rows(tm, table, doomed.org.id) for table in TABLES] == [0] * 5
+            assert exists(repos, name, row) is (name in trail), name
+        assert [count_rows(tm, table, doomed.org.id) for table in TABLES] == [
+            0,
+            0,
+            0,
+            len(trail),
+            0,
+        ]
+        # the audit trail stays whole, every id as it was (the deletion's own entry too)
+        for name, log in trail.items():
+            assert repos.audit_logs.get_by_id(doomed.org.id, log.id) == log, name
+        assert repos.audit_logs.get_by_org_id(doomed.org.id) == newest_first(list(trail.values()))
+        assert repos.audit_logs.get_by_app_id(doomed.org.id, doomed.app.id) == (
+            newest_first([trail["app_log"], trail["both_log"]])
+        )
+        assert repos.audit_logs.get_by_user_id(doomed.org.id, doomed.user.id) == (
+            newest_first([trail["user_log"], trail["both_log"], trail["deleted_log"]])
+        )
+        # ... but a new entry cannot name the organization that is gone
+        with pytest.raises(ReferenceViolationError) as caught:
+            make_log(repos, doomed.org.id)
+        assert caught.value.constraint == "audit_logs_org_id_fkey"
+        assert count_rows(tm, "audit_logs", doomed.org.id) == len(trail)
         # nothing of another organization goes
         for name, row in survivor_rows.items():
             assert exists(repos, name, row), name
@@ -99,22 +137,29 @@ def test_deleting_an_application_keeps_its_audit_logs(shared_config: DatabaseCon
         other_app = make_app(repos, org.id)
         kept_request = make_request(repos, org.id, other_app.id)
 
-        repos.applications.delete(app.id)
+        repos.applications.delete(org.id, app.id)
 
+        assert repos.applications.get_by_id(org.id, app.id) is None
         # its policies and inference requests go with it
         for name in ("app_policy", "both_policy", "app_request", "both_request"):
             assert not exists(repos, name, rows[name]), name
-        # the audit trail stays, without the application
+        assert repos.inference_requests.get_by_app_id(org.id, app.id) == []
+        # the audit trail stays, still naming the application (and the user)
         for name in ("app_log", "both_log"):
-            log = repos.audit_logs.get_by_id(rows[name].id)
-            assert log == msgspec.structs.replace(rows[name], app_id=None)
-        assert repos.audit_logs.get_by_app_id(app.id) == []
-        both_log = repos.audit_logs.get_by_id(rows["both_log"].id)
-        assert both_log is not None and both_log.user_id == user.id
+            assert repos.audit_logs.get_by_id(org.id, rows[name].id) == rows[name], name
+        assert repos.audit_logs.get_by_app_id(org.id, app.id) == newest_first(
+            [rows["app_log"], rows["both_log"]]
+        )
+        both_log = repos.audit_logs.get_by_id(org.id, rows["both_log"].id)
+        assert both_log is not None and (both_log.app_id, both_log.user_id) == (app.id, user.id)
+        # a new entry cannot name the application that is gone
+        with pytest.raises(ReferenceViolationError) as caught:
+            make_log(repos, org.id, app_id=app.id)
+        assert caught.value.constraint == "audit_logs_app_fkey"
         # the rest of the organization stays
         for name in ("org_policy", "user_policy", "user_log"):
             assert exists(repos, name, rows[name]), name
-        assert repos.inference_requests.get_by_id(kept_request.id) == kept_request
+        assert repos.inference_requests.get_by_id(org.id, kept_request.id) == kept_request
         assert repos.organizations.get_by_id(org.id) == org
 
 
@@ -125,16 +170,24 @@ def test_deleting_a_user_keeps_logs_and_requests(shared_config: DatabaseConfig) 
         other_user = make_user(repos, org.id)
         kept_policy = make_policy(repos, org.id, user_id=other_user.id)
 
-        repos.users.delete(user.id)
+        repos.users.delete(org.id, user.id)
 
+        assert repos.users.get_by_id(org.id, user.id) is None
         for name in ("user_policy", "both_policy"):
             assert not exists(repos, name, rows[name]), name
+        # the audit trail still names the user
         for name in ("user_log", "both_log"):
-            log = repos.audit_logs.get_by_id(rows[name].id)
-            assert log is not None and log.user_id is None
-        request = repos.inference_requests.get_by_id(rows["both_request"].id)
+            assert repos.audit_logs.get_by_id(org.id, rows[name].id) == rows[name], name
+        assert repos.audit_logs.get_by_user_id(org.id, user.id) == newest_first(
+            [rows["user_log"], rows["both_log"]]
+        )
+        with pytest.raises(ReferenceViolationError) as caught:
+            make_log(repos, org.id, user_id=user.id)
+        assert caught.value.constraint == "audit_logs_user_fkey"
+        # inference requests stay, without the user
+        request = repos.inference_requests.get_by_id(org.id, rows["both_request"].id)
         assert request is not None and request.user_id is None and request.app_id == app.id
-        assert repos.inference_requests.get_by_user_id(user.id) == []
-        assert repos.policies.get_by_id(kept_policy.id) == kept_policy
+        assert repos.inference_requests.get_by_user_id(org.id, user.id) == []
+        assert repos.policies.get_by_id(org.id, kept_policy.id) == kept_policy
         for name in ("org_policy", "app_policy", "app_log", "app_request"):
             assert exists(repos, name, rows[name]), name

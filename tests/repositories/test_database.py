@@ -93,7 +93,7 @@ def test_migrate_an_empty_database_then_use_it(empty_db: str) -> None:
         repos = factory.repositories()
         org, app, user = make_tenant(repos)
         assert repos.users.get_by_org_id(org.id) == [user]
-        assert repos.applications.get_by_id(app.id) == app
+        assert repos.applications.get_by_id(org.id, app.id) == app
 
 
 def test_a_connection_the_server_dropped_is_replaced_before_use(
@@ -146,7 +146,7 @@ def test_utc_and_url_options_on_a_server_whose_time_zone_is_not_utc(
         ]
         for when in edges:
             log = make_log(repos, org.id, created_at=when)
-            again = repos.audit_logs.get_by_id(log.id)
+            again = repos.audit_logs.get_by_id(org.id, log.id)
             assert again is not None and again.created_at == when
             queued = repos.audit_logs.async_insert(
                 NewAuditLog(
@@ -157,7 +157,7 @@ def test_utc_and_url_options_on_a_server_whose_time_zone_is_not_utc(
                 )
             )
             factory.audit_writer.flush(timeout=30)
-            stored = repos.audit_logs.get_by_id(queued)
+            stored = repos.audit_logs.get_by_id(org.id, queued)
             assert stored is not None and stored.created_at == when
 
 

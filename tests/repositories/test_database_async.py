@@ -93,7 +93,7 @@ async def test_migrate_an_empty_database_then_use_it(empty_db: str) -> None:
         arepos = afactory.repositories()
         org, app, user = await make_tenant(arepos)
         assert await arepos.users.get_by_org_id(org.id) == [user]
-        assert await arepos.applications.get_by_id(app.id) == app
+        assert await arepos.applications.get_by_id(org.id, app.id) == app
 
 
 async def test_a_connection_the_server_dropped_is_replaced_before_use(
@@ -146,7 +146,7 @@ async def test_utc_and_url_options_on_a_server_whose_time_zone_is_not_utc(
         ]
         for when in edges:
             log = await make_log(arepos, org.id, created_at=when)
-            again = await arepos.audit_logs.get_by_id(log.id)
+            again = await arepos.audit_logs.get_by_id(org.id, log.id)
             assert again is not None and again.created_at == when
             queued = await arepos.audit_logs.async_insert(
                 NewAuditLog(
@@ -157,7 +157,7 @@ async def test_utc_and_url_options_on_a_server_whose_time_zone_is_not_utc(
                 )
             )
             await afactory.audit_writer.flush(timeout=30)
-            stored = await arepos.audit_logs.get_by_id(queued)
+            stored = await arepos.audit_logs.get_by_id(org.id, queued)
             assert stored is not None and stored.created_at == when
 
 

@@ -56,7 +56,7 @@ REJECTED_BEFORE_THE_DATABASE: list[tuple[str, Call, str]] = [
         NewOrganization(name=f"{SECRET}\x00", slug="acme")), "name"),
     ("lone surrogate", lambda r: r.organizations.create(
         NewOrganization(name="\ud800", slug="acme")), "name"),
-    ("NUL in a lookup", lambda r: r.users.get_by_email(f"{SECRET}\x00@x.io"), "email"),
+    ("NUL in a lookup", lambda r: r.users.get_by_email(ID, f"{SECRET}\x00@x.io"), "email"),
     ("NUL in JSON", lambda r: r.audit_logs.insert(NewAuditLog(
         org_id=ID, action=AuditAction.USER_CREATED, resource_type="user", details={"k": "\x00"})), "details"),
     ("naive created_at", lambda r: r.organizations.create(
@@ -75,9 +75,9 @@ REJECTED_BEFORE_THE_DATABASE: list[tuple[str, Call, str]] = [
     ("long lookup", lambda r: r.organizations.get_by_slug("a" * 201), "slug"),
     ("long name", lambda r: r.applications.create(NewApplication(
         org_id=ID, name="n" * 201, api_key_hash=key_hash())), "name"),
-    ("long request id", lambda r: r.inference_requests.get_by_request_id("r" * 201),
+    ("long request id", lambda r: r.inference_requests.get_by_request_id(ID, "r" * 201),
      "request_id"),
-    ("long email", lambda r: r.users.get_by_email("e" * 321), "email"),
+    ("long email", lambda r: r.users.get_by_email(ID, "e" * 321), "email"),
     ("priority > int4", lambda r: r.policies.create(NewPolicy(
         org_id=ID, name="p", config=RATE, priority=2**31)), "priority"),
     ("tokens > int4", lambda r: r.inference_requests.create(
@@ -91,7 +91,9 @@ REJECTED_BEFORE_THE_DATABASE: list[tuple[str, Call, str]] = [
     ("version > int4", lambda r: r.organizations.update(
         msgspec.structs.replace(ORG, version=2**31)), "version"),
     ("offset > int8", lambda r: r.audit_logs.get_by_org_id(ID, 10, 2**63), "offset"),
-    ("not a uuid", lambda r: r.policies.get_by_id("policy-1"), "policy_id"),  # type: ignore[arg-type]
+    ("not a uuid", lambda r: r.policies.get_by_id(ID, "policy-1"), "policy_id"),  # type: ignore[arg-type]
+    ("not a uuid", lambda r: r.applications.get_by_id("acme", ID), "org_id"),  # type: ignore[arg-type]
+    ("not a uuid", lambda r: r.audit_logs.get_by_request_id(None, "r"), "org_id"),  # type: ignore[arg-type]
     ("not a uuid", lambda r: r.users.create(NewUser(
         org_id="acme", email="a@b.co", cognito_sub="s")), "org_id"),  # type: ignore[arg-type]
     ("bad config", lambda r: r.policies.create(NewPolicy(

@@ -69,8 +69,8 @@ def test_create_stores_every_field(shared_config: DatabaseConfig) -> None:
         assert row.cost == Decimal("12345678.123456") and isinstance(row.cost, Decimal)
         assert (row.latency_ms, row.error_message, row.version) == (870, "upstream timeout", 1)
         assert (row.created_at, row.updated_at, row.completed_at) == (at(0), at(0), at(1))
-        assert repos.inference_requests.get_by_id(row.id) == row
-        assert repos.inference_requests.get_by_request_id(request_id) == row
+        assert repos.inference_requests.get_by_id(org.id, row.id) == row
+        assert repos.inference_requests.get_by_request_id(org.id, request_id) == row
 
 
 def test_defaults_and_missing_rows(shared_config: DatabaseConfig) -> None:
@@ -85,8 +85,8 @@ def test_defaults_and_missing_rows(shared_config: DatabaseConfig) -> None:
             None,
         )
         assert (row.latency_ms, row.error_message, row.completed_at) == (None, None, None)
-        assert repos.inference_requests.get_by_id(uuid.uuid4()) is None
-        assert repos.inference_requests.get_by_request_id(f"req-{token()}") is None
+        assert repos.inference_requests.get_by_id(org.id, uuid.uuid4()) is None
+        assert repos.inference_requests.get_by_request_id(org.id, f"req-{token()}") is None
         with pytest.raises(NotFoundError):
             repos.inference_requests.update(
                 msgspec.structs.replace(row, id=uuid.uuid4(), status=COMPLETED)
@@ -111,16 +111,20 @@ def test_listings_by_org_app_user_status_and_range(shared_config: DatabaseConfig
         reqs = repos.inference_requests
 
         assert reqs.get_by_org_id(org.id) == [fourth, third, second, first]
-        assert reqs.get_by_app_id(app.id) == [third, first]
-        assert reqs.get_by_app_id(second_app.id) == [fourth, second]
-        assert reqs.get_by_user_id(user.id) == [third, second]
+        assert reqs.get_by_app_id(org.id, app.id) == [third, first]
+        assert reqs.get_by_app_id(org.id, second_app.id) == [fourth, second]
+        assert reqs.get_by_user_id(org.id, user.id) == [third, second]
         assert reqs.get_by_status(org.id, COMPLETED) == [second, first]
         assert reqs.get_by_status(org.id, "pending") == [fourth]  # type: ignore[arg-type]
         assert reqs.get_by_status(org.id, REJECTED) == []
         assert reqs.get_by_date_range(org.id, at(10), at(30)) == [third, second]
         assert reqs.get_by_date_range(org.id, at(0), at(30), limit=1, offset=2) == [first]
-        for empty in (reqs.get_by_org_id, reqs.get_by_app_id, reqs.get_by_user_id):
-            assert empty(uuid.uuid4()) == []
+        assert reqs.get_by_org_id(uuid.uuid4()) == []
+        for empty in (reqs.get_by_app_id, reqs.get_by_user_id):
+            assert empty(org.id, uuid.uuid4()) == []
+        # the stranger's application and user are not this organization's
+        assert reqs.get_by_app_id(org.id, stranger.app.id) == []
+        assert reqs.get_by_user_id(org.id, stranger.user.id) == []
 
 
 def test_update_records_the_outcome(shared_config: DatabaseConfig) -> None:
@@ -152,24 +156,46 @@ def test_update_records_the_outcome(shared_config: DatabaseConfig) -> None:
         assert (done.cost, done.latency_ms, done.completed_at) == (Decimal("0.012345"), 1500, at(2))
         assert (done.model, done.request_id, done.version) == (row.model, row.request_id, 2)
         assert done.updated_at > row.updated_at and done.created_at == row.created_at
-        assert repos.inference_requests.get_by_id(row.id) == done
+        assert repos.inference_requests.get_by_id(org.id, row.id) == done
 
         with pytest.raises(ConflictError) as caught:
             repos.inference_requests.update(msgspec.structs.replace(row, status=FAILED))
         assert caught.value.constraint == "version"
-        assert repos.inference_requests.get_by_id(row.id) == done
+        assert repos.inference_requests.get_by_id(org.id, row.id) == done
 
 
-def test_duplicate_request_id_is_a_conflict(shared_config: DatabaseConfig) -> None:
+def test_duplicate_request_id_in_one_org_is_a_conflict(
+    shared_config: DatabaseConfig,
+) -> None:
     with RepositoryFactory.connect(shared_config) as factory:
         repos = factory.repositories()
         org, app, _ = make_tenant(repos)
+        second_app = make_app(repos, org.id)
         row = make_request(repos, org.id, app.id)
-        with pytest.raises(ConflictError) as caught:
-            make_request(repos, org.id, app.id, request_id=row.request_id)
-        assert caught.value.constraint == "inference_requests_request_id_key"
-        assert "request_id already exists" in str(caught.value)
+        for app_id in (app.id, second_app.id):  # per organization, not per application
+            with pytest.raises(ConflictError) as caught:
+                make_request(repos, org.id, app_id, request_id=row.request_id)
+            assert caught.value.constraint == "inference_requests_org_id_request_id_key"
+            assert "request_id already exists" in str(caught.value)
+            assert row.request_id not in str(caught.value)
         assert repos.inference_requests.get_by_org_id(org.id) == [row]
+
+
+def test_the_same_request_id_in_two_orgs_is_two_requests(
+    shared_config: DatabaseConfig,
+) -> None:
+    with RepositoryFactory.connect(shared_config) as factory:
+        repos = factory.repositories()
+        mine, theirs = make_tenant(repos), make_tenant(repos)
+        request_id = f"req-{token()}"
+        row = make_request(repos, mine.org.id, mine.app.id, request_id=request_id)
+        twin = make_request(repos, theirs.org.id, theirs.app.id, request_id=request_id)
+        assert twin.id != row.id
+        reqs = repos.inference_requests
+        assert reqs.get_by_request_id(mine.org.id, request_id) == row
+        assert reqs.get_by_request_id(theirs.org.id, request_id) == twin
+        assert reqs.get_by_org_id(mine.org.id) == [row]
+        assert reqs.get_by_org_id(theirs.org.id) == [twin]
 
 
 @pytest.mark.parametrize("field", ["app_id", "user_id"])
@@ -207,7 +233,7 @@ def test_completion_before_creation_is_refused_by_the_database(
             repos.inference_requests.update(
                 msgspec.structs.replace(row, status=COMPLETED, completed_at=at(5))
             )
-        assert repos.inference_requests.get_by_id(row.id) == row
+        assert repos.inference_requests.get_by_id(org.id, row.id) == row
 
 
 @pytest.mark.parametrize(
@@ -353,7 +379,7 @@ def test_all_requests_of_an_app_in_order(shared_config: DatabaseConfig) -> None:
         org = make_org(repos)
         app = make_app(repos, org.id)
         rows = [make_request(repos, org.id, app.id, created_at=at(i % 3)) for i in range(6)]
-        assert repos.inference_requests.get_by_app_id(app.id) == newest_first(rows)
+        assert repos.inference_requests.get_by_app_id(org.id, app.id) == newest_first(rows)
 
 
 HOUR = 3600
@@ -439,11 +465,11 @@ def test_metrics_across_hours_match_the_rows(shared_config: DatabaseConfig) -> N
         _assert_metrics(repos, org.id, rows)
 
         # deleting an application deletes its requests, and their numbers
-        repos.applications.delete(other_app.id)
+        repos.applications.delete(org.id, other_app.id)
         rows = [row for row in rows if row.app_id != other_app.id]
         _assert_metrics(repos, org.id, rows)
 
         # deleting the user keeps the requests (user_id becomes None)
-        repos.users.delete(user.id)
+        repos.users.delete(org.id, user.id)
         _assert_metrics(repos, org.id, rows)
-        assert repos.inference_requests.get_by_user_id(user.id) == []
+        assert repos.inference_requests.get_by_user_id(org.id, user.id) == []

@@ -68,8 +68,8 @@ async def test_create_stores_every_field(shared_config: DatabaseConfig) -> None:
         assert row.cost == Decimal("12345678.123456") and isinstance(row.cost, Decimal)
         assert (row.latency_ms, row.error_message, row.version) == (870, "upstream timeout", 1)
         assert (row.created_at, row.updated_at, row.completed_at) == (at(0), at(0), at(1))
-        assert await arepos.inference_requests.get_by_id(row.id) == row
-        assert await arepos.inference_requests.get_by_request_id(request_id) == row
+        assert await arepos.inference_requests.get_by_id(org.id, row.id) == row
+        assert await arepos.inference_requests.get_by_request_id(org.id, request_id) == row
 
 
 async def test_defaults_and_missing_rows(shared_config: DatabaseConfig) -> None:
@@ -84,8 +84,8 @@ async def test_defaults_and_missing_rows(shared_config: DatabaseConfig) -> None:
             None,
         )
         assert (row.latency_ms, row.error_message, row.completed_at) == (None, None, None)
-        assert await arepos.inference_requests.get_by_id(uuid.uuid4()) is None
-        assert await arepos.inference_requests.get_by_request_id(f"req-{token()}") is None
+        assert await arepos.inference_requests.get_by_id(org.id, uuid.uuid4()) is None
+        assert await arepos.inference_requests.get_by_request_id(org.id, f"req-{token()}") is None
         with pytest.raises(NotFoundError):
             await arepos.inference_requests.update(
                 msgspec.structs.replace(row, id=uuid.uuid4(), status=COMPLETED)
@@ -110,16 +110,20 @@ async def test_listings_by_org_app_user_status_and_range(shared_config: Database
         reqs = arepos.inference_requests
 
         assert await reqs.get_by_org_id(org.id) == [fourth, third, second, first]
-        assert await reqs.get_by_app_id(app.id) == [third, first]
-        assert await reqs.get_by_app_id(second_app.id) == [fourth, second]
-        assert await reqs.get_by_user_id(user.id) == [third, second]
+        assert await reqs.get_by_app_id(org.id, app.id) == [third, first]
+        assert await reqs.get_by_app_id(org.id, second_app.id) == [fourth, second]
+        assert await reqs.get_by_user_id(org.id, user.id) == [third, second]
         assert await reqs.get_by_status(org.id, COMPLETED) == [second, first]
         assert await reqs.get_by_status(org.id, "pending") == [fourth]  # type: ignore[arg-type]
         assert await reqs.get_by_status(org.id, REJECTED) == []
         assert await reqs.get_by_date_range(org.id, at(10), at(30)) == [third, second]
         assert await reqs.get_by_date_range(org.id, at(0), at(30), limit=1, offset=2) == [first]
-        for empty in (reqs.get_by_org_id, reqs.get_by_app_id, reqs.get_by_user_id):
-            assert await empty(uuid.uuid4()) == []
+        assert await reqs.get_by_org_id(uuid.uuid4()) == []
+        for empty in (reqs.get_by_app_id, reqs.get_by_user_id):
+            assert await empty(org.id, uuid.uuid4()) == []
+        # the stranger's application and user are not this organization's
+        assert await reqs.get_by_app_id(org.id, stranger.app.id) == []
+        assert await reqs.get_by_user_id(org.id, stranger.user.id) == []
 
 
 async def test_update_records_the_outcome(shared_config: DatabaseConfig) -> None:
@@ -151,24 +155,46 @@ async def test_update_records_the_outcome(shared_config: DatabaseConfig) -> None
         assert (done.cost, done.latency_ms, done.completed_at) == (Decimal("0.012345"), 1500, at(2))
         assert (done.model, done.request_id, done.version) == (row.model, row.request_id, 2)
         assert done.updated_at > row.updated_at and done.created_at == row.created_at
-        assert await arepos.inference_requests.get_by_id(row.id) == done
+        assert await arepos.inference_requests.get_by_id(org.id, row.id) == done
 
         with pytest.raises(ConflictError) as caught:
             await arepos.inference_requests.update(msgspec.structs.replace(row, status=FAILED))
         assert caught.value.constraint == "version"
-        assert await arepos.inference_requests.get_by_id(row.id) == done
+        assert await arepos.inference_requests.get_by_id(org.id, row.id) == done
 
 
-async def test_duplicate_request_id_is_a_conflict(shared_config: DatabaseConfig) -> None:
+async def test_duplicate_request_id_in_one_org_is_a_conflict(
+    shared_config: DatabaseConfig,
+) -> None:
     async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
         arepos = afactory.repositories()
         org, app, _ = await make_tenant(arepos)
+        second_app = await make_app(arepos, org.id)
         row = await make_request(arepos, org.id, app.id)
-        with pytest.raises(ConflictError) as caught:
-            await make_request(arepos, org.id, app.id, request_id=row.request_id)
-        assert caught.value.constraint == "inference_requests_request_id_key"
-        assert "request_id already exists" in str(caught.value)
+        for app_id in (app.id, second_app.id):  # per organization, not per application
+            with pytest.raises(ConflictError) as caught:
+                await make_request(arepos, org.id, app_id, request_id=row.request_id)
+            assert caught.value.constraint == "inference_requests_org_id_request_id_key"
+            assert "request_id already exists" in str(caught.value)
+            assert row.request_id not in str(caught.value)
         assert await arepos.inference_requests.get_by_org_id(org.id) == [row]
+
+
+async def test_the_same_request_id_in_two_orgs_is_two_requests(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        arepos = afactory.repositories()
+        mine, theirs = await make_tenant(arepos), await make_tenant(arepos)
+        request_id = f"req-{token()}"
+        row = await make_request(arepos, mine.org.id, mine.app.id, request_id=request_id)
+        twin = await make_request(arepos, theirs.org.id, theirs.app.id, request_id=request_id)
+        assert twin.id != row.id
+        reqs = arepos.inference_requests
+        assert await reqs.get_by_request_id(mine.org.id, request_id) == row
+        assert await reqs.get_by_request_id(theirs.org.id, request_id) == twin
+        assert await reqs.get_by_org_id(mine.org.id) == [row]
+        assert await reqs.get_by_org_id(theirs.org.id) == [twin]
 
 
 @pytest.mark.parametrize("field", ["app_id", "user_id"])
@@ -206,7 +232,7 @@ async def test_completion_before_creation_is_refused_by_the_database(
             await arepos.inference_requests.update(
                 msgspec.structs.replace(row, status=COMPLETED, completed_at=at(5))
             )
-        assert await arepos.inference_requests.get_by_id(row.id) == row
+        assert await arepos.inference_requests.get_by_id(org.id, row.id) == row
 
 
 @pytest.mark.parametrize(
@@ -352,7 +378,7 @@ async def test_all_requests_of_an_app_in_order(shared_config: DatabaseConfig) ->
         org = await make_org(arepos)
         app = await make_app(arepos, org.id)
         rows = [await make_request(arepos, org.id, app.id, created_at=at(i % 3)) for i in range(6)]
-        assert await arepos.inference_requests.get_by_app_id(app.id) == newest_first(rows)
+        assert await arepos.inference_requests.get_by_app_id(org.id, app.id) == newest_first(rows)
 
 
 HOUR = 3600
@@ -438,11 +464,11 @@ async def test_metrics_across_hours_match_the_rows(shared_config: DatabaseConfig
         await _assert_metrics(arepos, org.id, rows)
 
         # deleting an application deletes its requests, and their numbers
-        await arepos.applications.delete(other_app.id)
+        await arepos.applications.delete(org.id, other_app.id)
         rows = [row for row in rows if row.app_id != other_app.id]
         await _assert_metrics(arepos, org.id, rows)
 
         # deleting the user keeps the requests (user_id becomes None)
-        await arepos.users.delete(user.id)
+        await arepos.users.delete(org.id, user.id)
         await _assert_metrics(arepos, org.id, rows)
-        assert await arepos.inference_requests.get_by_user_id(user.id) == []
+        assert await arepos.inference_requests.get_by_user_id(org.id, user.id) == []

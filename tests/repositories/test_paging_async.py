@@ -100,11 +100,17 @@ OFFSET_LISTINGS: dict[str, OffsetListing] = {
     "applications.org": lambda r, t, lim, off: r.applications.get_by_org_id(t.org.id, lim, off),
     "users.org": lambda r, t, lim, off: r.users.get_by_org_id(t.org.id, lim, off),
     "policies.org": lambda r, t, lim, off: r.policies.get_by_org_id(t.org.id, lim, off),
-    "policies.app": lambda r, t, lim, off: r.policies.get_by_app_id(t.app.id, lim, off),
-    "policies.user": lambda r, t, lim, off: r.policies.get_by_user_id(t.user.id, lim, off),
+    "policies.app": lambda r, t, lim, off: r.policies.get_by_app_id(t.org.id, t.app.id, lim, off),
+    "policies.user": lambda r, t, lim, off: r.policies.get_by_user_id(
+        t.org.id, t.user.id, lim, off
+    ),
     "audit_logs.org": lambda r, t, lim, off: r.audit_logs.get_by_org_id(t.org.id, lim, off),
-    "audit_logs.app": lambda r, t, lim, off: r.audit_logs.get_by_app_id(t.app.id, lim, off),
-    "audit_logs.user": lambda r, t, lim, off: r.audit_logs.get_by_user_id(t.user.id, lim, off),
+    "audit_logs.app": lambda r, t, lim, off: r.audit_logs.get_by_app_id(
+        t.org.id, t.app.id, lim, off
+    ),
+    "audit_logs.user": lambda r, t, lim, off: r.audit_logs.get_by_user_id(
+        t.org.id, t.user.id, lim, off
+    ),
     "audit_logs.action": lambda r, t, lim, off: r.audit_logs.get_by_action(
         t.org.id, ACTION, lim, off
     ),
@@ -115,10 +121,10 @@ OFFSET_LISTINGS: dict[str, OffsetListing] = {
         t.org.id, lim, off
     ),
     "inference_requests.app": lambda r, t, lim, off: r.inference_requests.get_by_app_id(
-        t.app.id, lim, off
+        t.org.id, t.app.id, lim, off
     ),
     "inference_requests.user": lambda r, t, lim, off: r.inference_requests.get_by_user_id(
-        t.user.id, lim, off
+        t.org.id, t.user.id, lim, off
     ),
     "inference_requests.status": lambda r, t, lim, off: r.inference_requests.get_by_status(
         t.org.id, STATUS, lim, off
@@ -132,8 +138,12 @@ KeysetListing = Callable[[AsyncRepositories, Tenant, int, str | None], Awaitable
 
 KEYSET_LISTINGS: dict[str, KeysetListing] = {
     "audit_logs.org": lambda r, t, lim, cur: r.audit_logs.page_by_org_id(t.org.id, lim, cur),
-    "audit_logs.app": lambda r, t, lim, cur: r.audit_logs.page_by_app_id(t.app.id, lim, cur),
-    "audit_logs.user": lambda r, t, lim, cur: r.audit_logs.page_by_user_id(t.user.id, lim, cur),
+    "audit_logs.app": lambda r, t, lim, cur: r.audit_logs.page_by_app_id(
+        t.org.id, t.app.id, lim, cur
+    ),
+    "audit_logs.user": lambda r, t, lim, cur: r.audit_logs.page_by_user_id(
+        t.org.id, t.user.id, lim, cur
+    ),
     "audit_logs.action": lambda r, t, lim, cur: r.audit_logs.page_by_action(
         t.org.id, ACTION, lim, cur
     ),
@@ -144,10 +154,10 @@ KEYSET_LISTINGS: dict[str, KeysetListing] = {
         t.org.id, lim, cur
     ),
     "inference_requests.app": lambda r, t, lim, cur: r.inference_requests.page_by_app_id(
-        t.app.id, lim, cur
+        t.org.id, t.app.id, lim, cur
     ),
     "inference_requests.user": lambda r, t, lim, cur: r.inference_requests.page_by_user_id(
-        t.user.id, lim, cur
+        t.org.id, t.user.id, lim, cur
     ),
     "inference_requests.status": lambda r, t, lim, cur: r.inference_requests.page_by_status(
         t.org.id, STATUS, lim, cur

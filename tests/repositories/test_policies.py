@@ -84,7 +84,7 @@ def test_each_config_type_round_trips(
             False,
             1,
         )
-        assert repos.policies.get_by_id(policy.id) == policy
+        assert repos.policies.get_by_id(org.id, policy.id) == policy
 
 
 @pytest.mark.parametrize("config", INVALID_CONFIGS)
@@ -102,7 +102,7 @@ def test_invalid_config_is_rejected_and_nothing_is_stored(
         policy = make_policy(repos, org.id)
         with pytest.raises(ValidationError, match="config"):
             repos.policies.update(msgspec.structs.replace(policy, config=config))
-        assert repos.policies.get_by_id(policy.id) == policy
+        assert repos.policies.get_by_id(org.id, policy.id) == policy
 
 
 def test_a_config_given_as_a_mapping_is_typed(shared_config: DatabaseConfig) -> None:
@@ -140,10 +140,10 @@ def test_listings_by_org_app_and_user(shared_config: DatabaseConfig) -> None:
         assert repos.policies.get_by_org_id(org.id) == newest_first(
             [org_level, app_level, user_level, both, elsewhere]
         )
-        assert repos.policies.get_by_app_id(app.id) == newest_first([app_level, both])
-        assert repos.policies.get_by_user_id(user.id) == newest_first([user_level, both])
-        assert repos.policies.get_by_app_id(uuid.uuid4()) == []
-        assert repos.policies.get_by_user_id(uuid.uuid4()) == []
+        assert repos.policies.get_by_app_id(org.id, app.id) == newest_first([app_level, both])
+        assert repos.policies.get_by_user_id(org.id, user.id) == newest_first([user_level, both])
+        assert repos.policies.get_by_app_id(org.id, uuid.uuid4()) == []
+        assert repos.policies.get_by_user_id(org.id, uuid.uuid4()) == []
 
 
 def test_applicable_policies_follow_precedence(shared_config: DatabaseConfig) -> None:
@@ -258,12 +258,12 @@ def test_update_changes_config_type_and_is_optimistic(
         )
         assert (updated.priority, updated.enabled, updated.version) == (-2, False, 2)
         assert updated.updated_at > policy.updated_at and updated.created_at == policy.created_at
-        assert repos.policies.get_by_id(policy.id) == updated
+        assert repos.policies.get_by_id(org.id, policy.id) == updated
 
         with pytest.raises(ConflictError) as caught:
             repos.policies.update(msgspec.structs.replace(policy, priority=3))
         assert caught.value.constraint == "version"
-        assert repos.policies.get_by_id(policy.id) == updated
+        assert repos.policies.get_by_id(org.id, policy.id) == updated
 
 
 def test_delete_and_missing_rows(shared_config: DatabaseConfig) -> None:
@@ -271,12 +271,12 @@ def test_delete_and_missing_rows(shared_config: DatabaseConfig) -> None:
         repos = factory.repositories()
         org = make_org(repos)
         policy, keep = make_policy(repos, org.id), make_policy(repos, org.id)
-        repos.policies.delete(policy.id)
-        assert repos.policies.get_by_id(policy.id) is None
-        assert repos.policies.get_by_id(uuid.uuid4()) is None
+        repos.policies.delete(org.id, policy.id)
+        assert repos.policies.get_by_id(org.id, policy.id) is None
+        assert repos.policies.get_by_id(org.id, uuid.uuid4()) is None
         assert repos.policies.get_by_org_id(org.id) == [keep]
         with pytest.raises(NotFoundError):
-            repos.policies.delete(policy.id)
+            repos.policies.delete(org.id, policy.id)
         with pytest.raises(NotFoundError):
             repos.policies.update(msgspec.structs.replace(policy, name="ghost"))
 
@@ -346,4 +346,4 @@ def test_a_stored_config_that_no_longer_decodes_is_an_llmcp_error(
                 (policy.id,),
             )
         with pytest.raises(LlmcpError):
-            repos.policies.get_by_id(policy.id)
+            repos.policies.get_by_id(org.id, policy.id)

@@ -83,7 +83,7 @@ async def test_each_config_type_round_trips(
             False,
             1,
         )
-        assert await arepos.policies.get_by_id(policy.id) == policy
+        assert await arepos.policies.get_by_id(org.id, policy.id) == policy
 
 
 @pytest.mark.parametrize("config", INVALID_CONFIGS)
@@ -101,7 +101,7 @@ async def test_invalid_config_is_rejected_and_nothing_is_stored(
         policy = await make_policy(arepos, org.id)
         with pytest.raises(ValidationError, match="config"):
             await arepos.policies.update(msgspec.structs.replace(policy, config=config))
-        assert await arepos.policies.get_by_id(policy.id) == policy
+        assert await arepos.policies.get_by_id(org.id, policy.id) == policy
 
 
 async def test_a_config_given_as_a_mapping_is_typed(shared_config: DatabaseConfig) -> None:
@@ -139,10 +139,14 @@ async def test_listings_by_org_app_and_user(shared_config: DatabaseConfig) -> No
         assert await arepos.policies.get_by_org_id(org.id) == newest_first(
             [org_level, app_level, user_level, both, elsewhere]
         )
-        assert await arepos.policies.get_by_app_id(app.id) == newest_first([app_level, both])
-        assert await arepos.policies.get_by_user_id(user.id) == newest_first([user_level, both])
-        assert await arepos.policies.get_by_app_id(uuid.uuid4()) == []
-        assert await arepos.policies.get_by_user_id(uuid.uuid4()) == []
+        assert await arepos.policies.get_by_app_id(org.id, app.id) == newest_first(
+            [app_level, both]
+        )
+        assert await arepos.policies.get_by_user_id(org.id, user.id) == newest_first(
+            [user_level, both]
+        )
+        assert await arepos.policies.get_by_app_id(org.id, uuid.uuid4()) == []
+        assert await arepos.policies.get_by_user_id(org.id, uuid.uuid4()) == []
 
 
 async def test_applicable_policies_follow_precedence(shared_config: DatabaseConfig) -> None:
@@ -257,12 +261,12 @@ async def test_update_changes_config_type_and_is_optimistic(
         )
         assert (updated.priority, updated.enabled, updated.version) == (-2, False, 2)
         assert updated.updated_at > policy.updated_at and updated.created_at == policy.created_at
-        assert await arepos.policies.get_by_id(policy.id) == updated
+        assert await arepos.policies.get_by_id(org.id, policy.id) == updated
 
         with pytest.raises(ConflictError) as caught:
             await arepos.policies.update(msgspec.structs.replace(policy, priority=3))
         assert caught.value.constraint == "version"
-        assert await arepos.policies.get_by_id(policy.id) == updated
+        assert await arepos.policies.get_by_id(org.id, policy.id) == updated
 
 
 async def test_delete_and_missing_rows(shared_config: DatabaseConfig) -> None:
@@ -270,12 +274,12 @@ async def test_delete_and_missing_rows(shared_config: DatabaseConfig) -> None:
         arepos = afactory.repositories()
         org = await make_org(arepos)
         policy, keep = await make_policy(arepos, org.id), await make_policy(arepos, org.id)
-        await arepos.policies.delete(policy.id)
-        assert await arepos.policies.get_by_id(policy.id) is None
-        assert await arepos.policies.get_by_id(uuid.uuid4()) is None
+        await arepos.policies.delete(org.id, policy.id)
+        assert await arepos.policies.get_by_id(org.id, policy.id) is None
+        assert await arepos.policies.get_by_id(org.id, uuid.uuid4()) is None
         assert await arepos.policies.get_by_org_id(org.id) == [keep]
         with pytest.raises(NotFoundError):
-            await arepos.policies.delete(policy.id)
+            await arepos.policies.delete(org.id, policy.id)
         with pytest.raises(NotFoundError):
             await arepos.policies.update(msgspec.structs.replace(policy, name="ghost"))
 
@@ -345,4 +349,4 @@ async def test_a_stored_config_that_no_longer_decodes_is_an_llmcp_error(
                 (policy.id,),
             )
         with pytest.raises(LlmcpError):
-            await arepos.policies.get_by_id(policy.id)
+            await arepos.policies.get_by_id(org.id, policy.id)

@@ -54,10 +54,10 @@ def test_a_block_commits_when_it_ends(shared_config: DatabaseConfig) -> None:
             org = make_org(repos)
             app = make_app(repos, org.id)
             # every call of the block runs on the transaction's connection
-            assert repos.applications.get_by_id(app.id) == app
+            assert repos.applications.get_by_id(org.id, app.id) == app
         assert tm.current() is None
         assert repos.organizations.get_by_id(org.id) == org
-        assert repos.applications.get_by_id(app.id) == app
+        assert repos.applications.get_by_id(org.id, app.id) == app
 
 
 def test_a_block_rolls_back_when_it_raises(shared_config: DatabaseConfig) -> None:
@@ -578,7 +578,7 @@ def test_a_block_whose_connection_dies_raises_unavailable_and_commits_nothing(
             assert count_rows(tm, "applications", org.id) == 0
         with tm.transaction():  # on a new connection
             app = make_app(repos, org.id)
-        assert repos.applications.get_by_id(app.id) == app
+        assert repos.applications.get_by_id(org.id, app.id) == app
 
 
 def test_begin_whose_connection_dies_commits_nothing_and_rolls_back_quietly(

@@ -53,10 +53,10 @@ async def test_a_block_commits_when_it_ends(shared_config: DatabaseConfig) -> No
             org = await make_org(arepos)
             app = await make_app(arepos, org.id)
             # every call of the block runs on the transaction's connection
-            assert await arepos.applications.get_by_id(app.id) == app
+            assert await arepos.applications.get_by_id(org.id, app.id) == app
         assert tm.current() is None
         assert await arepos.organizations.get_by_id(org.id) == org
-        assert await arepos.applications.get_by_id(app.id) == app
+        assert await arepos.applications.get_by_id(org.id, app.id) == app
 
 
 async def test_a_block_rolls_back_when_it_raises(shared_config: DatabaseConfig) -> None:
@@ -581,7 +581,7 @@ async def test_a_block_whose_connection_dies_raises_unavailable_and_commits_noth
             assert await count_rows(tm, "applications", org.id) == 0
         async with tm.transaction():  # on a new connection
             app = await make_app(arepos, org.id)
-        assert await arepos.applications.get_by_id(app.id) == app
+        assert await arepos.applications.get_by_id(org.id, app.id) == app
 
 
 async def test_begin_whose_connection_dies_commits_nothing_and_rolls_back_quietly(

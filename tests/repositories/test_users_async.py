@@ -36,13 +36,14 @@ async def test_create_and_every_lookup(shared_config: DatabaseConfig) -> None:
             UserRole.ADMIN,
             1,
         )
-        assert await arepos.users.get_by_id(user.id) == user
+        assert user.email_key == f"ada.{word}@example.com"
+        assert await arepos.users.get_by_id(org.id, user.id) == user
         assert await arepos.users.get_by_cognito_sub(f"sub-{word}") == user
-        assert await arepos.users.get_by_email(f"Ada.{word}@Example.com") == user
-        assert await arepos.users.get_by_email(f"ada.{word}@example.COM") == user
-        assert await arepos.users.get_by_id(uuid.uuid4()) is None
+        assert await arepos.users.get_by_email(org.id, f"Ada.{word}@Example.com") == user
+        assert await arepos.users.get_by_email(org.id, f"ada.{word}@example.COM") == user
+        assert await arepos.users.get_by_id(org.id, uuid.uuid4()) is None
         assert await arepos.users.get_by_cognito_sub(f"SUB-{word}") is None
-        assert await arepos.users.get_by_email(f"nobody-{word}@example.com") is None
+        assert await arepos.users.get_by_email(org.id, f"nobody-{word}@example.com") is None
 
 
 async def test_role_defaults_to_member_and_accepts_its_value(
@@ -90,14 +91,16 @@ async def test_update_is_optimistic(shared_config: DatabaseConfig) -> None:
             user.created_at,
         )
         assert updated.updated_at > user.updated_at
-        assert await arepos.users.get_by_email(user.email) is None
+        assert await arepos.users.get_by_email(user.org_id, user.email) is None
+        assert await arepos.users.get_by_email(user.org_id, email.upper()) == updated
+        assert updated.email_key == email
         cleared = await arepos.users.update(msgspec.structs.replace(updated, display_name=None))
         assert cleared.display_name is None and cleared.version == 3
 
         with pytest.raises(ConflictError) as caught:
             await arepos.users.update(msgspec.structs.replace(updated, display_name="stale"))
         assert caught.value.constraint == "version"
-        assert await arepos.users.get_by_id(user.id) == cleared
+        assert await arepos.users.get_by_id(user.org_id, user.id) == cleared
 
 
 async def test_delete_and_missing_rows(shared_config: DatabaseConfig) -> None:
@@ -105,32 +108,109 @@ async def test_delete_and_missing_rows(shared_config: DatabaseConfig) -> None:
         arepos = afactory.repositories()
         org = await make_org(arepos)
         user, keep = await make_user(arepos, org.id), await make_user(arepos, org.id)
-        await arepos.users.delete(user.id)
-        assert await arepos.users.get_by_id(user.id) is None
-        assert await arepos.users.get_by_email(user.email) is None
+        await arepos.users.delete(org.id, user.id)
+        assert await arepos.users.get_by_id(org.id, user.id) is None
+        assert await arepos.users.get_by_email(org.id, user.email) is None
         assert await arepos.users.get_by_org_id(org.id) == [keep]
         with pytest.raises(NotFoundError):
-            await arepos.users.delete(user.id)
+            await arepos.users.delete(org.id, user.id)
         with pytest.raises(NotFoundError):
             await arepos.users.update(msgspec.structs.replace(user, display_name="ghost"))
 
 
-async def test_email_in_another_case_is_a_conflict(shared_config: DatabaseConfig) -> None:
+async def test_email_in_another_case_is_a_conflict_in_its_org(
+    shared_config: DatabaseConfig,
+) -> None:
     async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
         arepos = afactory.repositories()
-        org, other = await make_org(arepos), await make_org(arepos)
+        org = await make_org(arepos)
         user = await make_user(arepos, org.id, email=f"Grace-{token()}@Example.org")
         with pytest.raises(ConflictError) as caught:
-            await make_user(arepos, other.id, email=user.email.lower())
-        assert caught.value.constraint == "users_email_lower_key"
+            await make_user(arepos, org.id, email=user.email.lower())
+        assert caught.value.constraint == "users_org_id_email_key"
         assert "email already exists" in str(caught.value)
         assert user.email.lower() not in str(caught.value).lower()
-        assert await arepos.users.get_by_org_id(other.id) == []
+        assert await arepos.users.get_by_org_id(org.id) == [user]
 
         second = await make_user(arepos, org.id)
         with pytest.raises(ConflictError, match="email"):
             await arepos.users.update(msgspec.structs.replace(second, email=user.email.upper()))
-        assert await arepos.users.get_by_id(second.id) == second
+        assert await arepos.users.get_by_id(org.id, second.id) == second
+
+
+async def test_the_same_email_in_two_orgs_is_two_users(shared_config: DatabaseConfig) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        arepos = afactory.repositories()
+        org, other = await make_org(arepos), await make_org(arepos)
+        email = f"Grace-{token()}@Example.org"
+        user = await make_user(arepos, org.id, email=email)
+        twin = await make_user(arepos, other.id, email=email.lower())
+        assert twin.id != user.id and twin.email_key == user.email_key
+        assert await arepos.users.get_by_email(org.id, email) == user
+        assert await arepos.users.get_by_email(other.id, email) == twin
+        assert await arepos.users.get_by_org_id(other.id) == [twin]
+        # an update to an address another organization holds is no conflict either
+        third = await make_user(arepos, other.id)
+        moved = await arepos.users.update(msgspec.structs.replace(user, email=third.email.upper()))
+        assert moved.email_key == third.email_key
+        assert await arepos.users.get_by_email(other.id, third.email) == third
+
+
+# A Kelvin sign (U+212A) folds to "k"; full-width letters are their ASCII forms
+# under NFKC; the "ﬀ" ligature (U+FB00) is "ff".
+LOOK_ALIKES = [
+    pytest.param("\u212aate-{word}@example.com", "kate-{word}@example.com", id="kelvin-sign"),
+    pytest.param(
+        "kate-{word}@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com",
+        "kate-{word}@example.com",
+        id="full-width",
+    ),
+    pytest.param("\ufb00-{word}@example.com", "ff-{word}@example.com", id="ligature"),
+]
+
+
+@pytest.mark.parametrize(("look_alike", "plain"), LOOK_ALIKES)
+async def test_a_look_alike_email_is_the_plain_address(
+    shared_config: DatabaseConfig, look_alike: str, plain: str
+) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        arepos = afactory.repositories()
+        org = await make_org(arepos)
+        word = token()
+        look_alike, plain = look_alike.format(word=word), plain.format(word=word)
+        assert look_alike != plain
+        user = await make_user(arepos, org.id, email=plain)
+        # it cannot be a second user next to the plain address ...
+        with pytest.raises(ConflictError) as caught:
+            await make_user(arepos, org.id, email=look_alike)
+        assert caught.value.constraint == "users_org_id_email_key"
+        second = await make_user(arepos, org.id)
+        with pytest.raises(ConflictError, match="email"):
+            await arepos.users.update(msgspec.structs.replace(second, email=look_alike))
+        assert await arepos.users.get_by_org_id(org.id) == newest_first([user, second])
+        # ... and it finds the plain address's user, in its organization only
+        assert await arepos.users.get_by_email(org.id, look_alike) == user
+        assert await arepos.users.get_by_email(org.id, look_alike.upper()) == user
+
+
+@pytest.mark.parametrize(("look_alike", "plain"), LOOK_ALIKES)
+async def test_a_look_alike_email_cannot_reach_another_orgs_user(
+    shared_config: DatabaseConfig, look_alike: str, plain: str
+) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        arepos = afactory.repositories()
+        mine, theirs = await make_org(arepos), await make_org(arepos)
+        word = token()
+        look_alike, plain = look_alike.format(word=word), plain.format(word=word)
+        victim = await make_user(arepos, theirs.id, email=plain)
+        assert await arepos.users.get_by_email(mine.id, look_alike) is None
+        assert await arepos.users.get_by_email(mine.id, plain) is None
+        # the look-alike is a user of my organization of its own, the victim untouched
+        own = await make_user(arepos, mine.id, email=look_alike)
+        assert own.email == look_alike and own.email_key == victim.email_key
+        assert await arepos.users.get_by_email(mine.id, plain) == own
+        assert await arepos.users.get_by_email(theirs.id, look_alike) == victim
+        assert await arepos.users.get_by_id(theirs.id, victim.id) == victim
 
 
 async def test_duplicate_cognito_sub_is_a_conflict(shared_config: DatabaseConfig) -> None:
