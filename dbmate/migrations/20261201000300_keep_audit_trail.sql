@@ -68,7 +68,8 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_logs_check_references();
 -- UPDATE and TRUNCATE are refused outright; a DELETE only with a reason in
 -- llmcp.audit_purge_reason (llmcp_purge_audit_logs sets it), and whoever
 -- deletes, the next trigger records it: one audit_logs_purged entry per
--- organization with the count, the time span, the role and the reason.
+-- organization with the count, the bound (a purge's), the time span of what
+-- went, the role and the reason.
 CREATE FUNCTION audit_logs_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -96,6 +97,7 @@ BEGIN
         'audit_logs',
         jsonb_build_object(
             'purged', count(*),
+            'before', nullif(current_setting('llmcp.audit_purge_before', true), '')::timestamptz,
             'oldest', min(o.created_at),
             'newest', max(o.created_at),
             'by', session_user,
@@ -150,6 +152,7 @@ BEGIN
         USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM set_config('llmcp.audit_purge_reason', purge_reason, true);
+    PERFORM set_config('llmcp.audit_purge_before', purge_before::text, true);
     -- the records of earlier purges stay: they are the trail of the trail
     DELETE FROM audit_logs
     WHERE org_id = purge_org_id AND created_at < purge_before AND action <> 'audit_logs_purged';
@@ -158,10 +161,14 @@ BEGIN
         INSERT INTO audit_logs (org_id, action, resource_type, details)
         VALUES (
             purge_org_id, 'audit_logs_purged', 'audit_logs',
-            jsonb_build_object('purged', 0, 'by', session_user, 'reason', purge_reason)
+            jsonb_build_object(
+                'purged', 0, 'before', purge_before, 'oldest', NULL, 'newest', NULL,
+                'by', session_user, 'reason', purge_reason
+            )
         );
     END IF;
     PERFORM set_config('llmcp.audit_purge_reason', '', true);
+    PERFORM set_config('llmcp.audit_purge_before', '', true);
     RETURN purged;
 END;
 $$;
