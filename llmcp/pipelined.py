@@ -7,7 +7,9 @@ run in one implicit transaction (or in the explicit one the connection is in),
 so the setting lasts exactly as long as the statement's transaction. Statements
 are prepared on the server once per connection, under names of our own
 (``_llmcp_N``, apart from psycopg's ``_pg3_N``), the Parse riding in the same
-pipeline as the first execution.
+pipeline as the first execution; on a connection whose ``prepare_threshold``
+is None (psycopg's switch for poolers without prepared statements) each call
+parses the unnamed statement instead, in the same single round trip.
 
 This module holds what the sync and async adapters share and does no I/O
 itself: :func:`plan` (parameters dumped, statements to prepare), :func:`exchange`
@@ -31,7 +33,7 @@ on an upgrade): ``Connection.pgconn`` (``enter_pipeline_mode``,
 ``exit_pipeline_mode``, ``pipeline_status``, ``pipeline_sync``,
 ``send_prepare``, ``send_query_prepared``, ``send_close_prepared``,
 ``transaction_status``, ``status``, ``finish``, ``_encoding``),
-``Connection._pipeline`` (set inside ``conn.pipeline()``), ``Connection.lock``
+``Connection._pipeline`` (set inside ``conn.pipeline()``), ``Connection.prepare_threshold``, ``Connection.lock``
 and ``Connection.wait()``, ``psycopg.generators.send`` / ``fetch_many`` (the
 C generators psycopg itself uses), ``psycopg._queries.PostgresQuery`` (the
 cursor's ``%(name)s`` to ``$n`` conversion and parameter dumping),
@@ -151,18 +153,21 @@ def plan(conn: AnyConnection, sql: str, parameters: Any, setting: Setting | None
     """Dump the parameters (raising psycopg's errors for bad ones before anything
     is sent) and list the commands: closes due, Parse where needed, executions."""
     pgconn = conn.pgconn
-    statements = _statements.get(conn)
-    if statements is None:
-        statements = _statements[conn] = Statements()
     tx: TransformerType = Transformer(conn)
     query = PostgresQuery(tx)
     query.convert(sql, parameters)
     result = Plan(pgconn, tx)
     commands = result.commands
-    for name in statements.to_close:
-        result.closing[len(commands)] = name
-        commands.append((_CLOSE, name, None, None))
-    statements.to_close = []
+    statements = _statements.get(conn)
+    if conn.prepare_threshold is None:  # psycopg's switch for servers or poolers without them
+        statements = None
+    elif statements is None:
+        statements = _statements[conn] = Statements()
+    else:
+        for name in statements.to_close:
+            result.closing[len(commands)] = name
+            commands.append((_CLOSE, name, None, None))
+        statements.to_close = []
     if setting is not None:
         encoding = pgconn._encoding
         values = (setting[0].encode(encoding), setting[1].encode(encoding))
@@ -172,8 +177,12 @@ def plan(conn: AnyConnection, sql: str, parameters: Any, setting: Setting | None
     return result
 
 
-def _add(plan: Plan, statements: Statements, key: Key, params: Any, formats: Any) -> int:
+def _add(plan: Plan, statements: Statements | None, key: Key, params: Any, formats: Any) -> int:
     commands = plan.commands
+    if statements is None:  # prepared statements are off: the unnamed statement, each time
+        commands.append((_PREPARE, b"", key[0], key[1]))
+        commands.append((_EXECUTE, b"", params, formats))
+        return len(commands) - 1
     name = statements.names.get(key)
     if name is None:
         name = statements.new_name()

@@ -350,6 +350,41 @@ def test_a_keyboard_interrupt_cancels_the_statement(
         assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
 
 
+def test_an_exchange_interrupted_midway_closes_the_connection(
+    app_conn: Conn, tenants: Tenants, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted with the pipeline's results unread: the connection's state is
+    unknown, so it is closed (a pool then discards it)."""
+    queries = ApplicationsQueries()
+    org = tenants.orgs[0]
+
+    def interrupted(pgconn: Any) -> Any:
+        raise KeyboardInterrupt
+        yield  # a generator, as psycopg's fetch_many
+
+    monkeypatch.setattr(pipelined, "fetch_many", interrupted)
+    with tenant(org), pytest.raises(KeyboardInterrupt):
+        queries.get_by_id(app_conn, id=tenants.apps[org][0])
+    assert app_conn.closed
+
+
+def test_without_prepared_statements_a_call_is_still_one_exchange(
+    app_conn: Conn, tenants: Tenants
+) -> None:
+    queries = ApplicationsQueries()
+    org = tenants.orgs[0]
+    app_conn.prepare_threshold = None  # psycopg's switch for poolers without them
+    with tenant(org):
+        for app in tenants.apps[org] * 2:
+            assert queries.get_by_id(app_conn, id=app) is not None
+        assert queries.get_by_id(app_conn, id=tenants.apps[tenants.orgs[1]][0]) is None
+        with pytest.raises(errors.CheckViolation):
+            queries.create(app_conn, id=uuid.uuid4(), org_id=org, name="",
+                           description=None, api_key_hash=key_hash(), created_at=None)  # fmt: skip
+        clean(app_conn)
+    assert app_conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
+
+
 def test_calls_from_threads_sharing_a_connection_keep_their_tenant(
     app_conn: Conn, tenants: Tenants
 ) -> None:
