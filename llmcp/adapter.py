@@ -7,8 +7,13 @@ what the generated query objects need:
   generated function for rows with typed jsonb columns); rows are fetched as
   tuples by psycopg's C code and built positionally with ``itertools.starmap``:
   no dict per row;
-- statements go through psycopg's automatic server-side preparation, so a hot
-  query is parsed and planned once per connection;
+- each call is one exchange with the server (llmcp.pipelined): a scoped call's
+  tenant setting (llmcp.tenancy) and the statement share one pipeline and one
+  round trip; statements are prepared server-side once per connection, rows
+  and parameters go through psycopg's Transformer (its loaders and dumpers)
+  and errors are psycopg's. Calls inside ``conn.pipeline()``, on a connection
+  out of autocommit outside a transaction, and ``executemany`` take psycopg's
+  cursor path instead (there the setting goes first in ``conn.pipeline()``);
 - on first use of a connection the database's enums are bound to the
   generated ``StrEnum`` classes (by value) and jsonb is decoded with msgspec.
 
