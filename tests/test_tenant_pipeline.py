@@ -282,6 +282,32 @@ def test_statements_that_vanished_are_prepared_again(app_conn: Conn, tenants: Te
     clean(app_conn)
 
 
+def test_beyond_the_cap_the_least_recently_used_statement_is_closed(
+    app_conn: Conn, tenants: Tenants, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queries = ApplicationsQueries()
+    org = tenants.orgs[0]
+    app = tenants.apps[org][0]
+    monkeypatch.setattr(pipelined, "MAX_STATEMENTS", 2)
+
+    def ours() -> list[str]:
+        rows = app_conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+        return sorted(r[0] for r in rows)
+
+    with tenant(org):
+        assert queries.get_by_id(app_conn, id=app) is not None  # set_config, get_by_id
+        assert queries.version_of(app_conn, id=app) == 1  # get_by_id evicted
+        statements = ours()  # get_by_id is closed with the next exchange
+        assert len(statements) == 3 and any("SELECT\n    id," in s for s in statements)
+        assert queries.version_of(app_conn, id=app) == 1
+        statements = ours()
+        assert len(statements) == 2 and not any("SELECT\n    id," in s for s in statements)
+        app_conn.execute("DISCARD ALL")  # what is due to be closed may be gone already
+        assert queries.get_by_id(app_conn, id=app) is not None
+        assert queries.get_by_id(app_conn, id=app) is not None
+    clean(app_conn)
+
+
 def test_a_plan_whose_result_type_changed_is_prepared_again(
     owner: Conn, app_conn: Conn, tenants: Tenants
 ) -> None:
