@@ -89,7 +89,7 @@ def _to_pyformat(match: re.Match[str]) -> str:
 class _Base:
     """Shared state: row makers per query name, connections already set up."""
 
-    pipelined = True
+    single_exchange = True
     """Run each call as one exchange (llmcp.pipelined); False: psycopg's cursor path
     (``conn.pipeline()`` for a scoped call), the fallback, kept for comparison."""
 
@@ -128,7 +128,7 @@ class PsycopgAdapter(_Base):
 
     def _run(self, conn: psycopg.Connection[Any], sql: str, parameters: Any) -> _Done | None:
         """The call as one exchange (llmcp.pipelined); None: take psycopg's cursor path."""
-        if not self.pipelined:
+        if not self.single_exchange:
             return None
         self._setup(conn)
         setting = tenancy.current()
@@ -237,7 +237,7 @@ class AsyncPsycopgAdapter(_Base):
     async def _run(self, conn: psycopg.AsyncConnection[Any], sql: str,
                    parameters: Any) -> _Done | None:  # fmt: skip
         """The call as one exchange (llmcp.pipelined); None: take psycopg's cursor path."""
-        if not self.pipelined:
+        if not self.single_exchange:
             return None
         await self._setup(conn)
         setting = tenancy.current()
