@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import time
 import tracemalloc
 import uuid
@@ -24,9 +25,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from llmcp import tenancy
 from llmcp.adapter import encode_json
 from llmcp.audit_writer import AuditWriter
 from llmcp.audit_writer_base import COLUMNS
@@ -36,6 +39,7 @@ from llmcp.dev.scratch import ScratchDatabases
 from llmcp.dev.seed import WINDOW_END, seed
 from llmcp.errors import QueueFullError
 from llmcp.factory import RepositoryFactory
+from llmcp.generated.applications import ApplicationsQueries
 from llmcp.generated.inference_requests import InferenceRequestsQueries
 from llmcp.generated.models import AuditAction
 from llmcp.generated.organizations import OrganizationsQueries
@@ -282,6 +286,64 @@ def list_decode(conn: Conn, rounds: int, seconds: float) -> Case:
                 o, r, "rows/s", 0.85)  # fmt: skip
 
 
+def tenant_lookup(url: str, rounds: int, seconds: float) -> Case | None:
+    """A tenant-scoped point lookup (applications.get_by_id in tenancy.scoped, as a
+    member of llmcp_app: row-level security applies) against the same lookup
+    unscoped, as the owner (whom row-level security does not restrict), both
+    through the adapter. Alternating rounds; the median round of each side."""
+    role = "llmcp_bench_app"
+    with psycopg.connect(url, autocommit=True) as owner:
+        owner.execute(
+            f"DO $$ BEGIN CREATE ROLE {role} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        owner.execute(f"GRANT llmcp_app TO {role}")
+        org = uuid.uuid4()
+        owner.execute(
+            "INSERT INTO organizations (id, name, slug) VALUES (%s, 'Tenant', %s)",
+            (org, f"tenant-{org.hex[:8]}"),
+        )
+        apps = [uuid.uuid4() for _ in range(200)]
+        with owner.cursor().copy(
+            "COPY applications (id, org_id, name, api_key_hash) FROM STDIN"
+        ) as copy:
+            for n, app_id in enumerate(apps):
+                copy.write_row((app_id, org, f"Application {n}", app_id.hex * 2))
+        try:
+            app_conn = psycopg.connect(make_conninfo(url, user=role), autocommit=True)
+        except psycopg.OperationalError as exc:
+            print(f"(tenant_lookup_vs_unscoped skipped: cannot connect as {role}: {exc})")
+            return None
+        queries = ApplicationsQueries()
+
+        def scoped() -> int:
+            with tenancy.scoped(tenancy.ORG_ID, str(org)):
+                for app_id in apps:
+                    queries.get_by_id(app_conn, id=app_id)
+            return len(apps)
+
+        def unscoped() -> int:
+            for app_id in apps:
+                queries.get_by_id(owner, id=app_id)
+            return len(apps)
+
+        with tenancy.scoped(tenancy.ORG_ID, str(org)):
+            assert queries.get_by_id(app_conn, id=apps[0]) is not None
+        assert queries.get_by_id(app_conn, id=apps[0]) is None  # unscoped, llmcp_app sees nothing
+        scoped(), unscoped()  # warm up
+        ours: list[float] = []
+        theirs: list[float] = []
+        for _ in range(max(rounds, 3)):
+            ours.append(best_rate(scoped, seconds))
+            theirs.append(best_rate(unscoped, seconds))
+        app_conn.close()
+        owner.execute(f"DROP OWNED BY {role}")
+        owner.execute(f"DROP ROLE {role}")
+    return Case("tenant_lookup_vs_unscoped",
+                "applications.get_by_id in tenancy.scoped as llmcp_app vs unscoped as the owner, "
+                "both through the adapter (median of alternating rounds)",
+                statistics.median(ours), statistics.median(theirs), "lookups/s", 0.90)  # fmt: skip
+
+
 # -- audit ingest ----------------------------------------------------------------
 
 
@@ -482,6 +544,8 @@ def main() -> None:
                 sqlalchemy = sqlalchemy_lookup(url, batch, args.rounds, args.seconds)
                 cases += [sqlalchemy] if sqlalchemy else []
                 cases.append(list_decode(conn, args.rounds, args.seconds))
+                tenant = tenant_lookup(url, args.rounds, args.seconds)
+                cases += [tenant] if tenant else []
                 cases += audit_ingest(url, ids[0], args.audit_rows, max(1, args.rounds // 2))
                 cases.append(id_kinds(url, ids[0], args.id_rows))
             server = conn.execute("SHOW server_version").fetchone()

@@ -7,8 +7,13 @@ what the generated query objects need:
   generated function for rows with typed jsonb columns); rows are fetched as
   tuples by psycopg's C code and built positionally with ``itertools.starmap``:
   no dict per row;
-- statements go through psycopg's automatic server-side preparation, so a hot
-  query is parsed and planned once per connection;
+- each call is one exchange with the server (llmcp.pipelined): a scoped call's
+  tenant setting (llmcp.tenancy) and the statement share one pipeline and one
+  round trip; statements are prepared server-side once per connection, rows
+  and parameters go through psycopg's Transformer (its loaders and dumpers)
+  and errors are psycopg's. Calls inside ``conn.pipeline()``, on a connection
+  out of autocommit outside a transaction, and ``executemany`` take psycopg's
+  cursor path instead (there the setting goes first in ``conn.pipeline()``);
 - on first use of a connection the database's enums are bound to the
   generated ``StrEnum`` classes (by value) and jsonb is decoded with msgspec.
 
@@ -32,15 +37,17 @@ import psycopg
 from aiosql.queries import Queries
 from aiosql.types import SQLOperationType
 from aiosql.utils import VAR_REF
+from psycopg.pq.abc import PGresult
 from psycopg.rows import tuple_row
 from psycopg.types.enum import EnumInfo, register_enum
 from psycopg.types.json import set_json_loads
 
-from llmcp import tenancy
+from llmcp import pipelined, tenancy
 from llmcp.json_types import encode_hook
 
 RowMaker = Callable[..., Any]
 EnumMap = Mapping[str, type[enum.StrEnum]]
+_Done = tuple[pipelined.Plan, PGresult]
 
 SYNC_ADAPTER = "llmcp_psycopg"
 ASYNC_ADAPTER = "llmcp_apsycopg"
@@ -82,6 +89,10 @@ def _to_pyformat(match: re.Match[str]) -> str:
 class _Base:
     """Shared state: row makers per query name, connections already set up."""
 
+    single_exchange = True
+    """Run each call as one exchange (llmcp.pipelined); False: psycopg's cursor path
+    (``conn.pipeline()`` for a scoped call), the fallback, kept for comparison."""
+
     def __init__(self, rows: Mapping[str, RowMaker] | None = None, enums: EnumMap | None = None):
         self._rows: Mapping[str, RowMaker] = rows or {}
         self._enums: EnumMap = enums or {}
@@ -101,7 +112,7 @@ class PsycopgAdapter(_Base):
 
     is_aio_driver = False
 
-    def _cursor(self, conn: psycopg.Connection[Any]) -> psycopg.Cursor[tuple[Any, ...]]:
+    def _setup(self, conn: psycopg.Connection[Any]) -> None:
         if conn not in self._ready:
             if self._enums:
                 with conn.cursor(row_factory=tuple_row) as cur:
@@ -110,12 +121,38 @@ class PsycopgAdapter(_Base):
             else:
                 set_json_loads(msgspec.json.decode, conn)
             self._ready.add(conn)
+
+    def _cursor(self, conn: psycopg.Connection[Any]) -> psycopg.Cursor[tuple[Any, ...]]:
+        self._setup(conn)
         return conn.cursor(row_factory=tuple_row)
+
+    def _run(self, conn: psycopg.Connection[Any], sql: str, parameters: Any) -> _Done | None:
+        """The call as one exchange (llmcp.pipelined); None: take psycopg's cursor path."""
+        if not self.single_exchange:
+            return None
+        self._setup(conn)
+        setting = tenancy.current()
+        with conn.lock:
+            if not pipelined.usable(conn):
+                return None
+            for attempt in range(2):
+                plan = pipelined.plan(conn, sql, parameters, setting)
+                try:
+                    results = conn.wait(pipelined.exchange(plan))
+                except BaseException:
+                    pipelined.abandon_if_unfinished(conn)
+                    raise
+                try:
+                    statements = pipelined.statements_of(conn)
+                    return plan, pipelined.settle(plan, results, statements, may_retry=not attempt)
+                except pipelined.Retry:
+                    continue
+        raise AssertionError("unreachable: the second attempt does not retry")
 
     @staticmethod
     def _execute(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], sql: str,
                  parameters: Any, *, many: bool = False) -> None:  # fmt: skip
-        """Run the statement; a scoped call's setting goes first, in the same round trip."""
+        """psycopg's path: a scoped call's setting goes first, in the same pipeline."""
         setting = tenancy.current()
         if setting is not None:
             with conn.pipeline():
@@ -133,32 +170,37 @@ class PsycopgAdapter(_Base):
 
     def select(self, conn: Any, query_name: str, sql: str, parameters: Any,
                record_class: Any = None) -> list[Any]:  # fmt: skip
+        if done := self._run(conn, sql, parameters):
+            return list(starmap(self._maker(query_name), pipelined.rows(*done)))
         with self._cursor(conn) as cur:
             self._execute(conn, cur, sql, parameters)
             return list(starmap(self._maker(query_name), cur.fetchall()))
 
-    def select_one(self, conn: Any, query_name: str, sql: str, parameters: Any,
-                   record_class: Any = None) -> Any:  # fmt: skip
+    def _fetchone(self, conn: Any, sql: str, parameters: Any) -> tuple[Any, ...] | None:
+        if done := self._run(conn, sql, parameters):
+            return pipelined.first_row(*done)
         with self._cursor(conn) as cur:
             self._execute(conn, cur, sql, parameters)
-            row = cur.fetchone()
+            return cur.fetchone()
+
+    def select_one(self, conn: Any, query_name: str, sql: str, parameters: Any,
+                   record_class: Any = None) -> Any:  # fmt: skip
+        row = self._fetchone(conn, sql, parameters)
         return None if row is None else self._maker(query_name)(*row)
 
     def select_value(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
-        with self._cursor(conn) as cur:
-            self._execute(conn, cur, sql, parameters)
-            row = cur.fetchone()
+        row = self._fetchone(conn, sql, parameters)
         return None if row is None else row[0]
 
     def insert_returning(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
-        with self._cursor(conn) as cur:
-            self._execute(conn, cur, sql, parameters)
-            row = cur.fetchone()
+        row = self._fetchone(conn, sql, parameters)
         if row is None:
             raise psycopg.ProgrammingError(f"{query_name}: INSERT ... RETURNING returned no row")
         return self._maker(query_name)(*row)
 
     def insert_update_delete(self, conn: Any, query_name: str, sql: str, parameters: Any) -> int:
+        if done := self._run(conn, sql, parameters):
+            return pipelined.rowcount(done[1])
         with self._cursor(conn) as cur:
             self._execute(conn, cur, sql, parameters)
             return cur.rowcount
@@ -176,9 +218,7 @@ class AsyncPsycopgAdapter(_Base):
 
     is_aio_driver = True
 
-    async def _cursor(
-        self, conn: psycopg.AsyncConnection[Any]
-    ) -> psycopg.AsyncCursor[tuple[Any, ...]]:
+    async def _setup(self, conn: psycopg.AsyncConnection[Any]) -> None:
         if conn not in self._ready:
             if self._enums:
                 async with conn.cursor(row_factory=tuple_row) as cur:
@@ -187,12 +227,41 @@ class AsyncPsycopgAdapter(_Base):
             else:
                 set_json_loads(msgspec.json.decode, conn)
             self._ready.add(conn)
+
+    async def _cursor(
+        self, conn: psycopg.AsyncConnection[Any]
+    ) -> psycopg.AsyncCursor[tuple[Any, ...]]:
+        await self._setup(conn)
         return conn.cursor(row_factory=tuple_row)
+
+    async def _run(self, conn: psycopg.AsyncConnection[Any], sql: str,
+                   parameters: Any) -> _Done | None:  # fmt: skip
+        """The call as one exchange (llmcp.pipelined); None: take psycopg's cursor path."""
+        if not self.single_exchange:
+            return None
+        await self._setup(conn)
+        setting = tenancy.current()
+        async with conn.lock:
+            if not pipelined.usable(conn):
+                return None
+            for attempt in range(2):
+                plan = pipelined.plan(conn, sql, parameters, setting)
+                try:
+                    results = await conn.wait(pipelined.exchange(plan))
+                except BaseException:
+                    pipelined.abandon_if_unfinished(conn)
+                    raise
+                try:
+                    statements = pipelined.statements_of(conn)
+                    return plan, pipelined.settle(plan, results, statements, may_retry=not attempt)
+                except pipelined.Retry:
+                    continue
+        raise AssertionError("unreachable: the second attempt does not retry")
 
     @staticmethod
     async def _execute(conn: psycopg.AsyncConnection[Any], cur: psycopg.AsyncCursor[Any],
                        sql: str, parameters: Any, *, many: bool = False) -> None:  # fmt: skip
-        """Run the statement; a scoped call's setting goes first, in the same round trip."""
+        """psycopg's path: a scoped call's setting goes first, in the same pipeline."""
         setting = tenancy.current()
         if setting is not None:
             async with conn.pipeline():
@@ -211,33 +280,38 @@ class AsyncPsycopgAdapter(_Base):
 
     async def select(self, conn: Any, query_name: str, sql: str, parameters: Any,
                      record_class: Any = None) -> list[Any]:  # fmt: skip
+        if done := await self._run(conn, sql, parameters):
+            return list(starmap(self._maker(query_name), pipelined.rows(*done)))
         async with await self._cursor(conn) as cur:
             await self._execute(conn, cur, sql, parameters)
             return list(starmap(self._maker(query_name), await cur.fetchall()))
 
-    async def select_one(self, conn: Any, query_name: str, sql: str, parameters: Any,
-                         record_class: Any = None) -> Any:  # fmt: skip
+    async def _fetchone(self, conn: Any, sql: str, parameters: Any) -> tuple[Any, ...] | None:
+        if done := await self._run(conn, sql, parameters):
+            return pipelined.first_row(*done)
         async with await self._cursor(conn) as cur:
             await self._execute(conn, cur, sql, parameters)
-            row = await cur.fetchone()
+            return await cur.fetchone()
+
+    async def select_one(self, conn: Any, query_name: str, sql: str, parameters: Any,
+                         record_class: Any = None) -> Any:  # fmt: skip
+        row = await self._fetchone(conn, sql, parameters)
         return None if row is None else self._maker(query_name)(*row)
 
     async def select_value(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
-        async with await self._cursor(conn) as cur:
-            await self._execute(conn, cur, sql, parameters)
-            row = await cur.fetchone()
+        row = await self._fetchone(conn, sql, parameters)
         return None if row is None else row[0]
 
     async def insert_returning(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
-        async with await self._cursor(conn) as cur:
-            await self._execute(conn, cur, sql, parameters)
-            row = await cur.fetchone()
+        row = await self._fetchone(conn, sql, parameters)
         if row is None:
             raise psycopg.ProgrammingError(f"{query_name}: INSERT ... RETURNING returned no row")
         return self._maker(query_name)(*row)
 
     async def insert_update_delete(self, conn: Any, query_name: str, sql: str,
                                    parameters: Any) -> int:  # fmt: skip
+        if done := await self._run(conn, sql, parameters):
+            return pipelined.rowcount(done[1])
         async with await self._cursor(conn) as cur:
             await self._execute(conn, cur, sql, parameters)
             return cur.rowcount
