@@ -1,4 +1,4 @@
-"""What both audit writers share without I/O: the COPY statements, the row builder
+"""What both audit writers share without I/O: the statements, the row builder
 and the counters (see :mod:`llmcp.audit_writer_async` for the guarantees)."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ import datetime
 import enum
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 import psycopg
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 
 from llmcp import validation as check
-from llmcp.adapter import encode_json
 from llmcp.error_map import map_error
 from llmcp.errors import DatabaseUnavailableError, LlmcpError
 from llmcp.generated.models import AuditAction
@@ -27,18 +27,26 @@ COLUMNS = (
     "id", "org_id", "app_id", "user_id", "action", "resource_type", "resource_id",
     "request_id", "details", "ip_address", "user_agent", "created_at",
 )  # fmt: skip
-COPY = f"COPY audit_logs ({', '.join(COLUMNS)}) FROM STDIN"
-STAGE = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS audit_logs_incoming "
-    "(LIKE audit_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+# Row-level security refuses COPY FROM into audit_logs for the service role
+# (llmcp_app), so a batch goes in as one INSERT of a JSON array of its rows
+# (``rows_param``): one statement and one round trip, no temporary table nor any
+# other session state (it suits a transaction-mode pooler), and one run of the
+# statement-level trigger that checks the whole batch's references. It was
+# measured against COPY into audit_logs (as the owner), COPY into a temporary
+# staging table followed by INSERT ... SELECT, and unnest() of one array per
+# column: as fast as the first in rows/s, with less client CPU than any.
+INSERT = (
+    f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} "
+    "FROM json_populate_recordset(NULL::audit_logs, %s)"
 )
-STAGE_COPY = f"COPY audit_logs_incoming ({', '.join(COLUMNS)}) FROM STDIN"
-STAGE_MERGE = (
-    f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) "
-    f"SELECT {', '.join(COLUMNS)} FROM audit_logs_incoming ON CONFLICT (id) DO NOTHING "
-    "RETURNING id"
-)
-# the transaction of a COPY, to learn its outcome when the acknowledgement of its
+# The idempotent form: a row whose id is taken is skipped. No conflict target:
+# ``ON CONFLICT (id)`` makes the server check the SELECT policy on every new
+# row, which no row passes without a tenant set; the primary key is the only
+# unique index of audit_logs, so DO NOTHING skips exactly the rows whose id is taken.
+MERGE = f"{INSERT} ON CONFLICT DO NOTHING"
+# one row: whether it went in (``RETURNING 1`` names no column, so it needs no SELECT policy)
+MERGE_ROW = f"{MERGE} RETURNING 1"
+# the transaction of a write, to learn its outcome when the acknowledgement of its
 # COMMIT was lost (pg_xact_status: 'committed', 'aborted', 'in progress' or NULL)
 XACT_ID = "SELECT pg_current_xact_id()"
 XACT_STATUS = "SELECT pg_xact_status(%s::xid8)"
@@ -51,7 +59,7 @@ ROW_OVERHEAD = 512
 
 def row_size(row: Row) -> int:
     """About how many bytes of memory ``row`` (from :func:`audit_row`) holds."""
-    details: msgspec.Raw = row[8].obj
+    details: msgspec.Raw = row[8]
     return ROW_OVERHEAD + len(details) + len(row[5]) + len(row[7] or "") + len(row[10] or "")
 
 
@@ -182,8 +190,25 @@ def conflict(row_id: uuid.UUID) -> WriteFailure:
     )
 
 
+_ROWS = msgspec.json.Encoder(enc_hook=str)  # str: IP addresses
+
+
+def _encode_rows(rows: Sequence[Row]) -> bytes:
+    # created_at in Python's ISO form: msgspec drops the seconds of a UTC offset
+    # such as +00:09:21 (local mean time), which would move the instant stored
+    return _ROWS.encode(
+        [dict(zip(COLUMNS, (*row[:11], row[11].isoformat()), strict=True)) for row in rows]
+    )
+
+
+def rows_param(rows: Sequence[Row]) -> Json:
+    """The parameter of :data:`INSERT` (or :data:`MERGE`): ``rows`` as one JSON array of
+    objects, encoded when the statement is sent (an unencodable value raises then)."""
+    return Json(rows, dumps=_encode_rows)
+
+
 def audit_row(new: NewAuditLog, *, max_details_bytes: int, max_depth: int) -> Row:
-    """Validate ``new`` and turn it into a COPY row (id and time filled in).
+    """Validate ``new`` and turn it into a row to write (id and time filled in).
 
     The details are encoded here, once: a value that cannot be encoded or stored
     (see :func:`llmcp.validation.json_document`) is a ValidationError now, not a
@@ -202,7 +227,7 @@ def audit_row(new: NewAuditLog, *, max_details_bytes: int, max_depth: int) -> Ro
         check.text("resource_type", new.resource_type, max_length=100),
         check.optional_uuid("resource_id", new.resource_id),
         check.optional_text("request_id", new.request_id, max_length=200),
-        Jsonb(msgspec.Raw(details), dumps=encode_json),  # Raw: encoded already
+        msgspec.Raw(details),  # encoded already: embedded as it is
         check.optional_ip("ip_address", new.ip_address),
         check.optional_text("user_agent", new.user_agent, max_length=1000, min_length=0),
         check.optional_aware("created_at", new.created_at) or datetime.datetime.now(datetime.UTC),
