@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio  # sync: import time
 import dataclasses
+import datetime
 import threading
 import time
 import tracemalloc
@@ -466,3 +467,146 @@ async def test_the_writer_resumes_within_a_second_of_a_kill_burst(
               "burst")  # fmt: skip
         assert took < 1.5  # within 1 s of the burst's end, with slack for a loaded machine
         await writer.close()
+
+
+def _application(url: str, org: uuid.UUID) -> uuid.UUID:
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "INSERT INTO applications (org_id, name, api_key_hash) VALUES (%s, 'a', %s) "
+            "RETURNING id", (org, uuid.uuid4().hex * 2),
+        ).fetchone()  # fmt: skip
+    assert found is not None
+    return uuid.UUID(str(found[0]))
+
+
+async def test_one_row_naming_another_organizations_application_is_refused_alone(
+    db_config: DatabaseConfig,
+) -> None:
+    """The reference check refuses a whole statement (SQLSTATE 23503) for one bad row:
+    the writer still finds that row, reports it, and stores the others."""
+    org, other = _org(db_config.url), _org(db_config.url)
+    own_app, foreign_app = _application(db_config.url, org), _application(db_config.url, other)
+    async with await AsyncDatabase.connect(app_config(db_config)) as database:
+        writer = AsyncAuditWriter(database, batch_size=1000, flush_interval=0.2)
+        ids = []
+        for n in range(300):  # one batch
+            app_id = foreign_app if n == 173 else own_app
+            ids.append(await writer.submit(msgspec.structs.replace(_log(org, n), app_id=app_id)))
+        await writer.flush(timeout=30)
+        stored = _stored(db_config.url, org)
+        assert set(stored) == {f"r-{n}" for n in range(300) if n != 173}
+        assert set(stored.values()) == {1}
+        [failure] = writer.failures
+        assert (failure.id, failure.kind) == (ids[173], FailureKind.REFERENCE)
+        assert "app_id" in failure.message and "23503" in failure.message
+        assert str(foreign_app) not in failure.message
+        _assert_counters_equal_the_table(writer, 300, 299)
+        await writer.close()
+
+
+async def test_rows_of_several_organizations_in_one_batch_are_all_stored(
+    db_config: DatabaseConfig,
+) -> None:
+    """No tenant is set for the writer's statements, so row-level security lets the
+    service append rows of any organization; each tenant then sees its own."""
+    orgs = [_org(db_config.url) for _ in range(5)]
+    apps = {org: _application(db_config.url, org) for org in orgs}
+    async with await AsyncDatabase.connect(app_config(db_config)) as database:
+        writer = AsyncAuditWriter(database, batch_size=1000, flush_interval=0.2)
+        ids = []
+        for n in range(500):  # one batch, the organizations interleaved
+            org = orgs[n % len(orgs)]
+            new = msgspec.structs.replace(_log(org, n), app_id=apps[org])
+            ids.append(await writer.submit(new))
+        await writer.flush(timeout=30)
+        assert (writer.stats.written, writer.stats.failed) == (500, 0)
+    for k, org in enumerate(orgs):
+        stored = _stored(db_config.url, org)
+        assert set(stored) == {f"r-{n}" for n in range(k, 500, len(orgs))}
+        assert set(stored.values()) == {1}
+    with psycopg.connect(app_url(db_config.url)) as conn:  # the service, as one tenant
+        conn.execute("SELECT set_config('llmcp.org_id', %s, true)", (str(orgs[2]),))
+        seen = conn.execute("SELECT DISTINCT org_id, count(*) FROM audit_logs GROUP BY 1")
+        assert seen.fetchall() == [(orgs[2], 100)]
+
+
+async def test_the_writer_needs_insert_on_audit_logs_and_nothing_else(
+    db_config: DatabaseConfig,
+) -> None:
+    """The service role has no UPDATE, DELETE or TRUNCATE on audit_logs; here it loses
+    SELECT too, and the writer still stores everything exactly once on each of its
+    paths: a batch, a duplicate id, a lost acknowledgement the server explains, and one
+    it cannot explain (the idempotent path, with a taken id among the rows)."""
+    with psycopg.connect(db_config.url) as conn:
+        rights = conn.execute(
+            "SELECT p, has_table_privilege(%s, 'audit_logs', p) "
+            "FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p",
+            (APP_ROLE,),
+        ).fetchall()
+        assert [p for p, granted in rights if granted] == ["SELECT", "INSERT"]
+        conn.execute(f"REVOKE SELECT ON audit_logs FROM {APP_ROLE}")  # this database only
+    org = _org(db_config.url)
+    taken = uuid.uuid4()
+    steps: list[str] = []
+    explain = [True]
+
+    def faults(step: str) -> None:
+        steps.append(step)
+        if step == "after_commit" and steps.count(step) in (1, 2):  # two acks lost
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        if step == "status" and not explain[0]:
+            raise psycopg.errors.InvalidParameterValue("transaction ID is in the future")
+
+    async with await AsyncDatabase.connect(app_config(db_config)) as database:
+        async with database.connection() as conn:
+            cursor = await conn.execute("SELECT current_user")
+            assert await cursor.fetchone() == (APP_ROLE,)
+        writer = AsyncAuditWriter(database, batch_size=100, flush_interval=0.01)
+        ids = [await writer.submit(msgspec.structs.replace(_log(org, -1), id=taken))]
+        ids += [await writer.submit(_log(org, n)) for n in range(50)]
+        await writer.flush(timeout=30)  # a batch
+        ids += [await writer.submit(_log(org, n)) for n in range(50, 60)]
+        ids.append(await writer.submit(msgspec.structs.replace(_log(org, 60), id=taken)))
+        await writer.flush(timeout=30)  # a duplicate id, found by splitting
+        writer.fault = faults
+        ids += [await writer.submit(_log(org, n)) for n in range(100, 150)]
+        await writer.flush(timeout=30)  # ack lost, pg_xact_status says committed
+        explain[0] = False
+        ids += [await writer.submit(_log(org, n)) for n in range(150, 200)]
+        ids.append(await writer.submit(msgspec.structs.replace(_log(org, 200), id=taken)))
+        await writer.flush(timeout=30)  # ack lost, unknown: idempotent, one id taken
+        stored = _stored(db_config.url, org)
+        assert len(stored) == 161 and set(stored.values()) == {1}
+        assert [(f.id, f.kind) for f in writer.failures] == [(taken, FailureKind.CONFLICT)] * 2
+        assert steps.count("status") == 2 and writer.stats.retried == 2
+        _assert_counters_equal_the_table(writer, len(ids), len(stored))
+        await writer.close()
+
+
+async def test_every_column_is_stored_as_given(db_config: DatabaseConfig) -> None:
+    """The rows travel as JSON: ids, addresses, text and times come back unchanged (a
+    UTC offset with seconds too, which msgspec alone would round to the minute)."""
+    org = _org(db_config.url)
+    app = _application(db_config.url, org)
+    odd = datetime.timezone(datetime.timedelta(minutes=9, seconds=21))  # Paris mean time
+    when = datetime.datetime(1900, 1, 1, 0, 5, 7, 123456, tzinfo=odd)
+    new = NewAuditLog(
+        org_id=org, app_id=app, action=AuditAction.USER_UPDATED, resource_type='u\\"s\ter',
+        resource_id=uuid.uuid4(), request_id="r-é\n", details={"a": [1, "\\", None], "ü": {}},
+        ip_address="2001:db8::1", user_agent="", created_at=when,
+    )  # fmt: skip
+    async with await AsyncDatabase.connect(app_config(db_config)) as database:
+        writer = AsyncAuditWriter(database, flush_interval=0.01)
+        row_id = await writer.submit(new)
+        await writer.flush(timeout=30)
+        await writer.close()
+    with psycopg.connect(db_config.url) as conn:
+        found = conn.execute(
+            "SELECT org_id, app_id, user_id, action::text, resource_type, resource_id, "
+            "request_id, details, host(ip_address), user_agent, created_at "
+            "FROM audit_logs WHERE id = %s", (row_id,),
+        ).fetchone()  # fmt: skip
+    assert found == (
+        org, app, None, "user_updated", new.resource_type, new.resource_id, new.request_id,
+        new.details, "2001:db8::1", "", when,
+    )  # fmt: skip
