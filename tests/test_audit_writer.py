@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import ipaddress
 import threading
 import time
 import tracemalloc
@@ -19,7 +20,13 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from llmcp.audit_writer import AuditWriter
-from llmcp.audit_writer_base import FailureKind, WriteFailure, failure_of, is_transient
+from llmcp.audit_writer_base import (
+    FailureKind,
+    WriteFailure,
+    audit_row,
+    failure_of,
+    is_transient,
+)
 from llmcp.config import DatabaseConfig
 from llmcp.database import Database
 from llmcp.dev.embedded import EmbeddedServer
@@ -556,8 +563,8 @@ def test_the_writer_needs_insert_on_audit_logs_and_nothing_else(
             raise psycopg.errors.InvalidParameterValue("transaction ID is in the future")
 
     with Database.connect(app_config(db_config)) as database:
-        with database.connection() as conn:
-            cursor = conn.execute("SELECT current_user")
+        with database.connection() as lease:
+            cursor = lease.execute("SELECT current_user")
             assert cursor.fetchone() == (APP_ROLE,)
         writer = AuditWriter(database, batch_size=100, flush_interval=0.01)
         ids = [writer.submit(msgspec.structs.replace(_log(org, -1), id=taken))]
@@ -581,6 +588,29 @@ def test_the_writer_needs_insert_on_audit_logs_and_nothing_else(
         writer.close()
 
 
+def test_the_idempotent_path_tells_the_taken_ids_apart(db_config: DatabaseConfig) -> None:
+    """The path taken when a write's outcome cannot be learnt, on its own (the tests above
+    reach it through faults, the sync writer's batches as its thread takes them)."""
+    org = _org(db_config.url)
+    with Database.connect(app_config(db_config)) as database:
+        writer = AuditWriter(database)
+        config = database.config
+        rows = [
+            audit_row(_log(org, n), max_details_bytes=config.audit_details_max_bytes,
+                      max_depth=config.json_max_depth)
+            for n in range(20)
+        ]  # fmt: skip
+        assert writer._merge(rows[:5]) == []  # all new
+        assert writer._merge(rows[:5]) == []  # all in the table: stored by an earlier try
+        failures = writer._merge(rows[5:8] + rows[:5] + rows[8:])  # 5 taken among 20
+        assert [(f.id, f.kind) for f in failures] == [
+            (r[0], FailureKind.CONFLICT) for r in rows[:5]
+        ]
+        stored = _stored(db_config.url, org)
+        assert set(stored) == {f"r-{n}" for n in range(20)} and set(stored.values()) == {1}
+        writer.close()
+
+
 def test_every_column_is_stored_as_given(db_config: DatabaseConfig) -> None:
     """The rows travel as JSON: ids, addresses, text and times come back unchanged (a
     UTC offset with seconds too, which msgspec alone would round to the minute)."""
@@ -591,7 +621,7 @@ def test_every_column_is_stored_as_given(db_config: DatabaseConfig) -> None:
     new = NewAuditLog(
         org_id=org, app_id=app, action=AuditAction.USER_UPDATED, resource_type='u\\"s\ter',
         resource_id=uuid.uuid4(), request_id="r-é\n", details={"a": [1, "\\", None], "ü": {}},
-        ip_address="2001:db8::1", user_agent="", created_at=when,
+        ip_address=ipaddress.ip_address("2001:db8::1"), user_agent="", created_at=when,
     )  # fmt: skip
     with Database.connect(app_config(db_config)) as database:
         writer = AuditWriter(database, flush_interval=0.01)
