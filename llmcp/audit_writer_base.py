@@ -27,7 +27,7 @@ COLUMNS = (
     "id", "org_id", "app_id", "user_id", "action", "resource_type", "resource_id",
     "request_id", "details", "ip_address", "user_agent", "created_at",
 )  # fmt: skip
-# each column's type, to read it from the JSON text of a row
+# each column's type, to read it from a row's jsonb array (``INSERT``)
 _TYPES = (
     "uuid", "uuid", "uuid", "uuid", "audit_action", "text", "uuid", "text", "jsonb", "inet",
     "text", "timestamptz",
@@ -47,11 +47,12 @@ def _element(place: int, type_name: str) -> str:
 # array per row (``rows_param``): one statement and one round trip, no
 # temporary table nor any other session state (it suits a transaction-mode
 # pooler), and one run of the statement-level trigger that checks the whole
-# batch's references. Measured against COPY into audit_logs (as the owner),
-# COPY into a temporary staging table then INSERT ... SELECT, unnest() of one
-# array per column, json_populate_recordset() of one object per row, and a
-# VALUES list: as many rows/s as the first and the staging table, the least
-# client CPU of all, and server CPU as with the staging table.
+# batch's references. Measured (issue 12) against COPY into audit_logs (as the
+# owner), COPY into a temporary staging table then INSERT ... SELECT, unnest()
+# of one array per column, json_populate_recordset() of one object per row and
+# a VALUES list: as many rows/s as COPY, more than any other, and the least
+# client CPU of all (psycopg's array and parameter dumpers are Python; msgspec
+# encodes the batch in C), for a little more server CPU than COPY.
 INSERT = (
     f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) "
     f"SELECT {', '.join(_element(n, t) for n, t in enumerate(_TYPES))} "
@@ -59,8 +60,9 @@ INSERT = (
 )
 # The idempotent form: a row whose id is taken is skipped. No conflict target:
 # ``ON CONFLICT (id)`` makes the server check the SELECT policy on every new
-# row, which no row passes without a tenant set; the primary key is the only
-# unique index of audit_logs, so DO NOTHING skips exactly the rows whose id is taken.
+# row, which no row passes without a tenant set. The primary key is the only
+# unique index of audit_logs, so DO NOTHING skips exactly the rows whose id is
+# taken (a unique index added later would make its duplicates conflicts too).
 MERGE = f"{INSERT} ON CONFLICT DO NOTHING"
 # one row: whether it went in (``RETURNING 1`` names no column, so it needs no SELECT policy)
 MERGE_ROW = f"{MERGE} RETURNING 1"
