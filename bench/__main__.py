@@ -369,13 +369,17 @@ def as_row(new: NewAuditLog, new_id: Callable[[], uuid.UUID] = uuid7) -> tuple[A
 
 
 def audit_ingest(url: str, org: uuid.UUID, count: int, rounds: int) -> list[Case]:
+    """The writer as the service role (llmcp_app: row-level security, INSERT only) against
+    raw statements as the owner (COPY FROM is refused under row-level security)."""
     logs = audit_inputs(org, count)
+    service_url = make_conninfo(url, options="-c role=llmcp_app")
     insert_sql = (
         f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
     )
 
     def writer() -> float:
-        with Database.connect(DatabaseConfig(url=url, min_size=1, max_size=2)) as database:
+        config = DatabaseConfig(url=service_url, min_size=1, max_size=2)
+        with Database.connect(config) as database:
             audit = AuditWriter(database, queue_size=count, batch_size=2000)
             started = time.perf_counter()
             for new in logs:
@@ -408,7 +412,7 @@ def audit_ingest(url: str, org: uuid.UUID, count: int, rounds: int) -> list[Case
                           ("executemany", lambda: raw("executemany")), ("insert", lambda: raw("insert"))):  # fmt: skip
             best[name] = max(best.get(name, 0.0), run())
     return [
-        Case("audit_ingest_vs_copy", f"{count:,} audit rows through the writer (submit + flush) vs raw COPY",
+        Case("audit_ingest_vs_copy", f"{count:,} audit rows through the writer (submit + flush, llmcp_app) vs raw COPY",
              best["writer"], best["copy"], "rows/s", 0.8),
         Case("audit_ingest_vs_executemany", "the writer vs psycopg executemany of the same rows",
              best["writer"], best["executemany"], "rows/s", None),

@@ -4,16 +4,20 @@
 ``submit()`` (what ``audit_logs.async_insert`` calls) validates a row (details
 encoded once, here: what cannot be stored is a ValidationError now), gives it
 its id and time, puts it in a bounded queue and returns the id at once. A
-background worker takes batches from the queue and writes each with COPY in
-one transaction. While the database is away (a lost connection, a shutdown,
-a serialization failure or deadlock, a statement timeout: see
-``is_transient``) it keeps the batch and retries with backoff. When the
-acknowledgement of a COMMIT was lost, it asks the server what became of that
-transaction (``pg_xact_status``), so a batch is never written twice nor
-counted written without being stored. A batch refused for any other reason is
-split in halves, again and again, until the rows at fault are alone: those
-are counted ``failed`` and reported (``failures``, ``on_failure``), every
-other row is stored. A row whose id is in the table already is one of them
+background worker takes batches from the queue and writes each as one INSERT
+in one transaction (COPY FROM is refused under row-level security). It needs
+INSERT on audit_logs and nothing else (no SELECT, UPDATE or DELETE), and no
+tenant set: its batches mix organizations. While the database is away (a
+lost connection, a shutdown, a serialization failure or deadlock, a statement
+timeout: see ``is_transient``) it keeps the batch and retries with backoff.
+When the acknowledgement of a COMMIT was lost, it asks the server what became
+of that transaction (``pg_xact_status``), so a batch is never written twice
+nor counted written without being stored; when the server cannot say, the
+batch is written again idempotently. A batch refused for any other reason
+(one bad reference makes the server refuse the whole statement) is split in
+halves, again and again, until the rows at fault are alone: those are counted
+``failed`` and reported (``failures``, ``on_failure``), every other row is
+stored. A row whose id is in the table already is one of them
 (kind ``conflict``). ``flush()`` returns when every row accepted so far is
 stored or failed; ``close()`` drains the queue and stops. When the queue is
 full, ``submit()`` waits up to ``put_timeout`` and then raises
@@ -36,11 +40,10 @@ from typing import Any
 import psycopg
 
 from llmcp.audit_writer_base import (
-    COPY,
+    INSERT,
     LOGGED_PER_PART,
-    STAGE,
-    STAGE_COPY,
-    STAGE_MERGE,
+    MERGE,
+    MERGE_ROW,
     XACT_ID,
     XACT_STATUS,
     Row,
@@ -53,6 +56,7 @@ from llmcp.audit_writer_base import (
     is_transient,
     logger,
     row_size,
+    rows_param,
 )
 from llmcp.concurrency import (
     Condition,
@@ -87,7 +91,7 @@ def _exit_handler(writer: AuditWriter) -> Callable[[], None]:
 
 
 class AuditWriter:
-    """Batches audit rows into COPY; see the module docstring for the guarantees.
+    """Batches audit rows into INSERTs; see the module docstring for the guarantees.
 
     ``failures`` keeps the latest ``failures_kept`` rows refused for good;
     ``on_failure`` (if given) is called with each, from the worker. The sync
@@ -137,7 +141,7 @@ class AuditWriter:
         self._worker: Any = None
         self._closing = False
         self._accepted = self._written = self._failed = self._retried = self._dropped = 0
-        # test hook: called with a step name ("before_copy", "after_commit", "status"),
+        # test hook: called with a step name ("before_write", "after_commit", "status"),
         # may raise to inject a fault
         self.fault: Callable[[str], None] | None = None
 
@@ -351,7 +355,7 @@ class AuditWriter:
                     xact.clear()  # aborted: write again
                 if merge:
                     return self._merge(part)
-                self._copy(part, xact)
+                self._insert(part, xact)
                 return []
             except _Unknown:
                 merge = True  # the server cannot say: write idempotently from now on
@@ -376,19 +380,17 @@ class AuditWriter:
                         self._condition, lambda: self._abandoned, delay * random.uniform(0.5, 1.0)
                     )
 
-    def _copy(self, part: list[Row], xact: list[str]) -> None:
-        """The fast path: COPY straight into audit_logs in one transaction, whose id goes
-        into ``xact`` before COMMIT (to ask about it if the acknowledgement is lost)."""
+    def _insert(self, part: list[Row], xact: list[str]) -> None:
+        """The usual path: one INSERT of ``part`` in one transaction, whose id goes into
+        ``xact`` before COMMIT (to ask about it if the acknowledgement is lost)."""
         with self._lease() as conn:
             with conn.transaction():
                 cursor = conn.execute(XACT_ID)
                 found = cursor.fetchone()
                 assert found is not None
                 xact.append(str(found[0]))
-                self._inject("before_copy")
-                with conn.cursor().copy(COPY) as copy:
-                    for row in part:
-                        copy.write_row(row)
+                self._inject("before_write")
+                conn.execute(INSERT, (rows_param(part),))
             self._inject("after_commit")
 
     def _status(self, xact: str) -> str:
@@ -412,25 +414,38 @@ class AuditWriter:
             time.sleep(0.01)  # in progress: its backend has not noticed yet
 
     def _merge(self, part: list[Row]) -> list[WriteFailure]:
-        """The idempotent path, when an earlier attempt's outcome cannot be learnt: COPY
-        into a staging table, insert the rows whose id is not in the table yet.
+        """The idempotent path, when an earlier attempt's outcome cannot be learnt: insert
+        the rows whose id is not in the table yet.
 
         Each earlier attempt was one transaction: if this one inserts any row,
         none of them committed, so the rows it skips were in the table before
         (conflicts); if it inserts none, an earlier attempt stored them all.
+        When some rows but not all went in, the statement is undone and the rows
+        are inserted one statement each, to learn which were skipped (the service
+        cannot read the table without a tenant, nor name an inserted row's id).
         """
         with self._lease() as conn:
             with conn.transaction():
-                conn.execute(STAGE)
-                with conn.cursor().copy(STAGE_COPY) as copy:
-                    for row in part:
-                        copy.write_row(row)
-                cursor = conn.execute(STAGE_MERGE)
-                inserted = {found[0] for found in cursor.fetchall()}
+                with conn.transaction() as savepoint:
+                    cursor = conn.execute(MERGE, (rows_param(part),))
+                    inserted = cursor.rowcount
+                    if 0 < inserted < len(part):
+                        raise psycopg.Rollback(savepoint)  # to insert them one by one
+                taken = self._taken(conn, part) if 0 < inserted < len(part) else []
             self._inject("after_commit")
-        if not inserted:
-            return []
-        return [conflict(row[0]) for row in part if row[0] not in inserted]
+        return [conflict(row_id) for row_id in taken]
+
+    def _taken(self, conn: psycopg.Connection[Any], part: list[Row]) -> list[uuid.UUID]:
+        """Insert the rows of ``part`` one statement each (pipelined); the ids of those
+        skipped because their id was taken."""
+        cursor = conn.cursor()
+        cursor.executemany(MERGE_ROW, [(rows_param([row]),) for row in part], returning=True)
+        taken = []
+        for row in part:
+            if not cursor.fetchall():
+                taken.append(row[0])
+            cursor.nextset()
+        return taken
 
     @contextmanager
     def _lease(self) -> Iterator[psycopg.Connection[Any]]:

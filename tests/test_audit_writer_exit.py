@@ -19,6 +19,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.test_audit_writer_async import app_url
+
 ROWS = 60_000
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,9 +103,9 @@ def _run_locked(
     code = source.replace("ROWS", str(ROWS))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with psycopg.connect(url) as lock:
-        lock.execute("LOCK TABLE audit_logs IN SHARE MODE")  # COPY waits for it
-        child = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(code), url, str(org), mode],
+        lock.execute("LOCK TABLE audit_logs IN SHARE MODE")  # the INSERTs wait for it
+        child = subprocess.Popen(  # the child writes as the service role
+            [sys.executable, "-c", textwrap.dedent(code), app_url(url), str(org), mode],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         assert child.stdout is not None
