@@ -318,17 +318,18 @@ def tenant_lookup(url: str, rounds: int, seconds: float) -> Case | None:
         def scoped() -> int:
             with tenancy.scoped(tenancy.ORG_ID, str(org)):
                 for app_id in apps:
-                    queries.get_by_id(app_conn, id=app_id)
+                    queries.get_by_id(app_conn, org_id=org, id=app_id)
             return len(apps)
 
         def unscoped() -> int:
             for app_id in apps:
-                queries.get_by_id(owner, id=app_id)
+                queries.get_by_id(owner, org_id=org, id=app_id)
             return len(apps)
 
         with tenancy.scoped(tenancy.ORG_ID, str(org)):
-            assert queries.get_by_id(app_conn, id=apps[0]) is not None
-        assert queries.get_by_id(app_conn, id=apps[0]) is None  # unscoped, llmcp_app sees nothing
+            assert queries.get_by_id(app_conn, org_id=org, id=apps[0]) is not None
+        # unscoped, llmcp_app sees nothing
+        assert queries.get_by_id(app_conn, org_id=org, id=apps[0]) is None
         scoped(), unscoped()  # warm up
         ours: list[float] = []
         theirs: list[float] = []
