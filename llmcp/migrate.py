@@ -389,7 +389,7 @@ class Migrator:
                         sql.Identifier(group.value), sql.Identifier(login_role)
                     )
                 )
-                if self._is_member(cur, login_role, group) != revoke:
+                if self._is_member(cur, login_role, group) == revoke:
                     # PostgreSQL 16+: only the grantor's own grant is revoked
                     raise PermissionDeniedError(
                         f"{label}: {login_role!r} is still a member of {group.value}: "
