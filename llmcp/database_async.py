@@ -206,9 +206,7 @@ class AsyncDatabase:
         ``connect_timeout``, as the owner role of ``config.migration_url`` when it is
         set (else ``config.url``). Give it a URL of the server itself, not of a
         transaction-mode pooler."""
-        migrator = Migrator(
-            self.config.migrating_url, connect_timeout=self.config.connect_timeout
-        )
+        migrator = Migrator(self.config.migrating_url, connect_timeout=self.config.connect_timeout)
         await asyncio.to_thread(migrator.up)
 
     @property

@@ -49,12 +49,13 @@ RETURNING details;
 
 
 @pytest.fixture
-def generated(tmp_path: Path, shared_db: str) -> Iterator[ModuleType]:
-    """Generate SQL into tmp_path/out, importable as package ``out``."""
+def generated(tmp_path: Path, shared_owner_db: str) -> Iterator[ModuleType]:
+    """Generate SQL into tmp_path/out, importable as package ``out``: described as the
+    owner, as ``llmcp codegen`` does; the tests run the code as the application role."""
     (tmp_path / "sql").mkdir()
     (tmp_path / "sql" / "__init__.py").write_text("")
     (tmp_path / "sql" / "queries.sql").write_text(SQL)
-    sources = generate(config_for(tmp_path), shared_db, root=tmp_path)
+    sources = generate(config_for(tmp_path), shared_owner_db, root=tmp_path)
     (tmp_path / "out").mkdir()
     for path, source in sources.items():
         path.write_text(source)
