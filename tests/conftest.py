@@ -112,6 +112,15 @@ def conn(shared_db: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
 
 
 @pytest.fixture
+def owner_conn(shared_owner_db: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """``conn`` as the owner, whom row-level security lets see and write every tenant's
+    rows: for tests of the schema itself (its constraints, cascades) in raw SQL."""
+    with psycopg.connect(shared_owner_db) as connection:
+        yield connection
+        connection.rollback()
+
+
+@pytest.fixture
 def db_config(fresh_db: str) -> DatabaseConfig:
     """Settings for a factory on a fresh database (small pool, short timeouts)."""
     return DatabaseConfig(url=fresh_db, min_size=1, max_size=4, acquire_timeout=10.0)
