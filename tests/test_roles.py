@@ -9,6 +9,7 @@ the end: roles belong to the whole server) shows what ``llmcp db grant`` gives.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from psycopg import sql
 import llmcp
 from llmcp.cli import main
 from llmcp.config import DatabaseConfig
-from llmcp.dev.scratch import TEST_APP_ROLE, with_role
+from llmcp.dev.scratch import TEST_APP_ROLE, ensure_app_login_role, with_role
 from llmcp.error_map import map_error
 from llmcp.errors import PermissionDeniedError, RoleNotFoundError, ValidationError
 from llmcp.migrate import GroupRole, Migrator
@@ -127,6 +128,39 @@ def test_the_application_role_reads_and_writes_what_its_queries_need(
         assert app.execute("SELECT count(*) FROM audit_logs").fetchone() == (1,)
         app.execute("UPDATE users SET display_name = 'A' WHERE org_id = %s", (org_id,))
     assert app.execute("SELECT count(*) FROM users").fetchone() == (0,)  # no tenant: nothing
+
+
+def test_runs_sharing_a_server_create_the_login_role_race_free(databases: TestDatabases) -> None:
+    """Roles belong to the server: runs starting at once each ensure the role, none fails."""
+    name = f"llmcp_t_{uuid.uuid4().hex[:10]}"
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def ensure() -> None:
+        start.wait()
+        try:
+            ensure_app_login_role(databases.admin_url, name, "pw-" + uuid.uuid4().hex)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ensure) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        with psycopg.connect(databases.admin_url) as admin:
+            groups = admin.execute(
+                "SELECT g.rolname FROM pg_auth_members AS m"
+                " JOIN pg_roles AS g ON g.oid = m.roleid JOIN pg_roles AS r ON r.oid = m.member"
+                " WHERE r.rolname = %s",
+                (name,),
+            ).fetchall()
+        assert groups == [(GroupRole.APP.value,)]
+    finally:
+        with psycopg.connect(databases.admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 # -- what it may not do -----------------------------------------------------------
