@@ -398,9 +398,10 @@ class Migrator:
             conn.commit()
         except psycopg.errors.InsufficientPrivilege as exc:
             reason = exc.diag.message_primary or "insufficient privilege"
+            verb = "revoke" if revoke else "grant"
             raise PermissionDeniedError(
-                f"{label}: this role may not grant {group.value} ({reason}): migrate and "
-                "grant as the owner role (LLMCP_MIGRATION_URL), or as one with CREATEROLE"
+                f"{label}: this role may not {verb} {group.value} ({reason}): run it as the "
+                "owner role (LLMCP_MIGRATION_URL), or as one with CREATEROLE"
             ) from None
         except psycopg.errors.InvalidGrantOperation as exc:
             reason = exc.diag.message_primary or "invalid grant"
