@@ -85,8 +85,11 @@ def test_connect_to_a_missing_database_is_unavailable(shared_config: DatabaseCon
         RepositoryFactory.connect(config)
 
 
-def test_migrate_an_empty_database_then_use_it(empty_db: str) -> None:
-    config = DatabaseConfig(url=empty_db, min_size=1, max_size=2, acquire_timeout=5.0)
+def test_migrate_an_empty_database_then_use_it(empty_db: str, empty_owner_db: str) -> None:
+    # the service's pool as the application role, migrate() as the owner
+    config = DatabaseConfig(
+        url=empty_db, migration_url=empty_owner_db, min_size=1, max_size=2, acquire_timeout=5.0
+    )
     with RepositoryFactory.connect(config) as factory:
         factory.database.migrate()
         factory.database.migrate()  # nothing left to apply: a no-op
