@@ -33,8 +33,10 @@ if TYPE_CHECKING:
         MigrationError,
         NotFoundError,
         NotMigratedError,
+        PermissionDeniedError,
         QueueFullError,
         ReferenceViolationError,
+        RoleNotFoundError,
         TransactionError,
         ValidationError,
     )
@@ -61,7 +63,7 @@ if TYPE_CHECKING:
         NewPolicy,
         NewUser,
     )
-    from llmcp.migrate import Migrator
+    from llmcp.migrate import GroupRole, Migrator
     from llmcp.paging import Page
     from llmcp.policy_config import (
         ContentFilterConfig,
@@ -132,11 +134,14 @@ _WHERE = {
     "LlmcpError": "llmcp.errors",
     "MigrationError": "llmcp.errors",
     "NotFoundError": "llmcp.errors",
+    "PermissionDeniedError": "llmcp.errors",
     "QueueFullError": "llmcp.errors",
     "ReferenceViolationError": "llmcp.errors",
+    "RoleNotFoundError": "llmcp.errors",
     "TransactionError": "llmcp.errors",
     "ValidationError": "llmcp.errors",
     "Migrator": "llmcp.migrate",
+    "GroupRole": "llmcp.migrate",
 }
 """The module each public name lives in."""
 
@@ -161,6 +166,7 @@ __all__ = [
     "DatabaseConfig",
     "DatabaseUnavailableError",
     "FailureKind",
+    "GroupRole",
     "Health",
     "InferenceMetrics",
     "InferenceRequest",
@@ -180,6 +186,7 @@ __all__ = [
     "NotMigratedError",
     "Organization",
     "Page",
+    "PermissionDeniedError",
     "Policy",
     "PolicyConfig",
     "PolicyType",
@@ -189,6 +196,7 @@ __all__ = [
     "ReferenceViolationError",
     "Repositories",
     "RepositoryFactory",
+    "RoleNotFoundError",
     "TokenBudgetConfig",
     "Transaction",
     "TransactionError",

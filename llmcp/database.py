@@ -199,9 +199,10 @@ class Database:
     def migrate(self) -> None:
         """Apply pending migrations with dbmate (:mod:`llmcp.migrate`): llmcp's, then
         the service's own folder if one is configured, each connection bounded by
-        ``connect_timeout``. Give it a URL of the server itself, not of a
+        ``connect_timeout``, as the owner role of ``config.migration_url`` when it is
+        set (else ``config.url``). Give it a URL of the server itself, not of a
         transaction-mode pooler."""
-        migrator = Migrator(self.config.url, connect_timeout=self.config.connect_timeout)
+        migrator = Migrator(self.config.migrating_url, connect_timeout=self.config.connect_timeout)
         migrator.up()
 
     @property

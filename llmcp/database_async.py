@@ -203,9 +203,10 @@ class AsyncDatabase:
     async def migrate(self) -> None:
         """Apply pending migrations with dbmate (:mod:`llmcp.migrate`): llmcp's, then
         the service's own folder if one is configured, each connection bounded by
-        ``connect_timeout``. Give it a URL of the server itself, not of a
+        ``connect_timeout``, as the owner role of ``config.migration_url`` when it is
+        set (else ``config.url``). Give it a URL of the server itself, not of a
         transaction-mode pooler."""
-        migrator = Migrator(self.config.url, connect_timeout=self.config.connect_timeout)
+        migrator = Migrator(self.config.migrating_url, connect_timeout=self.config.connect_timeout)
         await asyncio.to_thread(migrator.up)
 
     @property

@@ -19,6 +19,7 @@ from llmcp.errors import (
     DatabaseUnavailableError,
     LlmcpError,
     NotMigratedError,
+    PermissionDeniedError,
     ReferenceViolationError,
     TransactionError,
     ValidationError,
@@ -168,6 +169,14 @@ def map_error(exc: BaseException, *, operation: str) -> LlmcpError:
         # the relation or column is named, never a value
         return NotMigratedError(
             f"{operation}: the database is not migrated ({diag.message_primary}): run `llmcp db up`"
+        )
+    if state == "42501":
+        # "permission denied for table t", "... for function f", "new row violates
+        # row-level security policy for table t", the audit trail's refusal: names
+        # only, never a value
+        return PermissionDeniedError(
+            f"{operation}: permission denied ({diag.message_primary or 'insufficient privilege'}, "
+            "SQLSTATE 42501)"
         )
     if state == "57014":
         primary = diag.message_primary or ""

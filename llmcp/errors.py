@@ -80,6 +80,20 @@ class TransactionError(LlmcpError):
         self.retryable = retryable
 
 
+class PermissionDeniedError(LlmcpError):
+    """The role lacks the privilege a statement needs (SQLSTATE 42501): DDL, a table,
+    column or function outside what the application role was granted, a change to
+    the append-only audit trail, a GRANT by a role without the right to grant."""
+
+
+class RoleNotFoundError(LlmcpError):
+    """A role named to :meth:`llmcp.migrate.Migrator.grant` does not exist; ``role`` is its name."""
+
+    def __init__(self, message: str, *, role: str) -> None:
+        super().__init__(message)
+        self.role = role
+
+
 class QueueFullError(LlmcpError):
     """The audit writer's queue stayed full for longer than its ``put_timeout``."""
 

@@ -28,6 +28,7 @@ applies the files of all of them in version order.
 from __future__ import annotations
 
 import contextlib
+import enum
 import importlib.util
 import math
 import os
@@ -47,7 +48,15 @@ import psycopg
 from psycopg import sql
 
 from llmcp import conninfo
-from llmcp.errors import ConnectFailure, LlmcpError, MigrationError
+from llmcp.error_map import map_error
+from llmcp.errors import (
+    ConnectFailure,
+    LlmcpError,
+    MigrationError,
+    PermissionDeniedError,
+    RoleNotFoundError,
+    ValidationError,
+)
 
 MIGRATIONS_DIR_VARIABLE = "LLMCP_MIGRATIONS_DIR"
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -72,6 +81,15 @@ _PASSED_ON = frozenset({
     "ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname",
     "require_auth", "min_protocol_version", "max_protocol_version", "connect_timeout",
 })  # fmt: skip
+
+
+class GroupRole(enum.StrEnum):
+    """The three group roles (NOLOGIN) llmcp's migrations create; a login role gets
+    their privileges by :meth:`Migrator.grant` (``llmcp db grant``)."""
+
+    APP = "llmcp_app"  # the service: exactly the privileges its queries need, owns nothing
+    READONLY = "llmcp_readonly"  # reporting and replicas: SELECT on every llmcp table
+    AUDIT_ADMIN = "llmcp_audit_admin"  # may call llmcp_purge_audit_logs
 
 
 def dbmate_binary() -> Path:
@@ -325,6 +343,87 @@ class Migrator:
         before = set(folder.glob("*.sql"))
         self._dbmate("new", None, "new", name, folders=(folder,))
         return sorted(set(folder.glob("*.sql")) - before)[-1]
+
+    def grant(self, login_role: str, group: GroupRole | str, *, revoke: bool = False) -> bool:
+        """Make ``login_role`` a member of ``group`` (with ``revoke``: no longer one),
+        as the role of this migrator's URL (the owner: it created the group roles, or
+        has CREATEROLE or the group's ADMIN option). Returns False when there was
+        nothing to do (already a member; with ``revoke``, not a member).
+
+        Raises :class:`RoleNotFoundError` when either role is missing and
+        :class:`PermissionDeniedError` when this role may not grant ``group``.
+        """
+        try:
+            group = GroupRole(group)
+        except ValueError:
+            names = ", ".join(role.value for role in GroupRole)
+            raise ValidationError(f"group role: one of {names}, not {group!r}") from None
+        if not login_role:
+            raise ValidationError("login role: a role name is required")
+        label = "db revoke" if revoke else "db grant"
+        conn = self._probe(create=False)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY(%s)",
+                    ([login_role, group.value],),
+                )
+                found = {str(row[0]) for row in cur.fetchall()}
+                if group.value not in found:
+                    raise RoleNotFoundError(
+                        f"{label}: the group role {group.value} does not exist: run `llmcp db "
+                        "up` (with a role that has CREATEROLE), or create it by hand",
+                        role=group.value,
+                    )
+                if login_role not in found:
+                    raise RoleNotFoundError(
+                        f"{label}: the role {login_role!r} does not exist "
+                        "(CREATE ROLE ... LOGIN PASSWORD ... first)",
+                        role=login_role,
+                    )
+                if self._is_member(cur, login_role, group) != revoke:
+                    return False
+                template = "REVOKE {} FROM {}" if revoke else "GRANT {} TO {}"
+                cur.execute(
+                    sql.SQL(template).format(
+                        sql.Identifier(group.value), sql.Identifier(login_role)
+                    )
+                )
+                if self._is_member(cur, login_role, group) == revoke:
+                    # PostgreSQL 16+: only the grantor's own grant is revoked
+                    raise PermissionDeniedError(
+                        f"{label}: {login_role!r} is still a member of {group.value}: "
+                        "another role granted it, revoke as that role"
+                    )
+            conn.commit()
+        except psycopg.errors.InsufficientPrivilege as exc:
+            reason = exc.diag.message_primary or "insufficient privilege"
+            verb = "revoke" if revoke else "grant"
+            raise PermissionDeniedError(
+                f"{label}: this role may not {verb} {group.value} ({reason}): run it as the "
+                "owner role (LLMCP_MIGRATION_URL), or as one with CREATEROLE"
+            ) from None
+        except psycopg.errors.InvalidGrantOperation as exc:
+            reason = exc.diag.message_primary or "invalid grant"
+            raise LlmcpError(f"{label}: {reason}") from None
+        except psycopg.Error as exc:
+            raise map_error(exc, operation=label) from None
+        finally:
+            conn.close()
+        return True
+
+    @staticmethod
+    def _is_member(cur: psycopg.Cursor[Any], login_role: str, group: GroupRole) -> bool:
+        """Whether ``login_role`` is a direct member of ``group``."""
+        cur.execute(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_auth_members AS m"
+            " JOIN pg_catalog.pg_roles AS g ON g.oid = m.roleid"
+            " JOIN pg_catalog.pg_roles AS r ON r.oid = m.member"
+            " WHERE g.rolname = %s AND r.rolname = %s)",
+            (group.value, login_role),
+        )
+        row = cur.fetchone()
+        return bool(row and row[0])
 
     # -- the probe and the lock ----------------------------------------------
 

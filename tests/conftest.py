@@ -3,6 +3,11 @@
 The server is the embedded one (a private temporary folder) unless
 ``LLMCP_DATABASE_URL`` names an external server; either way every database
 made here is dropped at the end of the run.
+
+Tests run as the application role (``databases.url``, ``fresh_db``,
+``shared_db``: a login role that is a member of ``llmcp_app`` and nothing else).
+The ``*_owner_db`` fixtures are the same databases as the owner, for the few
+tests that need more than the service may do; each use says why.
 """
 
 from __future__ import annotations
@@ -60,23 +65,57 @@ def private_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def fresh_db(databases: TestDatabases) -> Iterator[str]:
-    """The URL of a new database cloned from the migrated template, dropped afterwards."""
+def fresh_name(databases: TestDatabases) -> Iterator[str]:
+    """A new database cloned from the migrated template (its name), dropped afterwards."""
     name = databases.clone("fresh")
-    yield databases.url(name)
+    yield name
     databases.drop(name)
 
 
+@pytest.fixture
+def fresh_db(databases: TestDatabases, fresh_name: str) -> str:
+    """The URL of a new database cloned from the migrated template, as the application role."""
+    return databases.url(fresh_name)
+
+
+@pytest.fixture
+def fresh_owner_db(databases: TestDatabases, fresh_name: str) -> str:
+    """``fresh_db``'s database as its owner (who migrated it): for DDL and setup the
+    application role may not do."""
+    return databases.owner_url(fresh_name)
+
+
 @pytest.fixture(scope="session")
-def shared_db(databases: TestDatabases) -> str:
-    """One migrated database shared by the tests that roll back what they do."""
-    return databases.url(databases.clone("shared"))
+def shared_name(databases: TestDatabases) -> str:
+    """One migrated database shared by the tests that roll back what they do (its name)."""
+    return databases.clone("shared")
+
+
+@pytest.fixture(scope="session")
+def shared_db(databases: TestDatabases, shared_name: str) -> str:
+    """``shared_name`` as the application role."""
+    return databases.url(shared_name)
+
+
+@pytest.fixture(scope="session")
+def shared_owner_db(databases: TestDatabases, shared_name: str) -> str:
+    """``shared_name`` as its owner: for what the application role may not do."""
+    return databases.owner_url(shared_name)
 
 
 @pytest.fixture
 def conn(shared_db: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A connection inside a transaction that is rolled back when the test ends."""
     with psycopg.connect(shared_db) as connection:
+        yield connection
+        connection.rollback()
+
+
+@pytest.fixture
+def owner_conn(shared_owner_db: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """``conn`` as the owner, whom row-level security lets see and write every tenant's
+    rows: for tests of the schema itself (its constraints, cascades) in raw SQL."""
+    with psycopg.connect(shared_owner_db) as connection:
         yield connection
         connection.rollback()
 

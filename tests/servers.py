@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from llmcp.dev.embedded import EmbeddedServer
+from llmcp.migrate import GroupRole
 
 PASSWORD = "Kx9-secret-Pq7"
 """The password of the role ``PasswordServer`` makes; no output may show it."""
@@ -41,7 +42,8 @@ def silent_listener() -> Iterator[int]:
 
 @dataclass(frozen=True)
 class PasswordServer:
-    """An embedded server on 127.0.0.1 without TLS, whose role ``ROLE`` has ``PASSWORD``."""
+    """An embedded server on 127.0.0.1 without TLS, whose role ``ROLE`` has ``PASSWORD``
+    (and ``CREATEDB``, not ``CREATEROLE``: llmcp's group roles exist already)."""
 
     server: EmbeddedServer
     port: int
@@ -68,4 +70,8 @@ def password_server() -> Iterator[PasswordServer]:
                 )
             )
             conn.execute(sql.SQL("CREATE DATABASE app OWNER {}").format(sql.Identifier(ROLE)))
+            # ROLE migrates without CREATEROLE: an administrator makes llmcp's group
+            # roles first, as the README's Roles section says
+            for group in GroupRole:
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(group.value)))
         yield running

@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.test_constraints import _app, _inference, _org, _user
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 CONFIG = """'{"type": "rate_limit"}'"""
 TABLES = ("applications", "users", "policies", "audit_logs", "inference_requests")
+
+
+@pytest.fixture
+def conn(owner_conn: Conn) -> Conn:
+    """As the owner: the schema's own cascades, tried with raw rows of several tenants, which row-level
+    security would refuse the application role before any constraint is checked."""
+    return owner_conn
 
 
 def _populate(conn: Conn) -> Any:

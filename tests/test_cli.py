@@ -54,7 +54,8 @@ def test_up_status_rollback_on_the_embedded_server(tmp_path: Path, data_dir: Pat
 
 
 def test_commands_use_llmcp_database_url_when_set(databases: TestDatabases, tmp_path: Path) -> None:
-    env = _env(LLMCP_DATABASE_URL=databases.url(databases.template))
+    # the owner: only it may read dbmate's schema_migrations
+    env = _env(LLMCP_DATABASE_URL=databases.owner_url(databases.template))
     status = _llmcp("db", "status", cwd=tmp_path, env=env)
     assert status.returncode == 0, status.stderr
     assert "pending: 0" in status.stdout
@@ -71,7 +72,7 @@ def test_unreachable_server_prints_one_line_and_fails(tmp_path: Path) -> None:
 
 
 def test_dump_writes_the_schema_file(databases: TestDatabases, tmp_path: Path) -> None:
-    env = _env(LLMCP_DATABASE_URL=databases.url(databases.template))
+    env = _env(LLMCP_DATABASE_URL=databases.owner_url(databases.template))  # pg_dump: the owner
     out = tmp_path / "schema.sql"
     result = _llmcp("db", "dump", "--schema-file", str(out), cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
@@ -119,8 +120,10 @@ def test_up_status_rollback_see_the_service_folder_too(
         "-- migrate:up\nCREATE TABLE widgets (id bigint PRIMARY KEY);\n"
         "-- migrate:down\nDROP TABLE widgets;\n"
     )
-    env = _env(
-        LLMCP_DATABASE_URL=databases.url(databases.create_empty("cli_service")),
+    name = databases.create_empty("cli_service")
+    env = _env(  # migrating (DDL) as the owner, through the variable made for it
+        LLMCP_DATABASE_URL=databases.url(name),
+        LLMCP_MIGRATION_URL=databases.owner_url(name),
         LLMCP_MIGRATIONS_DIR=str(folder),
     )
     count = len(list(packaged_migrations_dir().glob("*.sql"))) + 1

@@ -56,7 +56,8 @@ def test_duplicate_slug_is_a_conflict_naming_slug(conn: Conn) -> None:
     assert slug not in str(err)  # ...we do not
 
 
-def test_duplicate_email_in_another_case_is_a_conflict_naming_email(conn: Conn) -> None:
+def test_duplicate_email_in_another_case_is_a_conflict_naming_email(owner_conn: Conn) -> None:
+    conn = owner_conn  # tenant rows in raw SQL (several tenants): row-level security
     email = f"Ada.Secret.{uuid.uuid4().hex[:6]}@Example.com"
     _user(conn, _org(conn), email)
     err = _mapped(
@@ -72,7 +73,8 @@ def test_duplicate_email_in_another_case_is_a_conflict_naming_email(conn: Conn) 
     assert "ada.secret" not in str(err).lower()
 
 
-def test_duplicate_request_id_names_request_id(conn: Conn) -> None:
+def test_duplicate_request_id_names_request_id(owner_conn: Conn) -> None:
+    conn = owner_conn  # tenant rows in raw SQL (several tenants): row-level security
     org = _org(conn)
     app = _app(conn, org)
     insert = (
@@ -121,7 +123,8 @@ def test_exclusion_violation_is_a_conflict(conn: Conn) -> None:
 # -- foreign keys ------------------------------------------------------------
 
 
-def test_policy_with_an_app_of_another_org_is_a_reference_violation(conn: Conn) -> None:
+def test_policy_with_an_app_of_another_org_is_a_reference_violation(owner_conn: Conn) -> None:
+    conn = owner_conn  # tenant rows in raw SQL (several tenants): row-level security
     mine, theirs = _org(conn), _org(conn)
     their_app = _app(conn, theirs)
     err = _mapped(
@@ -141,7 +144,8 @@ def test_policy_with_an_app_of_another_org_is_a_reference_violation(conn: Conn) 
     assert str(their_app) not in str(err) and str(mine) not in str(err)
 
 
-def test_user_of_another_org_is_named(conn: Conn) -> None:
+def test_user_of_another_org_is_named(owner_conn: Conn) -> None:
+    conn = owner_conn  # tenant rows in raw SQL (several tenants): row-level security
     mine, theirs = _org(conn), _org(conn)
     app, their_user = _app(conn, mine), _user(conn, theirs)
     err = _mapped(
@@ -158,7 +162,8 @@ def test_user_of_another_org_is_named(conn: Conn) -> None:
     assert "user_id does not reference a user of this organization" in str(err)
 
 
-def test_missing_organization_is_a_reference_violation(conn: Conn) -> None:
+def test_missing_organization_is_a_reference_violation(owner_conn: Conn) -> None:
+    conn = owner_conn  # tenant rows in raw SQL (several tenants): row-level security
     ghost = uuid.uuid4()
     err = _mapped(
         conn, "applications.create",
@@ -220,7 +225,8 @@ def test_bad_slug_is_a_validation_error_naming_slug(conn: Conn) -> None:
     )
 
 
-def test_inconsistent_tokens_name_both_fields(conn: Conn) -> None:
+def test_inconsistent_tokens_name_both_fields(owner_conn: Conn) -> None:
+    conn = owner_conn  # tenant rows in raw SQL (several tenants): row-level security
     org = _org(conn)
     err = _mapped(
         conn,

@@ -15,6 +15,7 @@ from llmcp.generated.applications import ApplicationsQueries
 from llmcp.generated.inference_requests import InferenceRequestsQueries
 from llmcp.generated.models import InferenceStatus
 from llmcp.generated.organizations import OrganizationsQueries
+from tests.tenancy import set_tenant
 
 Conn = psycopg.Connection[Any]
 EPOCH = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -42,9 +43,11 @@ requests = st.lists(
 
 
 def _setup(conn: Conn) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """An organization (the tenant of ``conn``'s transaction from now on) and two apps."""
     org = OrganizationsQueries().create(
         conn, id=uuid.uuid4(), name="M", slug=f"m-{uuid.uuid4().hex[:10]}", created_at=EPOCH
     )
+    set_tenant(conn, org.id)
     apps = [
         ApplicationsQueries().create(
             conn, id=uuid.uuid4(), org_id=org.id, name=f"a{n}", description=None,

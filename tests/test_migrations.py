@@ -1,5 +1,8 @@
 """Every migration is reversible, the committed schema dump is current, a service's
-own folder joins llmcp's, and the migration lock never outlives a run."""
+own folder joins llmcp's, and the migration lock never outlives a run.
+
+Migrating is the owner's work (DDL, dbmate's schema_migrations): every URL here
+is ``databases.owner_url``."""
 
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ def test_each_migration_rolls_back_to_the_schema_before_it(
     files = sorted(packaged_migrations_dir().glob("*.sql"))
     assert len(files) >= 6
     db = databases.create_empty("steps")
-    url = databases.url(db)
+    url = databases.owner_url(db)
     # Dumps going up one migration at a time: dumps[k] has the first k applied.
     dumps = [_dump(Migrator(url, migrations_dirs=[tmp_path / "none"]), tmp_path / "0.sql")]
     staged = tmp_path / "staged"
@@ -67,7 +70,7 @@ def test_committed_schema_dump_matches_the_migrations(
 ) -> None:
     committed = resources.files("llmcp.dbmate").joinpath("schema.sql").read_text()
     fresh = tmp_path / "schema.sql"
-    Migrator(databases.url(databases.template)).dump(fresh)
+    Migrator(databases.owner_url(databases.template)).dump(fresh)
     # A dump of another major version differs in its banner only.
     banner = re.compile(r"^-- Dumped from database version .*$", re.M)
     assert banner.sub("", fresh.read_text()) == banner.sub("", committed), (
@@ -76,7 +79,7 @@ def test_committed_schema_dump_matches_the_migrations(
 
 
 def test_status_lists_every_migration_as_applied(databases: TestDatabases) -> None:
-    status = Migrator(databases.url(databases.template)).status()
+    status = Migrator(databases.owner_url(databases.template)).status()
     names = [m.name for m in status.migrations]
     assert names == sorted(p.name for p in packaged_migrations_dir().glob("*.sql"))
     assert status.pending == 0
@@ -90,7 +93,9 @@ def test_a_broken_migration_raises_migration_error_with_dbmates_message(
         "-- migrate:up\nCREATE TABLE broken (id uuid REFERENCES no_such_table (id));\n"
         "-- migrate:down\nDROP TABLE broken;\n"
     )
-    migrator = Migrator(databases.url(databases.create_empty("broken")), migrations_dirs=[tmp_path])
+    migrator = Migrator(
+        databases.owner_url(databases.create_empty("broken")), migrations_dirs=[tmp_path]
+    )
     with pytest.raises(MigrationError) as caught:
         migrator.up()
     assert caught.value.exit_code != 0
@@ -188,7 +193,7 @@ def test_a_service_folder_is_applied_after_llmcps_and_rolled_back_first(
 ) -> None:
     folder = _widgets_folder(elsewhere)
     monkeypatch.setenv(MIGRATIONS_DIR_VARIABLE, str(folder))
-    url = databases.url(databases.create_empty("service"))
+    url = databases.owner_url(databases.create_empty("service"))
     migrator = Migrator(url)
     assert migrator.migrations_dirs == (packaged_migrations_dir(), folder)
 
@@ -219,7 +224,7 @@ def _advisory_locks(url: str) -> int:
 
 
 def test_no_advisory_lock_outlives_a_run(databases: TestDatabases, tmp_path: Path) -> None:
-    url = databases.url(databases.create_empty("lock"))
+    url = databases.owner_url(databases.create_empty("lock"))
     Migrator(url).up()
     assert _advisory_locks(url) == 0
 
@@ -237,7 +242,7 @@ def test_a_run_stopped_by_its_timeout_leaves_no_lock(
     (tmp_path / "20990101000000_slow.sql").write_text(
         "-- migrate:up\nSELECT pg_sleep(3);\n-- migrate:down\n"
     )
-    url = databases.url(databases.create_empty("slow"))
+    url = databases.owner_url(databases.create_empty("slow"))
     with pytest.raises(MigrationError, match="timed out") as caught:
         Migrator(url, migrations_dirs=[tmp_path], timeout_s=1).up()
     assert caught.value.exit_code == 124
@@ -245,7 +250,7 @@ def test_a_run_stopped_by_its_timeout_leaves_no_lock(
 
 
 def test_a_migrator_waits_for_the_lock_up_to_its_timeout(databases: TestDatabases) -> None:
-    url = databases.url(databases.create_empty("held"))
+    url = databases.owner_url(databases.create_empty("held"))
     with psycopg.connect(url) as holder:
         holder.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
         with pytest.raises(MigrationError, match="held the migration lock") as caught:
@@ -255,7 +260,7 @@ def test_a_migrator_waits_for_the_lock_up_to_its_timeout(databases: TestDatabase
 
 
 def test_concurrent_migrators_wait_for_each_other(databases: TestDatabases) -> None:
-    url = databases.url(databases.create_empty("race"))
+    url = databases.owner_url(databases.create_empty("race"))
     start = threading.Barrier(2)
     errors: list[BaseException] = []
 

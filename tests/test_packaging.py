@@ -110,7 +110,8 @@ def test_wheel_runs_db_up_and_status_from_another_directory(
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = clean_env(target, LLMCP_DATABASE_URL=databases.url(databases.create_empty("wheel")))
+    # `db up` and `db status` as the owner (DDL, dbmate's table)
+    env = clean_env(target, LLMCP_DATABASE_URL=databases.owner_url(databases.create_empty("wheel")))
 
     where = subprocess.run(
         [str(python), "-c", "import llmcp, llmcp.migrate as m; print(llmcp.__file__); "
@@ -168,8 +169,13 @@ def test_a_plain_install_is_the_lean_runtime(
     print(figures)
     assert lean - bare <= BUDGET_MB * MB, figures
 
-    url = databases.url(databases.clone("pkg"))
-    env = clean_env(target, LLMCP_DATABASE_URL=url)
+    name = databases.clone("pkg")
+    # the service as the application role; `db status` as the owner (dbmate's table)
+    env = clean_env(
+        target,
+        LLMCP_DATABASE_URL=databases.url(name),
+        LLMCP_MIGRATION_URL=databases.owner_url(name),
+    )
     service = run(target, ["python", "-c", _SERVICE], tmp_path, env)
     assert service.returncode == 0, service.stderr
     assert service.stdout.split() == ["ok", "packaged"]

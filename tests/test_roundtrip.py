@@ -27,15 +27,19 @@ from llmcp.policy_config import (
     TokenBudgetConfig,
 )
 from llmcp.validation import email_key
+from tests.tenancy import aset_tenant, set_tenant
 
 Conn = psycopg.Connection[Any]
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
 
 
 def _org(conn: Conn) -> models.Organization:
-    return OrganizationsQueries().create(
+    """A new organization, the tenant of ``conn``'s transaction from now on."""
+    org = OrganizationsQueries().create(
         conn, id=uuid.uuid4(), name="Acme ☃", slug=f"acme-{uuid.uuid4().hex[:8]}", created_at=T0
     )
+    set_tenant(conn, org.id)
+    return org
 
 
 def _app(conn: Conn, org: models.Organization, description: str | None) -> models.Application:
@@ -164,6 +168,7 @@ def test_async_variant_round_trips_the_same_row(shared_db: str) -> None:
                 org = _org(conn)
                 conn.commit()
             queries = AsyncAuditLogsQueries()
+            await aset_tenant(aconn, org.id)
             log = await queries.insert(
                 aconn, id=uuid.uuid4(), org_id=org.id, app_id=None, user_id=None,
                 action=models.AuditAction.INFERENCE_FAILED, resource_type="inference_request",

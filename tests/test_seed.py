@@ -1,4 +1,8 @@
-"""``llmcp seed``: deterministic, exact counts, every constraint kept, realistic shapes."""
+"""``llmcp seed``: deterministic, exact counts, every constraint kept, realistic shapes.
+
+As the owner (``databases.owner_url``): seeding is COPY into every table, which
+row-level security refuses the application role, and the constraint check
+below is DDL."""
 
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ SMALL: Counts = {"organizations": 4, "requests": 3_000, "audit_logs": 4_000}
 @pytest.fixture
 def two_fresh(databases: TestDatabases) -> Iterator[tuple[str, str]]:
     names = [databases.clone("seed_a"), databases.clone("seed_b")]
-    yield databases.url(names[0]), databases.url(names[1])
+    yield databases.owner_url(names[0]), databases.owner_url(names[1])
     for name in names:
         databases.drop(name)
 
@@ -114,8 +118,8 @@ def test_audit_logs_without_requests(fresh_db: str) -> None:
 @pytest.fixture(scope="module")
 def loaded(databases: TestDatabases) -> Iterator[tuple[str, SeedSummary]]:
     name = databases.clone("seed_loaded")
-    summary = seed(databases.url(name), organizations=6, requests=20_000, audit_logs=30_000)
-    yield databases.url(name), summary
+    summary = seed(databases.owner_url(name), organizations=6, requests=20_000, audit_logs=30_000)
+    yield databases.owner_url(name), summary
     databases.drop(name)
 
 
@@ -279,7 +283,7 @@ def test_progress_bar_draws_only_when_enabled() -> None:
 def test_cli_migrates_then_seeds(databases: TestDatabases, tmp_path: Path) -> None:
     name = databases.create_empty("seed_cli")  # not migrated: the command migrates first
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMCP_")}
-    env["LLMCP_DATABASE_URL"] = databases.url(name)
+    env["LLMCP_DATABASE_URL"] = databases.owner_url(name)
     result = subprocess.run(
         [sys.executable, "-m", "llmcp.cli", "seed", "--requests", "1500", "--organizations", "2",
          "--seed", "11"],
@@ -288,7 +292,7 @@ def test_cli_migrates_then_seeds(databases: TestDatabases, tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert "1500 inference requests" in result.stdout
     assert result.stderr == ""  # not a terminal: no progress bar
-    assert _scalar(databases.url(name), "SELECT count(*) FROM inference_requests") == 1500
+    assert _scalar(databases.owner_url(name), "SELECT count(*) FROM inference_requests") == 1500
     again = subprocess.run(
         [sys.executable, "-m", "llmcp.cli", "seed", "--requests", "10", "--seed", "11"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,

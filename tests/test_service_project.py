@@ -1,8 +1,9 @@
 """A service built on the installed wheel keeps its own migrations and queries:
-``llmcp db up`` applies them after llmcp's, ``llmcp codegen`` types its query (a
-join of its table to ``applications``) in its own package, and the generated
-code runs inside llmcp's transactions through ``connection()``. And which
-migrations codegen describes on, per configuration."""
+``llmcp db up`` applies them after llmcp's (as the owner, ``LLMCP_MIGRATION_URL``),
+granting its queries' privileges to ``llmcp_app``; ``llmcp codegen`` types its
+query (a join of its table to ``applications``) in its own package, and the
+generated code runs, as the application role, inside llmcp's transactions through
+``connection()``. And which migrations codegen describes on, per configuration."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ package = "svc.generated"
 sql-package = "svc.sql"
 """
 
-# after every llmcp migration; its foreign key keeps a label inside its organization
+# after every llmcp migration; its foreign key keeps a label inside its organization,
+# the grant gives the service (llmcp_app) what its queries need and no more, and
+# row-level security shows it the current tenant's labels only, as llmcp's tables do
 MIGRATION = """
 -- migrate:up
 CREATE TABLE app_labels (
@@ -52,6 +55,12 @@ CREATE TABLE app_labels (
     CONSTRAINT app_labels_app_fkey FOREIGN KEY (org_id, app_id)
         REFERENCES applications (org_id, id) ON DELETE CASCADE
 );
+GRANT SELECT, INSERT ON app_labels TO llmcp_app;
+GRANT SELECT ON app_labels TO llmcp_readonly;
+ALTER TABLE app_labels ENABLE ROW LEVEL SECURITY;
+CREATE POLICY app_labels_tenant ON app_labels TO llmcp_app
+USING (org_id = llmcp_current_org()) WITH CHECK (org_id = llmcp_current_org());
+CREATE POLICY app_labels_readonly ON app_labels FOR SELECT TO llmcp_readonly USING (true);
 
 -- migrate:down
 DROP TABLE app_labels;
@@ -90,14 +99,20 @@ from llmcp import (
     RepositoryFactory,
     hash_api_key,
 )
+from llmcp.tenancy import org_setting, scoped
 from svc.generated import models
 from svc.generated.labels import AsyncLabelsQueries, LabelsQueries
 
 LABELS = LabelsQueries()
 
 
+def tenant(org_id: uuid.UUID) -> typing.ContextManager[None]:
+    """The organization the block's own queries are scoped to (row-level security)."""
+    return scoped(*org_setting(org_id))
+
+
 def labels(factory: RepositoryFactory, org_id: uuid.UUID) -> list[tuple[str, str]]:
-    with factory.transaction_manager().connection() as conn:
+    with tenant(org_id), factory.transaction_manager().connection() as conn:
         return [(row.app_name, row.label) for row in LABELS.labels_of_org(conn, org_id=org_id)]
 
 
@@ -109,7 +124,7 @@ def main() -> None:
         org = repos.organizations.create(NewOrganization(name="Acme", slug="acme"))
         key = hash_api_key("sk-chat")
         app = repos.applications.create(NewApplication(org_id=org.id, name="chat", api_key_hash=key))
-        with tx.transaction():
+        with tx.transaction(), tenant(org.id):
             with tx.connection() as conn:
                 added = LABELS.add_label(conn, org_id=org.id, app_id=app.id, label="beta", note=None)
                 rows = LABELS.labels_of_org(conn, org_id=org.id)
@@ -120,7 +135,7 @@ def main() -> None:
 
         try:
             with tx.transaction():
-                with tx.connection() as conn:
+                with tenant(org.id), tx.connection() as conn:
                     LABELS.add_label(conn, org_id=org.id, app_id=app.id, label="undone", note="x")
                 repos.organizations.create(NewOrganization(name="Gone", slug="gone"))
                 raise RuntimeError("give up")
@@ -131,7 +146,7 @@ def main() -> None:
 
         other = repos.organizations.create(NewOrganization(name="Other", slug="other"))
         try:
-            with tx.connection(operation="labels.add") as conn:
+            with tenant(other.id), tx.connection(operation="labels.add") as conn:
                 LABELS.add_label(conn, org_id=other.id, app_id=app.id, label="x", note=None)
         except ReferenceViolationError as exc:  # mapped like the repositories' errors
             print("cross-tenant:", exc)
@@ -143,8 +158,9 @@ async def main_async(org_id: uuid.UUID, app_id: uuid.UUID) -> None:
     async with await AsyncRepositoryFactory.connect() as factory:
         tx = factory.transaction_manager()
         async with tx.transaction(), tx.connection() as conn:
-            await queries.add_label(conn, org_id=org_id, app_id=app_id, label="async", note="a")
-            rows = await queries.labels_of_org(conn, org_id=org_id)
+            with tenant(org_id):
+                await queries.add_label(conn, org_id=org_id, app_id=app_id, label="async", note="a")
+                rows = await queries.labels_of_org(conn, org_id=org_id)
     print("async:", [(row.app_name, row.label) for row in rows])
 
 
@@ -176,7 +192,13 @@ def test_a_service_migrates_generates_and_runs_its_queries_in_llmcp_transactions
     service: tuple[Path, Path], databases: TestDatabases
 ) -> None:
     target, project = service
-    env = clean_env(target, LLMCP_DATABASE_URL=databases.url(databases.create_empty("svc")))
+    name = databases.create_empty("svc")
+    # migrations as the owner (they create tables), the service as the application role
+    env = clean_env(
+        target,
+        LLMCP_DATABASE_URL=databases.url(name),
+        LLMCP_MIGRATION_URL=databases.owner_url(name),
+    )
 
     up = run(target, ["llmcp", "db", "up"], project, env)
     assert up.returncode == 0, up.stderr

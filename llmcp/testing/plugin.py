@@ -9,9 +9,12 @@ Fixtures (all named ``llmcp_*``, so they do not clash with yours):
 ``llmcp_scratch`` (session)
     A server with a migrated template database: an embedded PostgreSQL in a
     temporary folder, or the server of ``LLMCP_DATABASE_URL`` (the role needs
-    ``CREATEDB``; every ``llmcp_test_*`` database made is dropped at the end).
+    ``CREATEDB`` and ``CREATEROLE``; every ``llmcp_test_*`` database made is
+    dropped at the end). Its ``owner_url(name)`` is a database as the owner.
 ``llmcp_database_url`` (session)
-    The URL of a migrated database, a clone of the template, for the whole run.
+    The URL of a migrated database, a clone of the template, for the whole run,
+    as the application role (``llmcp_test_app``, a member of ``llmcp_app`` only):
+    your tests run with the privileges your service has.
 ``llmcp_config`` (session)
     A :class:`~llmcp.config.DatabaseConfig` for it (small pool, short timeouts).
 ``llmcp_factory`` (session)

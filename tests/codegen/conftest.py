@@ -23,13 +23,14 @@ def config_for(root: Path) -> CodegenConfig:
 
 
 @pytest.fixture
-def generate_sql(tmp_path: Path, shared_db: str) -> Generate:
-    """Write one SQL file (queries.sql) and render it; returns file name -> source."""
+def generate_sql(tmp_path: Path, shared_owner_db: str) -> Generate:
+    """Write one SQL file (queries.sql) and render it; returns file name -> source.
+    Described as the owner, as ``llmcp codegen`` does (its scratch database's owner)."""
 
     def run(sql: str) -> dict[str, str]:
         (tmp_path / "sql").mkdir(exist_ok=True)
         (tmp_path / "sql" / "queries.sql").write_text(sql)
-        sources = generate(config_for(tmp_path), shared_db, root=tmp_path)
+        sources = generate(config_for(tmp_path), shared_owner_db, root=tmp_path)
         return {path.name: source for path, source in sources.items()}
 
     return run

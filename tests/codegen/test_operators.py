@@ -18,6 +18,7 @@ import llmcp
 from llmcp.dev.codegen import CodegenError, generate
 from llmcp.json_types import JSON_NULL
 from tests.codegen.conftest import Generate, config_for
+from tests.tenancy import set_tenant
 
 SQL = """-- name: add_orgs(id, name, slug)*!
 -- Insert organizations, one per parameter row.
@@ -49,12 +50,13 @@ RETURNING details;
 
 
 @pytest.fixture
-def generated(tmp_path: Path, shared_db: str) -> Iterator[ModuleType]:
-    """Generate SQL into tmp_path/out, importable as package ``out``."""
+def generated(tmp_path: Path, shared_owner_db: str) -> Iterator[ModuleType]:
+    """Generate SQL into tmp_path/out, importable as package ``out``: described as the
+    owner, as ``llmcp codegen`` does; the tests run the code as the application role."""
     (tmp_path / "sql").mkdir()
     (tmp_path / "sql" / "__init__.py").write_text("")
     (tmp_path / "sql" / "queries.sql").write_text(SQL)
-    sources = generate(config_for(tmp_path), shared_db, root=tmp_path)
+    sources = generate(config_for(tmp_path), shared_owner_db, root=tmp_path)
     (tmp_path / "out").mkdir()
     for path, source in sources.items():
         path.write_text(source)
@@ -103,6 +105,7 @@ def test_jsonb_none_is_sql_null_and_json_null_is_a_value(
         "INSERT INTO organizations (id, name, slug) VALUES (%s, 'J', %s)",
         (org_id, f"j-{org_id.hex[:8]}"),
     )
+    set_tenant(conn, org_id)  # RETURNING reads the row back: row-level security's SELECT
     stored = queries.log_details(conn, id=uuid.uuid4(), org_id=org_id, details=None)
     assert stored == {}  # the default, not JSON null (which the CHECK would refuse)
 

@@ -47,10 +47,24 @@ def llmcp_scratch(databases: TestDatabases) -> TestDatabases:
 
 
 @pytest.fixture(scope="module")
-def private_factory(databases: TestDatabases) -> Iterator[RepositoryFactory]:
-    """A factory on a database of this module alone (for tests that commit)."""
+def private_name(databases: TestDatabases) -> Iterator[str]:
+    """A database of this module alone (for tests that commit)."""
     name = databases.clone("properties")
-    config = DatabaseConfig(url=databases.url(name), min_size=1, max_size=4, acquire_timeout=10.0)
+    yield name
+    databases.drop(name)
+
+
+@pytest.fixture(scope="module")
+def private_factory(databases: TestDatabases, private_name: str) -> Iterator[RepositoryFactory]:
+    """A factory on ``private_name``, as the application role."""
+    config = DatabaseConfig(
+        url=databases.url(private_name), min_size=1, max_size=4, acquire_timeout=10.0
+    )
     with RepositoryFactory.connect(config) as factory:
         yield factory
-    databases.drop(name)
+
+
+@pytest.fixture(scope="module")
+def private_owner_url(databases: TestDatabases, private_name: str) -> str:
+    """``private_name`` as its owner: for emptying it between examples (TRUNCATE)."""
+    return databases.owner_url(private_name)

@@ -35,11 +35,23 @@ def shared_config(repositories_db: str) -> DatabaseConfig:
 
 
 @pytest.fixture
-def empty_db(databases: TestDatabases) -> Iterator[str]:
-    """The URL of a new database without any table, dropped afterwards."""
+def empty_name(databases: TestDatabases) -> Iterator[str]:
+    """A new database without any table (its name), dropped afterwards."""
     name = databases.create_empty("empty")
-    yield databases.url(name)
+    yield name
     databases.drop(name)
+
+
+@pytest.fixture
+def empty_db(databases: TestDatabases, empty_name: str) -> str:
+    """``empty_name`` as the application role."""
+    return databases.url(empty_name)
+
+
+@pytest.fixture
+def empty_owner_db(databases: TestDatabases, empty_name: str) -> str:
+    """``empty_name`` as the owner, who may migrate it."""
+    return databases.owner_url(empty_name)
 
 
 @pytest.fixture

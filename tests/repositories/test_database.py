@@ -85,8 +85,11 @@ def test_connect_to_a_missing_database_is_unavailable(shared_config: DatabaseCon
         RepositoryFactory.connect(config)
 
 
-def test_migrate_an_empty_database_then_use_it(empty_db: str) -> None:
-    config = DatabaseConfig(url=empty_db, min_size=1, max_size=2, acquire_timeout=5.0)
+def test_migrate_an_empty_database_then_use_it(empty_db: str, empty_owner_db: str) -> None:
+    # the service's pool as the application role, migrate() as the owner
+    config = DatabaseConfig(
+        url=empty_db, migration_url=empty_owner_db, min_size=1, max_size=2, acquire_timeout=5.0
+    )
     with RepositoryFactory.connect(config) as factory:
         factory.database.migrate()
         factory.database.migrate()  # nothing left to apply: a no-op
@@ -119,9 +122,9 @@ def test_a_connection_the_server_dropped_is_replaced_before_use(
 # east of UTC, 9999-12-31 UTC is in the year 10000; west of it, 0001-01-01 UTC is BC
 @pytest.mark.parametrize("zone", ["Pacific/Chatham", "America/St_Johns"])
 def test_utc_and_url_options_on_a_server_whose_time_zone_is_not_utc(
-    fresh_db: str, zone: str
+    fresh_db: str, fresh_owner_db: str, zone: str
 ) -> None:
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
+    with psycopg.connect(fresh_owner_db, autocommit=True) as conn:  # ALTER DATABASE: its owner
         name = conn.info.dbname
         conn.execute(f"ALTER DATABASE \"{name}\" SET TimeZone = '{zone}'")
     # the URL's own options and llmcp's settings combine: neither replaces the other

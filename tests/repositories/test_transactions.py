@@ -646,9 +646,12 @@ def terminate_when_sleeping(url: str, pid: int) -> threading.Thread:
     return thread
 
 
-def test_a_connection_lost_during_commit_leaves_the_outcome_unknown(fresh_db: str) -> None:
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute(_SLOW_COMMIT)  # a deferred trigger: COMMIT runs it, and waits
+def test_a_connection_lost_during_commit_leaves_the_outcome_unknown(
+    fresh_db: str, fresh_owner_db: str
+) -> None:
+    # a deferred trigger: COMMIT runs it, and waits; DDL, so made by the owner
+    with psycopg.connect(fresh_owner_db, autocommit=True) as conn:
+        conn.execute(_SLOW_COMMIT)
     config = DatabaseConfig(url=fresh_db, min_size=1, max_size=1)
     with RepositoryFactory.connect(config) as factory:
         repos, tm = factory.repositories(), factory.transaction_manager()

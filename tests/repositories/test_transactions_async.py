@@ -649,9 +649,12 @@ def terminate_when_sleeping(url: str, pid: int) -> threading.Thread:
     return thread
 
 
-async def test_a_connection_lost_during_commit_leaves_the_outcome_unknown(fresh_db: str) -> None:
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute(_SLOW_COMMIT)  # a deferred trigger: COMMIT runs it, and waits
+async def test_a_connection_lost_during_commit_leaves_the_outcome_unknown(
+    fresh_db: str, fresh_owner_db: str
+) -> None:
+    # a deferred trigger: COMMIT runs it, and waits; DDL, so made by the owner
+    with psycopg.connect(fresh_owner_db, autocommit=True) as conn:
+        conn.execute(_SLOW_COMMIT)
     config = DatabaseConfig(url=fresh_db, min_size=1, max_size=1)
     async with await AsyncRepositoryFactory.connect(config) as afactory:
         arepos, tm = afactory.repositories(), afactory.transaction_manager()

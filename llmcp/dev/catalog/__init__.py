@@ -57,7 +57,7 @@ __all__ = [
 def documents(config: CodegenConfig) -> dict[Path, str]:
     """Both documents, rendered on a fresh seeded scratch database."""
     with ScratchDatabases(migrations_dirs=config.migrations_dirs) as databases:
-        url = databases.url(databases.clone("catalog"))
+        url = databases.owner_url(databases.clone("catalog"))  # seeded with COPY
         SEED.load(url)
         with psycopg.connect(url, autocommit=True) as conn:
             docs = config.root / "docs"

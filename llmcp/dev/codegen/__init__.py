@@ -37,7 +37,7 @@ def run(config: CodegenConfig, *, check: bool) -> tuple[int, str]:
     anything in the output folder is stale.
     """
     with ScratchDatabases(migrations_dirs=config.migrations_dirs) as databases:
-        sources = generate(config, databases.url(databases.template), root=config.root)
+        sources = generate(config, databases.owner_url(databases.template), root=config.root)
     return settle(
         sources, config.out_dir.glob("*.py"), HEADER, check=check, command="llmcp codegen"
     )
