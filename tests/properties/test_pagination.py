@@ -261,8 +261,8 @@ def _pick_in_org(
     """(organization, value of ``column``): mostly a pair that rows of ``table`` have,
     sometimes a value with another organization (which must list nothing: a listing is
     scoped to the organization it names) or ids that exist nowhere."""
-    hits = sorted({(row.org_id, getattr(row, column)) for row in world.table(table).values()})
-    hits = [(org, value) for org, value in hits if value is not None]
+    rows = world.table(table).values()
+    hits = sorted({(row.org_id, getattr(row, column)) for row in rows if getattr(row, column)})
     anything = st.tuples(
         st.sampled_from([*world.orgs, MISSING]), st.sampled_from([*known, MISSING])
     )
