@@ -25,9 +25,9 @@ is neither.
 
 The properties run behind two walls, separately:
 
-- ``predicates alone``: as the server's administrator, whom row-level security
+- ``predicates-alone``: as the server's administrator, whom row-level security
   does not apply to: only the queries' own ``org_id`` predicates keep B out;
-- ``both walls``: as a login role of ``llmcp_app`` (the service's role), the
+- ``both-walls``: as a login role of ``llmcp_app`` (the service's role), the
   predicates and row-level security together;
 
 and a third layer, ``RLS alone``: as the service's role, every query of the
@@ -500,13 +500,13 @@ def app_factory(app_role: str) -> Iterator[RepositoryFactory]:
         yield factory
 
 
-@pytest.fixture(scope="module", params=["predicates alone", "both walls"])
+@pytest.fixture(scope="module", params=["predicates-alone", "both-walls"])
 def walls(
     request: pytest.FixtureRequest,
     owner_factory: RepositoryFactory,
     app_factory: RepositoryFactory,
 ) -> Walls:
-    if request.param == "predicates alone":
+    if request.param == "predicates-alone":
         return Walls(request.param, owner_factory, rls=False)
     return Walls(request.param, app_factory, rls=True)
 
