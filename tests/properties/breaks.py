@@ -9,7 +9,9 @@ The tenant-isolation breaks take down one wall at a time (issue 12): a query's
 ``org_id`` predicate (caught by the properties run as the administrator, whom
 row-level security does not stop: the predicates alone), row-level security on a
 table or one of its policies (caught by the "RLS alone" properties), or both at
-once (caught by the properties run as the service's role, both walls).
+once (caught by the properties run as the service's role, both walls). A break with
+``holds`` also runs the tests of the other wall, which must still pass: with a
+query's predicate gone, row-level security alone keeps the other tenant out.
 A break that no test catches is a hole in the suite: the command says which and
 exits 1.
 
@@ -62,6 +64,7 @@ class Break:
     why: str
     tests: str = PROPERTIES  # pytest's arguments (split like a shell's)
     also: tuple[Edit, ...] = ()
+    holds: str | None = None  # tests that must still pass: the other wall keeps B out
 
     def edits(self) -> list[Edit]:
         return [Edit(self.path, self.query, self.old, self.new), *self.also]
@@ -171,15 +174,15 @@ BREAKS = [
     Break("org-predicate-app-get", "sql/applications.sql", "get_by_id",
           ORG, ANY_ORG,
           "applications.get_by_id returns another organization's application",
-          tests=PREDICATES_ALONE),
+          tests=PREDICATES_ALONE, holds=BOTH_WALLS),
     Break("org-predicate-policy-update", "sql/policies.sql", "update",
           ORG, ANY_ORG,
           "policies.update changes another organization's policy, knowing its id",
-          tests=PREDICATES_ALONE),
+          tests=PREDICATES_ALONE, holds=BOTH_WALLS),
     Break("org-predicate-audit-request", "sql/audit_logs.sql", "get_by_request_id",
           ORG, ANY_ORG,
           "a request's audit trail includes other organizations' entries of the same request id",
-          tests=PREDICATES_ALONE),
+          tests=PREDICATES_ALONE, holds=BOTH_WALLS),
     Break("org-predicate-user-delete", "sql/users.sql", "delete",
           ORG, ANY_ORG,
           "users.delete deletes another organization's user",
@@ -350,6 +353,7 @@ def main() -> int:
 
         survivors: list[str] = []
         unusable: list[str] = []
+        fallen: list[str] = []  # breaks whose other wall did not hold
         print(f"\n{'break':<32} {'seconds':>7}  caught by")
         for brk in chosen:
             root = Path(tmp) / brk.name
@@ -357,6 +361,7 @@ def main() -> int:
             apply(root, brk)
             try:
                 failed, seconds = run_tests(root, brk.tests)
+                held = None if brk.holds is None else run_tests(root, brk.holds)
             except BrokenRun as exc:  # the break must leave a loadable package
                 unusable.append(brk.name)
                 print(f"{brk.name:<32} {'-':>7}  NO VERDICT: {exc}", flush=True)
@@ -366,13 +371,25 @@ def main() -> int:
             if failed is None:
                 survivors.append(brk.name)
             print(f"{brk.name:<32} {seconds:>7.0f}  {failed or 'NOT CAUGHT'}", flush=True)
+            if held is not None:
+                fell, held_seconds = held
+                if fell is not None:
+                    fallen.append(brk.name)
+                verdict = (
+                    f"the other wall FELL: {fell}"
+                    if fell
+                    else f"the other wall holds ({brk.holds})"
+                )
+                print(f"{'':<32} {held_seconds:>7.0f}  {verdict}", flush=True)
 
     print(f"\n{len(chosen) - len(survivors) - len(unusable)} of {len(chosen)} breaks caught")
     if survivors:
         print("not caught: " + ", ".join(survivors))
     if unusable:
         print("no verdict (the broken copy did not load): " + ", ".join(unusable))
-    return 1 if survivors or unusable else 0
+    if fallen:
+        print("the other wall did not hold: " + ", ".join(fallen))
+    return 1 if survivors or unusable or fallen else 0
 
 
 if __name__ == "__main__":
