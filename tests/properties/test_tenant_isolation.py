@@ -523,7 +523,7 @@ def _cursors(repos: Repositories, b: Side) -> dict[str, str | None]:
     return cursors
 
 
-@examples(10)
+@examples(6)
 @pytest.mark.parametrize("method", PROBED)
 @given(data=st.data())
 def test_a_tenant_learns_nothing_of_another_and_changes_nothing_of_it(
@@ -721,7 +721,7 @@ def _raw_arguments(file: str, parameters: tuple[str, ...], a: Side, b: Side) -> 
     return {p: values[p] for p in parameters}
 
 
-@examples(10)
+@examples(6)
 @pytest.mark.parametrize("query", STRIPPED)
 @given(data=st.data())
 def test_rls_alone_keeps_a_query_without_its_org_predicate_in_the_tenant(
