@@ -6,11 +6,14 @@ column's length, without the control characters and lone surrogates that
 included: they are valid data); aware datetimes whose UTC instant stays inside
 the years 2..9998; keys in the shape their CHECK constraints want.
 
-Unique columns (``slug``, ``email``, ``cognito_sub``, ``api_key_hash``, an
-inference request's ``request_id``) end with a token taken from a per-process
-counter, so drawn rows never collide with each other, nor with rows that
-earlier examples committed. ``unique=False`` drops the token (to provoke
-conflicts on purpose).
+Unique columns end with a token taken from a per-process counter, so drawn
+rows never collide with each other, nor with rows that earlier examples
+committed: ``slug``, ``cognito_sub`` and ``api_key_hash`` (unique across
+tenants), ``email`` (unique per organization, compared by
+:func:`llmcp.validation.email_key`: case and look-alike forms do not make
+another address) and an inference request's ``request_id`` (unique per
+organization). ``unique=False`` drops the token (to provoke conflicts on
+purpose).
 
 Ids are left to the repository (``None``) unless ``ids=`` is given: pass
 ``ids=st.uuids()`` when a test depends on the order of ties (``created_at``

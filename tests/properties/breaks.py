@@ -1,8 +1,17 @@
 """`make test-teeth`: break the SQL on purpose and check that the properties notice.
 
 Each break edits one named query in ``sql/`` (or one migration, or one line of
-the library) inside a throwaway copy of the checkout, runs the property tests
-there (``-x``: stop at the first failure) and records which test failed first.
+the library; a few edit two places at once: ``also``) inside a throwaway copy of
+the checkout, runs the property tests there (``-x``: stop at the first failure)
+and records which test failed first.
+
+The tenant-isolation breaks take down one wall at a time (issue 12): a query's
+``org_id`` predicate (caught by the properties run as the administrator, whom
+row-level security does not stop: the predicates alone), row-level security on a
+table or one of its policies (caught by the "RLS alone" properties), or both at
+once (caught by the properties run as the service's role, both walls). A break with
+``holds`` also runs the tests of the other wall, which must still pass: with a
+query's predicate gone, row-level security alone keeps the other tenant out.
 A break that no test catches is a hole in the suite: the command says which and
 exits 1.
 
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -32,8 +42,19 @@ PROPERTIES = "tests/properties"
 
 
 @dataclass(frozen=True)
-class Break:
+class Edit:
     """Replace ``old`` by ``new`` (first occurrence) in one named query of ``path``."""
+
+    path: str
+    query: str | None  # None: anywhere in the file (migrations)
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Break:
+    """Replace ``old`` by ``new`` (first occurrence) in one named query of ``path``, and
+    make the edits of ``also`` too."""
 
     name: str
     path: str
@@ -41,11 +62,28 @@ class Break:
     old: str
     new: str
     why: str
-    tests: str = PROPERTIES
+    tests: str = PROPERTIES  # pytest's arguments (split like a shell's)
+    also: tuple[Edit, ...] = ()
+    holds: str | None = None  # tests that must still pass: the other wall keeps B out
+
+    def edits(self) -> list[Edit]:
+        return [Edit(self.path, self.query, self.old, self.new), *self.also]
 
 
 ORDER = "ORDER BY created_at DESC, id DESC"
 KEYSET = "(created_at, id) < (:after_created_at, :after_id)"
+
+VERBATIM = "tests/properties/test_fuzz.py::test_valid_values_are_stored_and_read_back_verbatim"
+
+# Tenant isolation (tests/properties/test_tenant_isolation.py): an org predicate made
+# always true (the parameter stays: aiosql refuses a declared parameter left unused)
+ISOLATION = "tests/properties/test_tenant_isolation.py"
+ORG = "WHERE org_id = :org_id"
+ANY_ORG = "WHERE (org_id = :org_id OR TRUE)"
+RLS = "dbmate/migrations/20261201000500_enable_row_level_security.sql"
+PREDICATES_ALONE = f"{ISOLATION} -k 'learns_nothing and predicates'"
+BOTH_WALLS = f"{ISOLATION} -k 'learns_nothing and both'"
+RLS_ALONE = f"{ISOLATION} -k 'rls_alone or without_a_tenant'"
 
 BREAKS = [
     Break("offset-order-asc", "sql/organizations.sql", "list",
@@ -73,7 +111,7 @@ BREAKS = [
           ORDER, "ORDER BY created_at ASC, id ASC",
           "the first keyset page is in the opposite order"),
     Break("keyset-wrong-scope", "sql/inference_requests.sql", "get_by_user_id_after",
-          "WHERE user_id = :user_id", "WHERE user_id IS NOT NULL OR user_id = :user_id",
+          "AND user_id = :user_id", "AND (user_id IS NOT NULL OR user_id = :user_id)",
           "continuation pages include other users' rows"),
     Break("range-end-inclusive", "sql/audit_logs.sql", "get_by_date_range",
           "AND created_at < :end_time", "AND created_at <= :end_time",
@@ -114,9 +152,16 @@ BREAKS = [
     Break("update-version-ignored", "sql/policies.sql", "update",
           "AND version = :version", "AND (version = :version OR TRUE)",
           "lost updates: the optimistic check is gone"),
-    Break("email-case-sensitive", "sql/users.sql", "get_by_email",
-          "WHERE lower(email) = lower(:email)", "WHERE email = :email",
-          "email lookups become case-sensitive"),
+    Break("email-case-sensitive", "llmcp/validation.py", None,
+          'unicodedata.normalize("NFKC", address).casefold()',
+          'unicodedata.normalize("NFKC", address)',
+          "e-mail keys keep their case: lookups and uniqueness become case-sensitive",
+          tests=VERBATIM),
+    Break("email-look-alikes", "llmcp/validation.py", None,
+          'unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", address).casefold())',
+          "address.casefold()",
+          "e-mail keys without NFKC: a full-width or Kelvin-sign look-alike is another address",
+          tests=VERBATIM),
     Break("cascade-user-requests", "dbmate/migrations/20261126000700_create_inference_requests.sql",
           None, "REFERENCES users (org_id, id) ON DELETE SET NULL (user_id)",
           "REFERENCES users (org_id, id) ON DELETE CASCADE",
@@ -125,29 +170,108 @@ BREAKS = [
           "AND m.hour < (SELECT b.last_hour", "AND m.hour <= (SELECT b.last_hour",
           "the last whole hour counted from the rollup and again from raw rows",
           tests="tests/test_metrics.py"),
-    Break("commit-on-lost-connection", "llmcp/transactions.py", None,
+    Break("commit-on-lost-connection", "llmcp/transactions_base.py", None,
           "if conn.pgconn.status != psycopg.pq.ConnStatus.OK:", "if False:",
           "a transaction whose connection was lost ends as if committed (psycopg skips COMMIT)",
           tests="tests/properties/test_stateful.py"),
+    # -- tenant isolation: the org predicates (wall 1) ------------------------------------
+    Break("org-predicate-app-get", "sql/applications.sql", "get_by_id",
+          ORG, ANY_ORG,
+          "applications.get_by_id returns another organization's application",
+          tests=PREDICATES_ALONE, holds=BOTH_WALLS),
+    Break("org-predicate-policy-update", "sql/policies.sql", "update",
+          ORG, ANY_ORG,
+          "policies.update changes another organization's policy, knowing its id",
+          tests=PREDICATES_ALONE, holds=BOTH_WALLS),
+    Break("org-predicate-audit-request", "sql/audit_logs.sql", "get_by_request_id",
+          ORG, ANY_ORG,
+          "a request's audit trail includes other organizations' entries of the same request id",
+          tests=PREDICATES_ALONE, holds=BOTH_WALLS),
+    Break("org-predicate-user-delete", "sql/users.sql", "delete",
+          ORG, ANY_ORG,
+          "users.delete deletes another organization's user",
+          tests=PREDICATES_ALONE),
+    Break("org-predicate-version-oracle", "sql/inference_requests.sql", "version_of",
+          ORG, ANY_ORG,
+          "an update of another organization's row says ConflictError (it exists) not NotFound",
+          tests=PREDICATES_ALONE),
+    Break("org-predicate-metrics", "sql/inference_requests.sql", "get_metrics",
+          "WHERE m.org_id = :org_id", "WHERE (m.org_id = :org_id OR TRUE)",
+          "metrics count other organizations' whole hours",
+          tests=PREDICATES_ALONE),
+    # -- tenant isolation: row-level security (wall 2) ------------------------------------
+    Break("rls-off-applications", RLS, None,
+          "ALTER TABLE applications ENABLE ROW LEVEL SECURITY;", "",
+          "no row-level security on applications",
+          tests=RLS_ALONE),
+    Break("rls-policy-widened-audit-logs", RLS, None,
+          "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\n"
+          "USING (org_id = llmcp_current_org());",
+          "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\nUSING (true);",
+          "the audit trail's policy lets every tenant read every entry",
+          tests=RLS_ALONE),
+    Break("rls-policy-dropped-users", RLS, None,
+          "CREATE POLICY users_tenant ON users TO llmcp_app\n"
+          "USING (org_id = llmcp_current_org()) WITH CHECK (org_id = llmcp_current_org());",
+          "CREATE POLICY users_tenant ON users TO llmcp_app USING (true);",
+          "users' tenant policy replaced by one that lets everything through",
+          tests=RLS_ALONE),
+    Break("tenant-setting-session-wide", "llmcp/adapter.py", None,
+          '_SET_SETTING = "SELECT set_config(%s, %s, true)"',
+          '_SET_SETTING = "SELECT set_config(%s, %s, false)"',
+          "the tenant setting outlives its transaction: the next statement on the pooled "
+          "connection runs as the previous call's tenant",
+          tests=RLS_ALONE),
+    # -- tenant isolation: both walls down at once ----------------------------------------
+    Break("both-walls-app-get", "sql/applications.sql", "get_by_id",
+          ORG, ANY_ORG,
+          "applications.get_by_id without its org predicate and applications without RLS",
+          tests=BOTH_WALLS,
+          also=(Edit(RLS, None, "ALTER TABLE applications ENABLE ROW LEVEL SECURITY;", ""),)),
+    Break("both-walls-policy-update", "sql/policies.sql", "update",
+          ORG, ANY_ORG,
+          "policies.update without its org predicate and policies' tenant policy letting "
+          "everything through",
+          tests=BOTH_WALLS,
+          also=(Edit(RLS, None,
+                     "CREATE POLICY policies_tenant ON policies TO llmcp_app\n"
+                     "USING (org_id = llmcp_current_org()) WITH CHECK (org_id = llmcp_current_org());",
+                     "CREATE POLICY policies_tenant ON policies TO llmcp_app USING (true);"),)),
+    Break("both-walls-audit-request", "sql/audit_logs.sql", "get_by_request_id",
+          ORG, ANY_ORG,
+          "audit_logs.get_by_request_id without its org predicate and audit_logs' read "
+          "policy widened",
+          tests=BOTH_WALLS,
+          also=(Edit(RLS, None,
+                     "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\n"
+                     "USING (org_id = llmcp_current_org());",
+                     "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\n"
+                     "USING (true);"),)),
+    Break("scope-not-set", "llmcp/repositories/base.py", None,
+          'org_id = kwargs.get("org_id")', "org_id = None",
+          "repositories never set the tenant: as the service's role every tenant call sees "
+          "nothing and every insert is refused",
+          tests=BOTH_WALLS),
 ]  # fmt: skip
 
 
 def apply(root: Path, brk: Break) -> None:
-    """Edit the copy at ``root``; fail loudly if the text to break is not there."""
-    file = root / brk.path
-    text = file.read_text()
-    start, end = 0, len(text)
-    if brk.query is not None:
-        found = re.search(rf"^-- name: {re.escape(brk.query)}\(", text, re.MULTILINE)
-        if found is None:
-            raise SystemExit(f"{brk.name}: no query {brk.query} in {brk.path}")
-        start = found.start()
-        following = text.find("\n-- name: ", start)
-        end = len(text) if following < 0 else following
-    block = text[start:end]
-    if brk.old not in block:
-        raise SystemExit(f"{brk.name}: {brk.old!r} is not in {brk.path} ({brk.query})")
-    file.write_text(text[:start] + block.replace(brk.old, brk.new, 1) + text[end:])
+    """Edit the copy at ``root``; fail loudly if a text to break is not there."""
+    for edit in brk.edits():
+        file = root / edit.path
+        text = file.read_text()
+        start, end = 0, len(text)
+        if edit.query is not None:
+            found = re.search(rf"^-- name: {re.escape(edit.query)}\(", text, re.MULTILINE)
+            if found is None:
+                raise SystemExit(f"{brk.name}: no query {edit.query} in {edit.path}")
+            start = found.start()
+            following = text.find("\n-- name: ", start)
+            end = len(text) if following < 0 else following
+        block = text[start:end]
+        if edit.old not in block:
+            raise SystemExit(f"{brk.name}: {edit.old!r} is not in {edit.path} ({edit.query})")
+        file.write_text(text[:start] + block.replace(edit.old, edit.new, 1) + text[end:])
 
 
 def copy_checkout(dest: Path) -> None:
@@ -194,7 +318,8 @@ def run_tests(root: Path, tests: str) -> tuple[str | None, float]:
     shutil.rmtree(root / ".hypothesis", ignore_errors=True)  # no replay across breaks
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", tests, "-x", "-q", "-rf", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", *shlex.split(tests), "-x", "-q", "-rf",
+         "-p", "no:cacheprovider"],
         cwd=root, env=environment(root), capture_output=True, text=True,
     )  # fmt: skip
     seconds = time.perf_counter() - started
@@ -215,7 +340,8 @@ def main() -> int:
     chosen = [b for b in BREAKS if not args.only or b.name in args.only]
     if args.list or not chosen:
         for brk in BREAKS:
-            print(f"{brk.name:<32} {brk.path}:{brk.query or '-'}  {brk.why}")
+            also = "".join(f" + {edit.path}:{edit.query or '-'}" for edit in brk.also)
+            print(f"{brk.name:<32} {brk.path}:{brk.query or '-'}{also}  {brk.why}")
         return 0 if args.list else 2
 
     with tempfile.TemporaryDirectory(prefix="llmcp-breaks-") as tmp:
@@ -231,6 +357,7 @@ def main() -> int:
 
         survivors: list[str] = []
         unusable: list[str] = []
+        fallen: list[str] = []  # breaks whose other wall did not hold
         print(f"\n{'break':<32} {'seconds':>7}  caught by")
         for brk in chosen:
             root = Path(tmp) / brk.name
@@ -238,6 +365,7 @@ def main() -> int:
             apply(root, brk)
             try:
                 failed, seconds = run_tests(root, brk.tests)
+                held = None if brk.holds is None else run_tests(root, brk.holds)
             except BrokenRun as exc:  # the break must leave a loadable package
                 unusable.append(brk.name)
                 print(f"{brk.name:<32} {'-':>7}  NO VERDICT: {exc}", flush=True)
@@ -247,13 +375,25 @@ def main() -> int:
             if failed is None:
                 survivors.append(brk.name)
             print(f"{brk.name:<32} {seconds:>7.0f}  {failed or 'NOT CAUGHT'}", flush=True)
+            if held is not None:
+                fell, held_seconds = held
+                if fell is not None:
+                    fallen.append(brk.name)
+                verdict = (
+                    f"the other wall FELL: {fell}"
+                    if fell
+                    else f"the other wall holds ({brk.holds})"
+                )
+                print(f"{'':<32} {held_seconds:>7.0f}  {verdict}", flush=True)
 
     print(f"\n{len(chosen) - len(survivors) - len(unusable)} of {len(chosen)} breaks caught")
     if survivors:
         print("not caught: " + ", ".join(survivors))
     if unusable:
         print("no verdict (the broken copy did not load): " + ", ".join(unusable))
-    return 1 if survivors or unusable else 0
+    if fallen:
+        print("the other wall did not hold: " + ", ".join(fallen))
+    return 1 if survivors or unusable or fallen else 0
 
 
 if __name__ == "__main__":

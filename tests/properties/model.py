@@ -1,16 +1,20 @@
 """Reference models: small, obviously-correct Python versions of what the SQL does.
 
-They are written from DESIGN.md, not from the SQL, and share no code with llmcp.
+They are written from DESIGN.md and issue 12 (the security model), not from the SQL,
+and share no code with llmcp.
 """
 
 from __future__ import annotations
 
 import datetime
+import unicodedata
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
-from llmcp.generated.models import Policy, PolicyType
+import msgspec
+
+from llmcp.generated.models import AuditLog, InferenceRequest, Policy, PolicyType, User
 
 
 class Keyed(Protocol):
@@ -83,3 +87,87 @@ def resolved(
     for policy in applicable(policies, org_id, app_id, user_id):
         effective.setdefault(policy.policy_type, policy)
     return effective
+
+
+# -- e-mail addresses ---------------------------------------------------------------
+
+
+def email_key(address: str) -> str:
+    """What two e-mail addresses are compared by (issue 12, item 5): NFKC, then full
+    case folding, then NFKC again. Case never matters, and a compatibility form (a
+    Kelvin sign, a full-width letter, a ligature) is the plain spelling it looks like."""
+    once = unicodedata.normalize("NFKC", address)
+    return unicodedata.normalize("NFKC", once.casefold())
+
+
+def email_taken(
+    users: Iterable[User], org_id: uuid.UUID, email: str, *, besides: uuid.UUID | None = None
+) -> bool:
+    """Whether a user of ``org_id`` other than ``besides`` has an address with the key of
+    ``email``: e-mail addresses are unique per organization, not across organizations."""
+    key = email_key(email)
+    return any(
+        user.org_id == org_id and user.id != besides and email_key(user.email) == key
+        for user in users
+    )
+
+
+def request_id_taken(
+    requests: Iterable[InferenceRequest], org_id: uuid.UUID, request_id: str
+) -> bool:
+    """A request id is unique per organization (another organization may use it too)."""
+    return any(r.org_id == org_id and r.request_id == request_id for r in requests)
+
+
+def request_trail(logs: Iterable[AuditLog], org_id: uuid.UUID, request_id: str) -> list[AuditLog]:
+    """``audit_logs.get_by_request_id(org_id, request_id)``: that organization's entries
+    naming the request, oldest first (another organization's entries never)."""
+    return oldest_first(
+        log for log in logs if log.org_id == org_id and log.request_id == request_id
+    )
+
+
+# -- deletions ------------------------------------------------------------------------
+
+REFERENCE = {"organizations": "org_id", "applications": "app_id", "users": "user_id"}
+"""The column by which a row names a row of each table that others reference."""
+
+ON_DELETE: dict[str, dict[str, str]] = {
+    "organizations": {
+        "applications": "delete",
+        "users": "delete",
+        "policies": "delete",
+        "inference_requests": "delete",
+        "audit_logs": "keep",
+    },
+    "applications": {"policies": "delete", "inference_requests": "delete", "audit_logs": "keep"},
+    "users": {"policies": "delete", "inference_requests": "set null", "audit_logs": "keep"},
+}
+"""What deleting a row does to the rows that name it: they go ("delete"), lose the
+reference ("set null": an UPDATE, so a versioned row's version moves on), or stay as
+they are ("keep"): the audit trail outlives what it records, ids intact."""
+
+
+def delete(
+    tables: Mapping[str, dict[uuid.UUID, Any]], table: str, row_id: uuid.UUID
+) -> set[uuid.UUID]:
+    """Delete ``row_id`` of ``table`` from ``tables`` (keyed by table name: organizations,
+    applications, users, policies, audit_logs, inference_requests) with what follows
+    (``ON_DELETE``, recursively). Returns the ids of the rows a "set null" updated."""
+    touched: set[uuid.UUID] = set()
+    del tables[table][row_id]
+    column = REFERENCE.get(table)
+    for other, effect in ON_DELETE.get(table, {}).items():
+        rows = tables[other]
+        for other_id, row in list(rows.items()):
+            if other_id not in rows or getattr(row, column or "", None) != row_id:
+                continue
+            if effect == "delete":
+                touched |= delete(tables, other, other_id)
+            elif effect == "set null":
+                changes: dict[str, Any] = {column or "": None}
+                if hasattr(row, "version"):  # the touch trigger fires on the cascade
+                    changes["version"] = row.version + 1
+                rows[other_id] = msgspec.structs.replace(row, **changes)
+                touched.add(other_id)
+    return touched

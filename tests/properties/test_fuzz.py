@@ -53,6 +53,7 @@ from llmcp.policy_config import (
 )
 from llmcp.testing import rolled_back
 from llmcp.testing import strategies as lst
+from tests.properties import model
 from tests.properties.budget import examples
 
 # the repositories, read off the factory's Repositories, so that a new one is fuzzed too
@@ -250,6 +251,8 @@ ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "status": st.sampled_from(InferenceStatus),
     "start": lst.aware_datetimes(),
     "end": lst.aware_datetimes(),
+    "before": lst.aware_datetimes(),
+    "reason": lst.texts(max_size=1000),
 }
 ROWS = {"org": "org", "app": "app", "user": "user", "policy": "policy", "request": "request"}
 
@@ -276,6 +279,9 @@ def valid_argument(draw: st.DrawFn, name: str, repo: str, tenant: Tenant) -> Any
         return draw(new_input(repo, tenant))
     if name in ROWS:
         return getattr(tenant, ROWS[name])
+    if name == "org_id":  # mostly the tenant's own organization: the call reaches the database
+        value = draw(st.just(OWN) | st.just(OWN) | ARGUMENTS["id"])
+        return tenant.org.id if value is OWN else value
     if (name.endswith("_id") and name != "request_id") or name == "request_pk":
         value = draw(ARGUMENTS["id"])
         if value is OWN:
@@ -442,20 +448,24 @@ def test_valid_values_are_stored_and_read_back_verbatim(
             assert repos.applications.get_by_api_key_hash(new.api_key_hash) == row
         elif table == "users":
             row = repos.users.create(new)
+            assert row.email_key == model.email_key(new.email)
             assert repos.users.get_by_cognito_sub(new.cognito_sub) == row
-            assert repos.users.get_by_email(new.email) == row
-            assert repos.users.get_by_email(_ascii_swapcase(new.email)) == row
+            assert repos.users.get_by_email(new.org_id, new.email) == row
+            assert repos.users.get_by_email(new.org_id, _ascii_swapcase(new.email)) == row
         elif table == "policies":
             row = repos.policies.create(new)
         elif table == "audit_logs":
             row = repos.audit_logs.insert(new)
             if new.request_id is not None:
-                assert row in repos.audit_logs.get_by_request_id(new.request_id)
+                assert row in repos.audit_logs.get_by_request_id(new.org_id, new.request_id)
         else:
             row = repos.inference_requests.create(new)
-            assert repos.inference_requests.get_by_request_id(new.request_id) == row
+            assert repos.inference_requests.get_by_request_id(new.org_id, new.request_id) == row
         _given(new, row)
-        assert getattr(repos, table).get_by_id(row.id) == row
+        if table == "organizations":
+            assert repos.organizations.get_by_id(row.id) == row
+        else:
+            assert getattr(repos, table).get_by_id(row.org_id, row.id) == row
 
 
 # -- escapes the fuzz found, pinned ----------------------------------------------------------------------------

@@ -86,38 +86,22 @@ class World:
         table: dict[uuid.UUID, Any] = getattr(self, name)
         return table
 
-    # The cascades of the schema, applied to the reference data.
+    def tables(self) -> dict[str, dict[uuid.UUID, Any]]:
+        """The tables under the schema's names (the same dicts), for ``model.delete``."""
+        names = ("organizations", "applications", "users", "policies", A, I)
+        mine = ("orgs", "apps", "users", "policies", A, I)
+        return {name: self.table(own) for name, own in zip(names, mine, strict=True)}
+
+    # What deleting a row does, applied to the reference data (model.ON_DELETE): the
+    # audit trail of a deleted organization, application or user stays, ids intact.
     def delete_org(self, org_id: uuid.UUID) -> None:
-        for name in ("orgs", "apps", "users", "policies", "audit_logs", "inference_requests"):
-            table = self.table(name)
-            for row_id, row in list(table.items()):
-                if (row.id if name == "orgs" else row.org_id) == org_id:
-                    del table[row_id]
+        model.delete(self.tables(), "organizations", org_id)
 
     def delete_app(self, app_id: uuid.UUID) -> None:
-        del self.apps[app_id]
-        self._drop("policies", "app_id", app_id)
-        self._drop("inference_requests", "app_id", app_id)
-        self._set_null("audit_logs", "app_id", app_id)
+        model.delete(self.tables(), "applications", app_id)
 
     def delete_user(self, user_id: uuid.UUID) -> None:
-        del self.users[user_id]
-        self._drop("policies", "user_id", user_id)
-        self._set_null("audit_logs", "user_id", user_id)
-        self._set_null("inference_requests", "user_id", user_id)
-
-    def _drop(self, name: str, column: str, value: uuid.UUID) -> None:
-        table = self.table(name)
-        for row_id, row in list(table.items()):
-            if getattr(row, column) == value:
-                del table[row_id]
-
-    def _set_null(self, name: str, column: str, value: uuid.UUID) -> None:
-        table = self.table(name)
-        for row_id, row in list(table.items()):
-            if getattr(row, column) == value:  # the cascade is an UPDATE: versions move on
-                bump = {"version": row.version + 1} if hasattr(row, "version") else {}
-                table[row_id] = msgspec.structs.replace(row, **{column: None}, **bump)
+        model.delete(self.tables(), "users", user_id)
 
 
 @dataclass(frozen=True)
@@ -271,12 +255,26 @@ def by_org(world: World, table: str) -> st.SearchStrategy[uuid.UUID]:
     return _pick(world, table, "org_id", world.orgs)
 
 
-def by_app(world: World, table: str) -> st.SearchStrategy[uuid.UUID]:
-    return _pick(world, table, "app_id", world.apps)
+def _pick_in_org(
+    world: World, table: str, column: str, known: dict[uuid.UUID, Any]
+) -> st.SearchStrategy[tuple[uuid.UUID, uuid.UUID]]:
+    """(organization, value of ``column``): mostly a pair that rows of ``table`` have,
+    sometimes a value with another organization (which must list nothing: a listing is
+    scoped to the organization it names) or ids that exist nowhere."""
+    rows = world.table(table).values()
+    hits = sorted({(row.org_id, getattr(row, column)) for row in rows if getattr(row, column)})
+    anything = st.tuples(
+        st.sampled_from([*world.orgs, MISSING]), st.sampled_from([*known, MISSING])
+    )
+    return st.one_of([st.sampled_from(hits)] * 3 + [anything]) if hits else anything
 
 
-def by_user(world: World, table: str) -> st.SearchStrategy[uuid.UUID]:
-    return _pick(world, table, "user_id", world.users)
+def by_app(world: World, table: str) -> st.SearchStrategy[tuple[uuid.UUID, uuid.UUID]]:
+    return _pick_in_org(world, table, "app_id", world.apps)
+
+
+def by_user(world: World, table: str) -> st.SearchStrategy[tuple[uuid.UUID, uuid.UUID]]:
+    return _pick_in_org(world, table, "user_id", world.users)
 
 
 def by_range(world: World, table: str) -> st.SearchStrategy[Range]:
@@ -323,13 +321,13 @@ LISTINGS = [
     ),
     Listing(
         "policies.get_by_app_id", "policies",
-        lambda r, f, limit, offset: r.policies.get_by_app_id(f, limit, offset), None,
-        by_app, lambda row, f: row.app_id == f,
+        lambda r, f, limit, offset: r.policies.get_by_app_id(f[0], f[1], limit, offset), None,
+        by_app, lambda row, f: (row.org_id, row.app_id) == f,
     ),
     Listing(
         "policies.get_by_user_id", "policies",
-        lambda r, f, limit, offset: r.policies.get_by_user_id(f, limit, offset), None,
-        by_user, lambda row, f: row.user_id == f,
+        lambda r, f, limit, offset: r.policies.get_by_user_id(f[0], f[1], limit, offset), None,
+        by_user, lambda row, f: (row.org_id, row.user_id) == f,
     ),
     Listing(
         "audit_logs.by_org_id", A,
@@ -339,15 +337,15 @@ LISTINGS = [
     ),
     Listing(
         "audit_logs.by_app_id", A,
-        lambda r, f, limit, offset: r.audit_logs.get_by_app_id(f, limit, offset),
-        lambda r, f, limit, cursor: r.audit_logs.page_by_app_id(f, limit, cursor),
-        by_app, lambda row, f: row.app_id == f,
+        lambda r, f, limit, offset: r.audit_logs.get_by_app_id(f[0], f[1], limit, offset),
+        lambda r, f, limit, cursor: r.audit_logs.page_by_app_id(f[0], f[1], limit, cursor),
+        by_app, lambda row, f: (row.org_id, row.app_id) == f,
     ),
     Listing(
         "audit_logs.by_user_id", A,
-        lambda r, f, limit, offset: r.audit_logs.get_by_user_id(f, limit, offset),
-        lambda r, f, limit, cursor: r.audit_logs.page_by_user_id(f, limit, cursor),
-        by_user, lambda row, f: row.user_id == f,
+        lambda r, f, limit, offset: r.audit_logs.get_by_user_id(f[0], f[1], limit, offset),
+        lambda r, f, limit, cursor: r.audit_logs.page_by_user_id(f[0], f[1], limit, cursor),
+        by_user, lambda row, f: (row.org_id, row.user_id) == f,
     ),
     Listing(
         "audit_logs.by_date_range", A,
@@ -373,15 +371,15 @@ LISTINGS = [
     ),
     Listing(
         "inference_requests.by_app_id", I,
-        lambda r, f, limit, offset: r.inference_requests.get_by_app_id(f, limit, offset),
-        lambda r, f, limit, cursor: r.inference_requests.page_by_app_id(f, limit, cursor),
-        by_app, lambda row, f: row.app_id == f,
+        lambda r, f, limit, offset: r.inference_requests.get_by_app_id(f[0], f[1], limit, offset),
+        lambda r, f, limit, cursor: r.inference_requests.page_by_app_id(f[0], f[1], limit, cursor),
+        by_app, lambda row, f: (row.org_id, row.app_id) == f,
     ),
     Listing(
         "inference_requests.by_user_id", I,
-        lambda r, f, limit, offset: r.inference_requests.get_by_user_id(f, limit, offset),
-        lambda r, f, limit, cursor: r.inference_requests.page_by_user_id(f, limit, cursor),
-        by_user, lambda row, f: row.user_id == f,
+        lambda r, f, limit, offset: r.inference_requests.get_by_user_id(f[0], f[1], limit, offset),
+        lambda r, f, limit, cursor: r.inference_requests.page_by_user_id(f[0], f[1], limit, cursor),
+        by_user, lambda row, f: (row.org_id, row.user_id) == f,
     ),
     Listing(
         "inference_requests.by_status", I,
@@ -520,10 +518,10 @@ def apply(repos: Repositories, world: World, change: tuple[str, Any]) -> None:
         request = repos.inference_requests.create(value)
         world.inference_requests[request.id] = request
     elif kind == "delete app":
-        repos.applications.delete(value)
+        repos.applications.delete(world.apps[value].org_id, value)
         world.delete_app(value)
     elif kind == "delete user":
-        repos.users.delete(value)
+        repos.users.delete(world.users[value].org_id, value)
         world.delete_user(value)
     elif kind == "delete org":
         repos.organizations.delete(value)
@@ -665,9 +663,9 @@ def _filters_with_rows(listing: Listing, world: World) -> list[Any]:
     if listing.name.endswith("org_id"):
         return [row.org_id for row in rows]
     if listing.name.endswith("app_id"):
-        return [row.app_id for row in rows if row.app_id is not None]
+        return [(row.org_id, row.app_id) for row in rows if row.app_id is not None]
     if listing.name.endswith("user_id"):
-        return [row.user_id for row in rows if row.user_id is not None]
+        return [(row.org_id, row.user_id) for row in rows if row.user_id is not None]
     if listing.name.endswith("action"):
         return [(row.org_id, row.action) for row in rows]
     if listing.name.endswith("status"):

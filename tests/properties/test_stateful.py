@@ -57,7 +57,19 @@ from tests.repositories.helpers import terminate_backends
 T = TypeVar("T")
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 TABLES = ("orgs", "apps", "users", "policies", "logs", "requests")
+SCHEMA_NAMES = dict(
+    zip(
+        TABLES,
+        ("organizations", "applications", "users", "policies", "audit_logs", "inference_requests"),
+        strict=True,
+    )
+)
 PLACEHOLDER = uuid.UUID(int=0)
+
+
+def _look_alike(email: str) -> str:
+    """``email`` with its "e"s spelled full-width (U+FF45): another string, the same key."""
+    return email.replace("e", "\uff45")
 
 
 class Boom(Exception):
@@ -82,39 +94,13 @@ class Model:
         table: dict[uuid.UUID, Any] = getattr(self, name)
         return table
 
-    def delete_org(self, org_id: uuid.UUID) -> None:
-        del self.orgs[org_id]
-        for name in TABLES[1:]:
-            table = self.table(name)
-            for row_id in [i for i, row in table.items() if row.org_id == org_id]:
-                del table[row_id]
+    def tables(self) -> dict[str, dict[uuid.UUID, Any]]:
+        """The tables under the schema's names (the same dicts), for ``model.delete``."""
+        return {SCHEMA_NAMES[name]: self.table(name) for name in TABLES}
 
-    def delete_app(self, app_id: uuid.UUID) -> None:
-        del self.apps[app_id]
-        self._drop("policies", "app_id", app_id)
-        self._drop("requests", "app_id", app_id)
-        self._set_null("logs", "app_id", app_id)
-
-    def delete_user(self, user_id: uuid.UUID) -> None:
-        del self.users[user_id]
-        self._drop("policies", "user_id", user_id)
-        self._set_null("logs", "user_id", user_id)
-        self._set_null("requests", "user_id", user_id)
-
-    def _drop(self, name: str, column: str, value: uuid.UUID) -> None:
-        table = self.table(name)
-        for row_id in [i for i, row in table.items() if getattr(row, column) == value]:
-            del table[row_id]
-
-    def _set_null(self, name: str, column: str, value: uuid.UUID) -> None:
-        table = self.table(name)
-        for row_id, row in list(table.items()):
-            if getattr(row, column) == value:
-                changes: dict[str, Any] = {column: None}
-                if hasattr(row, "version"):  # the touch trigger fires on the cascade
-                    changes["version"] = row.version + 1
-                    self.touched.add(row_id)
-                table[row_id] = msgspec.structs.replace(row, **changes)
+    def delete(self, table: str, row_id: uuid.UUID) -> None:
+        """Delete a row with what follows (the audit trail stays, ids intact)."""
+        self.touched |= model.delete(self.tables(), SCHEMA_NAMES[table], row_id)
 
 
 @dataclass
@@ -130,20 +116,22 @@ def _without_updated_at(row: Any) -> Any:
     return msgspec.structs.replace(row, updated_at=EPOCH) if hasattr(row, "updated_at") else row
 
 
-def read_all(repos: Repositories) -> dict[str, list[Any]]:
-    """Every row of the six tables, through the repositories' listings (newest first)."""
+def read_all(repos: Repositories, org_ids: list[uuid.UUID]) -> dict[str, list[Any]]:
+    """Every row of the six tables, through the repositories' listings (newest first),
+    organization by organization of ``org_ids``: every organization ever made, since the
+    audit trail of a deleted one stays."""
     tables: dict[str, list[Any]] = {name: [] for name in TABLES}
     tables["orgs"] = repos.organizations.list(1000)
-    for org in tables["orgs"]:
-        tables["apps"] += repos.applications.get_by_org_id(org.id, 1000)
-        tables["users"] += repos.users.get_by_org_id(org.id, 1000)
-        tables["policies"] += repos.policies.get_by_org_id(org.id, 1000)
-        tables["logs"] += repos.audit_logs.get_by_org_id(org.id, 1000)
-        tables["requests"] += repos.inference_requests.get_by_org_id(org.id, 1000)
+    for org_id in org_ids:
+        tables["apps"] += repos.applications.get_by_org_id(org_id, 1000)
+        tables["users"] += repos.users.get_by_org_id(org_id, 1000)
+        tables["policies"] += repos.policies.get_by_org_id(org_id, 1000)
+        tables["logs"] += repos.audit_logs.get_by_org_id(org_id, 1000)
+        tables["requests"] += repos.inference_requests.get_by_org_id(org_id, 1000)
     return tables
 
 
-def assert_matches(found: dict[str, list[Any]], state: Model) -> None:
+def assert_matches(found: dict[str, list[Any]], state: Model, org_ids: list[uuid.UUID]) -> None:
     """The database's rows equal the model's, listing by listing, in the listing order."""
 
     def norm(row: Any) -> Any:
@@ -154,8 +142,8 @@ def assert_matches(found: dict[str, list[Any]], state: Model) -> None:
         rows = state.table(name).values()
         want = [
             row
-            for org in found["orgs"]
-            for row in model.newest_first(r for r in rows if r.org_id == org.id)
+            for org_id in org_ids
+            for row in model.newest_first(r for r in rows if r.org_id == org_id)
         ]
         assert [norm(row) for row in found[name]] == [norm(row) for row in want], name
 
@@ -175,7 +163,7 @@ class RepositoryMachine(RuleBasedStateMachine):
 
     factory: RepositoryFactory
     observer: RepositoryFactory  # another factory: sees only what is committed
-    owner_url: str  # the same database as its owner, who alone may TRUNCATE
+    owner_url: str  # the same database as a role that may empty it (see wipe)
 
     def __init__(self) -> None:
         super().__init__()
@@ -278,7 +266,9 @@ class RepositoryMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: not self.aborted and self.ever["orgs"])
     @rule(
-        table=st.sampled_from(["apps", "users", "policies", "logs", "requests", "taken key"]),
+        table=st.sampled_from(
+            ["apps", "users", "policies", "logs", "requests", "taken key", "key taken elsewhere"]
+        ),
         data=st.data(),
     )
     def create(self, table: str, data: st.DataObject) -> None:
@@ -288,6 +278,10 @@ class RepositoryMachine(RuleBasedStateMachine):
         if table == "taken key":
             if self.model.orgs:
                 self.create_with_a_taken_key(data)
+            return
+        if table == "key taken elsewhere":
+            if self.model.users or self.model.requests:
+                self.create_with_a_key_taken_elsewhere(data)
             return
         org_id = self.pick(data, "orgs")
         app_id = self.pick(data, "apps", org_id=org_id, optional=table != "requests")
@@ -318,6 +312,8 @@ class RepositoryMachine(RuleBasedStateMachine):
                 assert value == given[name], name
         if table == "requests":
             assert row.total_tokens == new.prompt_tokens + new.completion_tokens
+        if table == "users":
+            assert row.email_key == model.email_key(new.email)
 
     # -- unique keys taken --------------------------------------------------------------------
 
@@ -338,10 +334,28 @@ class RepositoryMachine(RuleBasedStateMachine):
             )
             call: Callable[[], object] = lambda: self.repos.organizations.create(new)  # noqa: E731
         elif table == "users":
-            new = NewUser(org_id=old.org_id, email=old.email.upper(), cognito_sub=fresh)
+            # the e-mail address in another case or a look-alike form (the same key), or
+            # the Cognito subject (global: an identity) in any organization
+            email = data.draw(st.sampled_from([old.email.upper(), _look_alike(old.email)]))
+            new = data.draw(
+                st.sampled_from(
+                    [
+                        NewUser(org_id=old.org_id, email=email, cognito_sub=fresh),
+                        NewUser(
+                            org_id=data.draw(st.sampled_from(sorted(self.model.orgs))),
+                            email=f"{fresh}@example.com",
+                            cognito_sub=old.cognito_sub,
+                        ),
+                    ]
+                )
+            )
             call = lambda: self.repos.users.create(new)  # noqa: E731
-        elif table == "apps":
-            new = NewApplication(org_id=old.org_id, name="dup", api_key_hash=old.api_key_hash)
+        elif table == "apps":  # an API key hash is global (an identity), in any organization
+            new = NewApplication(
+                org_id=data.draw(st.sampled_from(sorted(self.model.orgs))),
+                name="dup",
+                api_key_hash=old.api_key_hash,
+            )
             call = lambda: self.repos.applications.create(new)  # noqa: E731
         else:
             new = NewInferenceRequest(
@@ -353,6 +367,45 @@ class RepositoryMachine(RuleBasedStateMachine):
             )
             call = lambda: self.repos.inference_requests.create(new)  # noqa: E731
         self.fails(ConflictError, call, db=True)
+
+    def create_with_a_key_taken_elsewhere(self, data: st.DataObject) -> None:
+        """An e-mail address (in any case or look-alike form) or a request id that another
+        organization has: unique per organization only, so the row is created."""
+        choices = [name for name in ("users", "requests") if self.model.table(name)]
+        table = data.draw(st.sampled_from(choices), label="table")
+        old = self.model.table(table)[data.draw(st.sampled_from(sorted(self.model.table(table))))]
+        if table == "users":
+            others = sorted(set(self.model.orgs) - {old.org_id})
+            if not others:
+                return
+            email = data.draw(
+                st.sampled_from([old.email, old.email.upper(), _look_alike(old.email)])
+            )
+            org_id = data.draw(st.sampled_from(others), label="org")
+            if model.email_taken(self.model.users.values(), org_id, email):
+                return
+            new: Any = NewUser(
+                org_id=org_id, email=email, cognito_sub=uuid.uuid4().hex, id=self.next_id()
+            )
+            row = self.made(table, self.succeeds(lambda: self.repos.users.create(new)))
+            assert (row.email, row.email_key) == (email, model.email_key(email))
+            return
+        apps = sorted(a.id for a in self.model.apps.values() if a.org_id != old.org_id)
+        if not apps:
+            return
+        app = self.model.apps[data.draw(st.sampled_from(apps), label="app")]
+        if model.request_id_taken(self.model.requests.values(), app.org_id, old.request_id):
+            return
+        new = NewInferenceRequest(
+            org_id=app.org_id,
+            app_id=app.id,
+            request_id=old.request_id,
+            provider="p",
+            model="m",
+            id=self.next_id(),
+        )
+        row = self.made(table, self.succeeds(lambda: self.repos.inference_requests.create(new)))
+        assert row.request_id == old.request_id
 
     # -- updates: current version, stale version, missing row -------------------------------
 
@@ -373,16 +426,27 @@ class RepositoryMachine(RuleBasedStateMachine):
         changes = data.draw(self.changes(table, current), label="changes")
         update = self._updaters()[table]
         version = current.version + delta
-        attempt = msgspec.structs.replace(current, version=version, **changes)
+        # the organization the update names (row.org_id): mostly the row's own
+        scope = {} if table == "orgs" else {"org_id": self.scope_of(data, table, row_id)}
+        attempt = msgspec.structs.replace(current, version=version, **changes, **scope)
+        own = table == "orgs" or attempt.org_id == current.org_id
         if version < 1:
             self.fails(ValidationError, lambda: update(attempt), db=False)
-        elif row_id not in self.model.table(table):
+        elif row_id not in self.model.table(table) or not own:
             self.fails(NotFoundError, lambda: update(attempt), db=False)
         elif delta != 0:
             self.fails(ConflictError, lambda: update(attempt), db=False)
+        elif table == "users" and model.email_taken(
+            self.model.users.values(), attempt.org_id, attempt.email, besides=row_id
+        ):
+            self.fails(ConflictError, lambda: update(attempt), db=True)
         else:
             updated = self.succeeds(lambda: update(attempt))
             expected = msgspec.structs.replace(attempt, version=current.version + 1)
+            if table == "users":
+                expected = msgspec.structs.replace(
+                    expected, email_key=model.email_key(attempt.email)
+                )
             assert _without_updated_at(updated) == _without_updated_at(expected)
             self.model.table(table)[row_id] = updated
             self.model.touched.discard(row_id)
@@ -438,8 +502,28 @@ class RepositoryMachine(RuleBasedStateMachine):
                 }
             )
         if table == "users":
+            # the same address in another case or in a look-alike form (the same key), a
+            # new one, or one that a user of another organization has (e-mail addresses
+            # are unique per organization); a conflicting one: see create_with_a_taken_key
+            users = self.model.users.values()
+            elsewhere = sorted(
+                user.email
+                for user in users
+                if user.org_id != current.org_id
+                and not model.email_taken(users, current.org_id, user.email, besides=current.id)
+            )
+            emails = st.sampled_from(
+                [current.email, current.email.upper(), _look_alike(current.email)]
+            )
+            emails |= st.builds(lambda: f"renamed.{uuid.uuid4().hex}@example.com")
+            if elsewhere:
+                emails |= st.sampled_from(elsewhere)
             return st.fixed_dictionaries(
-                {"role": st.sampled_from(UserRole), "display_name": st.none() | st.just("renamed")}
+                {
+                    "role": st.sampled_from(UserRole),
+                    "display_name": st.none() | st.just("renamed"),
+                    "email": emails,
+                }
             )
         if table == "policies":
             return st.builds(
@@ -477,37 +561,61 @@ class RepositoryMachine(RuleBasedStateMachine):
         data=st.data(),
     )
     def delete(self, table: str, data: st.DataObject) -> None:
-        """Delete a row: its cascades follow (deleted, or references set to NULL); a row
-        that is gone is a NotFoundError."""
+        """Delete a row: what follows, follows (rows deleted, references set to NULL, the
+        audit trail left as it is); a row that is gone, or asked for under another
+        organization, is a NotFoundError."""
         if not self.ever[table]:
             return
         row_id = self.pick(data, table)
-        delete, get, cascade = {
-            "orgs": (
-                self.repos.organizations.delete,
-                self.repos.organizations.get_by_id,
-                self.model.delete_org,
-            ),
-            "apps": (
-                self.repos.applications.delete,
-                self.repos.applications.get_by_id,
-                self.model.delete_app,
-            ),
-            "users": (self.repos.users.delete, self.repos.users.get_by_id, self.model.delete_user),
-            "policies": (
-                self.repos.policies.delete,
-                self.repos.policies.get_by_id,
-                self.model.policies.__delitem__,
-            ),
-        }[table]
-        if row_id not in self.model.table(table):
-            self.fails(NotFoundError, lambda: delete(row_id), db=False)
+        if table == "orgs":
+            self._delete_row(
+                table,
+                row_id,
+                lambda: self.repos.organizations.delete(row_id),
+                lambda: self.repos.organizations.get_by_id(row_id),
+                own=True,
+            )
+            return
+        org_id = self.scope_of(data, table, row_id)
+        repo: Any = {"apps": self.repos.applications, "users": self.repos.users}.get(
+            table, self.repos.policies
+        )
+        self._delete_row(
+            table,
+            row_id,
+            lambda: repo.delete(org_id, row_id),
+            lambda: repo.get_by_id(org_id, row_id),
+            own=org_id == self.row(table, row_id).org_id,
+        )
+
+    def _delete_row(
+        self,
+        table: str,
+        row_id: uuid.UUID,
+        delete: Callable[[], None],
+        get: Callable[[], object],
+        *,
+        own: bool,
+    ) -> None:
+        if row_id not in self.model.table(table) or not own:
+            self.fails(NotFoundError, delete, db=False)
             return
         before = copy.deepcopy(self.model)
-        self.succeeds(lambda: delete(row_id))
-        cascade(row_id)
+        self.succeeds(delete)
+        self.model.delete(table, row_id)
         self.bury(before)
-        assert get(row_id) is None
+        assert get() is None
+
+    def scope_of(self, data: st.DataObject, table: str, row_id: uuid.UUID) -> uuid.UUID:
+        """The organization a call about ``row_id`` names: mostly the row's own, sometimes
+        another one (the row is then as missing as a deleted one)."""
+        own = self.row(table, row_id).org_id
+        others = sorted(set(self.ever["orgs"]) - {own})
+        if not others:
+            return own  # type: ignore[no-any-return]
+        return data.draw(
+            st.sampled_from([own, own, own]) | st.sampled_from(others), label="org of the call"
+        )
 
     # -- transactions and savepoints -------------------------------------------------------
 
@@ -665,10 +773,11 @@ class RepositoryMachine(RuleBasedStateMachine):
             with pytest.raises(TransactionError):
                 self.repos.organizations.list(1)
             return
-        assert_matches(read_all(self.repos), self.model)
+        org_ids = sorted(set(self.ever["orgs"]))
+        assert_matches(read_all(self.repos, org_ids), self.model, org_ids)
         # another factory, outside the transaction, sees only what was committed
         committed = self.stack[0].saved if self.stack else self.model
-        assert_matches(read_all(self.observer.repositories()), committed)
+        assert_matches(read_all(self.observer.repositories(), org_ids), committed, org_ids)
 
     def teardown(self) -> None:
         while self.stack:  # roll back whatever is open, innermost first
@@ -679,8 +788,7 @@ class RepositoryMachine(RuleBasedStateMachine):
                 frame.handle.__exit__(Boom, Boom(), None)
         if self.pin is not None:
             self.pin.__exit__(None, None, None)
-        with psycopg.connect(self.owner_url, autocommit=True) as conn:
-            conn.execute("TRUNCATE organizations CASCADE")
+        wipe(self.owner_url)
 
 
 @pytest.fixture(scope="module")
@@ -689,6 +797,17 @@ def observer(private_factory: RepositoryFactory) -> Iterator[RepositoryFactory]:
     config = dataclasses.replace(private_factory.database.config, min_size=0)
     with RepositoryFactory.connect(config) as factory:
         yield factory
+
+
+def wipe(owner_url: str) -> None:
+    """Empty every table, the audit trail included: it refuses TRUNCATE and DELETE to
+    everyone, the owner too, so its guard is switched off for this one transaction (DDL:
+    the owner's or a superuser's), and the ids of the next example start afresh."""
+    with psycopg.connect(owner_url) as conn:
+        conn.execute("TRUNCATE organizations CASCADE")
+        conn.execute("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_append_only")
+        conn.execute("TRUNCATE audit_logs")
+        conn.execute("ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_append_only")
 
 
 def test_repositories_behave_like_the_model(
@@ -746,4 +865,7 @@ def test_every_stale_copy_is_refused_and_changes_nothing(
             stale = msgspec.structs.replace(first_read, version=version, **change(first_read))
             with pytest.raises(ConflictError):
                 repo.update(stale)
-            assert repo.get_by_id(current.id) == current
+            if name == "org":
+                assert repo.get_by_id(current.id) == current
+            else:
+                assert repo.get_by_id(current.org_id, current.id) == current
