@@ -59,6 +59,10 @@ class Tenants:
                     (app, org, f"App {n}.{m}", key_hash()),
                 )
 
+    def org_of(self, app: uuid.UUID) -> uuid.UUID:
+        """The organization that owns ``app`` (made here or by a test)."""
+        return next((org for org, apps in self.apps.items() if app in apps), self.orgs[0])
+
 
 @pytest.fixture
 def owner(fresh_db: str) -> Iterator[Conn]:
@@ -116,17 +120,17 @@ def test_a_scoped_call_sees_its_tenant_and_no_other(app_conn: Conn, tenants: Ten
     queries = ApplicationsQueries()
     mine, other = tenants.orgs
     with tenant(mine):
-        found = queries.get_by_id(app_conn, id=tenants.apps[mine][0])
+        found = queries.get_by_id(app_conn, org_id=mine, id=tenants.apps[mine][0])
         assert isinstance(found, Application) and found.org_id == mine
-        assert queries.get_by_id(app_conn, id=tenants.apps[other][0]) is None
+        assert queries.get_by_id(app_conn, org_id=other, id=tenants.apps[other][0]) is None
         listed = queries.get_by_org_id(app_conn, org_id=mine, limit=10, offset=0)
         assert sorted(a.id for a in listed) == sorted(tenants.apps[mine])
         assert queries.get_by_org_id(app_conn, org_id=other, limit=10, offset=0) == []
-        assert queries.version_of(app_conn, id=tenants.apps[mine][1]) == 1
-        assert queries.version_of(app_conn, id=tenants.apps[other][1]) is None
+        assert queries.version_of(app_conn, org_id=mine, id=tenants.apps[mine][1]) == 1
+        assert queries.version_of(app_conn, org_id=other, id=tenants.apps[other][1]) is None
     with tenant(other):
-        assert queries.get_by_id(app_conn, id=tenants.apps[mine][0]) is None
-        found = queries.get_by_id(app_conn, id=tenants.apps[other][0])
+        assert queries.get_by_id(app_conn, org_id=mine, id=tenants.apps[mine][0]) is None
+        found = queries.get_by_id(app_conn, org_id=other, id=tenants.apps[other][0])
         assert found is not None and found.org_id == other
     clean(app_conn)
 
@@ -134,21 +138,24 @@ def test_a_scoped_call_sees_its_tenant_and_no_other(app_conn: Conn, tenants: Ten
 def test_without_a_scope_a_call_sees_nothing(app_conn: Conn, tenants: Tenants) -> None:
     queries = ApplicationsQueries()
     for org in tenants.orgs:
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is None
         assert queries.get_by_org_id(app_conn, org_id=org, limit=10, offset=0) == []
-        assert queries.delete(app_conn, id=tenants.apps[org][0]) == 0
+        assert queries.delete(app_conn, org_id=org, id=tenants.apps[org][0]) == 0
     with tenant(tenants.orgs[0]):
-        assert queries.get_by_id(app_conn, id=tenants.apps[tenants.orgs[0]][0]) is not None
+        assert (
+            queries.get_by_id(app_conn, org_id=tenants.orgs[0], id=tenants.apps[tenants.orgs[0]][0])
+            is not None
+        )
 
 
 def test_the_setting_does_not_outlive_the_statement(app_conn: Conn, tenants: Tenants) -> None:
     queries = ApplicationsQueries()
     org = tenants.orgs[0]
     with tenant(org):
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
         assert setting(app_conn) is None  # plain psycopg, in the same scope: not set
     assert setting(app_conn) is None
-    assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is None
+    assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is None
     clean(app_conn)
 
 
@@ -159,11 +166,13 @@ def test_in_a_transaction_a_later_scoped_call_overrides_the_setting(
     first, second = tenants.orgs
     with app_conn.transaction():
         with tenant(first):
-            assert queries.get_by_id(app_conn, id=tenants.apps[first][0]) is not None
+            assert queries.get_by_id(app_conn, org_id=first, id=tenants.apps[first][0]) is not None
         assert setting(app_conn) == str(first)  # transaction-local: until the transaction ends
         with tenant(second):
-            assert queries.get_by_id(app_conn, id=tenants.apps[first][0]) is None
-            assert queries.get_by_id(app_conn, id=tenants.apps[second][0]) is not None
+            assert queries.get_by_id(app_conn, org_id=first, id=tenants.apps[first][0]) is None
+            assert (
+                queries.get_by_id(app_conn, org_id=second, id=tenants.apps[second][0]) is not None
+            )
         assert setting(app_conn) == str(second)
     assert setting(app_conn) is None
     clean(app_conn)
@@ -181,11 +190,11 @@ def test_writes_are_checked_against_the_tenant(app_conn: Conn, tenants: Tenants)
                            description=None, api_key_hash=key_hash(), created_at=None)  # fmt: skip
         assert refused.value.sqlstate == "42501"
         clean(app_conn)
-        updated = queries.update(app_conn, id=made.id, version=1, name="Renamed",
+        updated = queries.update(app_conn, org_id=made.org_id, id=made.id, version=1, name="Renamed",
                                  description="d", api_key_hash=made.api_key_hash)  # fmt: skip
         assert updated is not None and updated.name == "Renamed" and updated.version == 2
-        assert queries.delete(app_conn, id=tenants.apps[other][0]) == 0
-        assert queries.delete(app_conn, id=made.id) == 1
+        assert queries.delete(app_conn, org_id=other, id=tenants.apps[other][0]) == 0
+        assert queries.delete(app_conn, org_id=made.org_id, id=made.id) == 1
     clean(app_conn)
 
 
@@ -195,7 +204,7 @@ def test_a_unique_violation_is_psycopgs_and_the_connection_is_reusable(
     queries = ApplicationsQueries()
     org = tenants.orgs[0]
     with tenant(org):
-        taken = queries.get_by_id(app_conn, id=tenants.apps[org][0])
+        taken = queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0])
         assert taken is not None
         for _ in range(2):  # the first Parse, then the prepared statement
             with pytest.raises(errors.UniqueViolation) as failed:
@@ -206,7 +215,7 @@ def test_a_unique_violation_is_psycopgs_and_the_connection_is_reusable(
             assert failed.value.diag.constraint_name == "applications_api_key_hash_key"
             assert failed.value.diag.table_name == "applications"
             clean(app_conn)
-            assert queries.get_by_id(app_conn, id=taken.id) == taken
+            assert queries.get_by_id(app_conn, org_id=taken.org_id, id=taken.id) == taken
 
 
 def test_bad_data_is_psycopgs_error(app_conn: Conn, tenants: Tenants) -> None:
@@ -219,15 +228,15 @@ def test_bad_data_is_psycopgs_error(app_conn: Conn, tenants: Tenants) -> None:
         assert check.value.diag.constraint_name == "applications_name_check"
         clean(app_conn)
         with pytest.raises(errors.InvalidTextRepresentation):
-            queries.get_by_id(app_conn, id="not a uuid")  # type: ignore[arg-type]
+            queries.get_by_id(app_conn, org_id=org, id="not a uuid")  # type: ignore[arg-type]
         clean(app_conn)
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
     # the policy's cast fails
     with (
         tenancy.scoped(tenancy.ORG_ID, "not a uuid"),
         pytest.raises(errors.InvalidTextRepresentation),
     ):
-        queries.get_by_id(app_conn, id=tenants.apps[org][0])
+        queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0])
     clean(app_conn)
 
 
@@ -237,10 +246,10 @@ def test_an_error_in_the_setting_is_raised_and_the_statement_not_run(
     queries = ApplicationsQueries()
     org = tenants.orgs[0]
     with tenancy.scoped("no_dot_in_this_name", "x"), pytest.raises(errors.UndefinedObject):
-        queries.delete(app_conn, id=tenants.apps[org][0])
+        queries.delete(app_conn, org_id=org, id=tenants.apps[org][0])
     clean(app_conn)
     with tenant(org):
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
 
 
 def test_an_error_in_a_transaction_rolls_it_back(app_conn: Conn, tenants: Tenants) -> None:
@@ -254,8 +263,8 @@ def test_an_error_in_a_transaction_rolls_it_back(app_conn: Conn, tenants: Tenant
             queries.create(app_conn, id=uuid.uuid4(), org_id=org, name="",
                            description=None, api_key_hash=key_hash(), created_at=None)  # fmt: skip
         clean(app_conn)
-        assert queries.get_by_id(app_conn, id=made_id) is None
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(app_conn, org_id=org, id=made_id) is None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
 
 
 def test_statements_are_prepared_once_per_connection(app_conn: Conn, tenants: Tenants) -> None:
@@ -263,7 +272,7 @@ def test_statements_are_prepared_once_per_connection(app_conn: Conn, tenants: Te
     org = tenants.orgs[0]
     with tenant(org):
         for app in tenants.apps[org] * 3:
-            assert queries.get_by_id(app_conn, id=app) is not None
+            assert queries.get_by_id(app_conn, org_id=tenants.org_of(app), id=app) is not None
     names = [r[0] for r in app_conn.execute("SELECT name FROM pg_prepared_statements")]
     ours = sorted(n for n in names if n.startswith("_llmcp_"))
     assert ours == ["_llmcp_1", "_llmcp_2"], names  # set_config and get_by_id
@@ -273,12 +282,12 @@ def test_statements_that_vanished_are_prepared_again(app_conn: Conn, tenants: Te
     queries = ApplicationsQueries()
     org = tenants.orgs[0]
     with tenant(org):
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
         app_conn.execute("DISCARD ALL")
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
         app_conn.execute("DEALLOCATE ALL")
-        assert queries.version_of(app_conn, id=tenants.apps[org][1]) == 1
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.version_of(app_conn, org_id=org, id=tenants.apps[org][1]) == 1
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
     clean(app_conn)
 
 
@@ -295,16 +304,20 @@ def test_beyond_the_cap_the_least_recently_used_statement_is_closed(
         return sorted(r[0] for r in rows)
 
     with tenant(org):
-        assert queries.get_by_id(app_conn, id=app) is not None  # set_config, get_by_id
-        assert queries.version_of(app_conn, id=app) == 1  # get_by_id evicted
+        assert (
+            queries.get_by_id(app_conn, org_id=tenants.org_of(app), id=app) is not None
+        )  # set_config, get_by_id
+        assert (
+            queries.version_of(app_conn, org_id=tenants.org_of(app), id=app) == 1
+        )  # get_by_id evicted
         statements = ours()  # get_by_id is closed with the next exchange
         assert len(statements) == 3 and any("SELECT\n    id," in s for s in statements)
-        assert queries.version_of(app_conn, id=app) == 1
+        assert queries.version_of(app_conn, org_id=tenants.org_of(app), id=app) == 1
         statements = ours()
         assert len(statements) == 2 and not any("SELECT\n    id," in s for s in statements)
         app_conn.execute("DISCARD ALL")  # what is due to be closed may be gone already
-        assert queries.get_by_id(app_conn, id=app) is not None
-        assert queries.get_by_id(app_conn, id=app) is not None
+        assert queries.get_by_id(app_conn, org_id=tenants.org_of(app), id=app) is not None
+        assert queries.get_by_id(app_conn, org_id=tenants.org_of(app), id=app) is not None
     clean(app_conn)
 
 
@@ -315,27 +328,29 @@ def test_a_plan_whose_result_type_changed_is_prepared_again(
     org = tenants.orgs[0]
     app = tenants.apps[org][0]
     with tenant(org):
-        assert queries.get_by_id(app_conn, id=app) is not None
+        assert queries.get_by_id(app_conn, org_id=tenants.org_of(app), id=app) is not None
         owner.execute("ALTER TABLE applications ALTER COLUMN description TYPE varchar(2000)")
-        found = queries.get_by_id(app_conn, id=app)  # retried once, transparently
+        found = queries.get_by_id(
+            app_conn, org_id=tenants.org_of(app), id=app
+        )  # retried once, transparently
         assert found is not None and found.id == app
         # in an explicit transaction the error is psycopg's (as with its own prepared
         # statements) and the transaction rolls back; the next call prepares afresh
         owner.execute("ALTER TABLE applications ALTER COLUMN description TYPE text")
         with pytest.raises(errors.FeatureNotSupported), app_conn.transaction():
-            queries.get_by_id(app_conn, id=app)
+            queries.get_by_id(app_conn, org_id=tenants.org_of(app), id=app)
         clean(app_conn)
-        assert queries.get_by_id(app_conn, id=app) is not None
+        assert queries.get_by_id(app_conn, org_id=tenants.org_of(app), id=app) is not None
 
 
 def test_a_lost_server_closes_the_connection(owner: Conn, app_conn: Conn, tenants: Tenants) -> None:
     queries = ApplicationsQueries()
     org = tenants.orgs[0]
     with tenant(org):
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
         owner.execute("SELECT pg_terminate_backend(%s)", (app_conn.info.backend_pid,))
         with pytest.raises(psycopg.OperationalError):
-            queries.get_by_id(app_conn, id=tenants.apps[org][0])
+            queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0])
     assert app_conn.closed
 
 
@@ -362,7 +377,7 @@ def test_a_keyboard_interrupt_cancels_the_statement(
         os.kill(os.getpid(), signal.SIGINT)
 
     with tenant(org):
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
         thread = threading.Thread(target=interrupt_when_sleeping)
         thread.start()
         try:
@@ -373,7 +388,7 @@ def test_a_keyboard_interrupt_cancels_the_statement(
     assert not app_conn.closed
     clean(app_conn)
     with tenant(org):
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
 
 
 def test_an_exchange_interrupted_midway_closes_the_connection(
@@ -390,7 +405,7 @@ def test_an_exchange_interrupted_midway_closes_the_connection(
 
     monkeypatch.setattr(pipelined, "fetch_many", interrupted)
     with tenant(org), pytest.raises(KeyboardInterrupt):
-        queries.get_by_id(app_conn, id=tenants.apps[org][0])
+        queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0])
     assert app_conn.closed
 
 
@@ -402,8 +417,11 @@ def test_without_prepared_statements_a_call_is_still_one_exchange(
     app_conn.prepare_threshold = None  # psycopg's switch for poolers without them
     with tenant(org):
         for app in tenants.apps[org] * 2:
-            assert queries.get_by_id(app_conn, id=app) is not None
-        assert queries.get_by_id(app_conn, id=tenants.apps[tenants.orgs[1]][0]) is None
+            assert queries.get_by_id(app_conn, org_id=tenants.org_of(app), id=app) is not None
+        assert (
+            queries.get_by_id(app_conn, org_id=tenants.orgs[1], id=tenants.apps[tenants.orgs[1]][0])
+            is None
+        )
         with pytest.raises(errors.CheckViolation):
             queries.create(app_conn, id=uuid.uuid4(), org_id=org, name="",
                            description=None, api_key_hash=key_hash(), created_at=None)  # fmt: skip
@@ -440,7 +458,7 @@ def test_inside_a_pipeline_psycopgs_path_is_taken(app_conn: Conn, tenants: Tenan
     org = tenants.orgs[0]
     with tenant(org), app_conn.pipeline():
         assert not pipelined.usable(app_conn)
-        assert queries.get_by_id(app_conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(app_conn, org_id=org, id=tenants.apps[org][0]) is not None
     clean(app_conn)
 
 
@@ -449,11 +467,14 @@ def test_a_connection_out_of_autocommit(app_url: str, tenants: Tenants) -> None:
     org = tenants.orgs[0]
     with psycopg.connect(app_url) as conn, tenant(org):
         # idle: psycopg's path (it sends BEGIN); in the transaction: the pipeline
-        assert queries.get_by_id(conn, id=tenants.apps[org][0]) is not None
+        assert queries.get_by_id(conn, org_id=org, id=tenants.apps[org][0]) is not None
         assert conn.info.transaction_status == pq.TransactionStatus.INTRANS
         assert pipelined.usable(conn)
-        assert queries.get_by_id(conn, id=tenants.apps[org][1]) is not None
-        assert queries.get_by_id(conn, id=tenants.apps[tenants.orgs[1]][0]) is None
+        assert queries.get_by_id(conn, org_id=org, id=tenants.apps[org][1]) is not None
+        assert (
+            queries.get_by_id(conn, org_id=tenants.orgs[1], id=tenants.apps[tenants.orgs[1]][0])
+            is None
+        )
         conn.rollback()
 
 
@@ -479,22 +500,29 @@ async def test_async_a_scoped_call_sees_its_tenant_and_no_other(
     queries = AsyncApplicationsQueries()
     mine, other = tenants.orgs
     async with aconnect(app_url) as conn:
-        assert await queries.get_by_id(conn, id=tenants.apps[mine][0]) is None  # unscoped
+        assert (
+            await queries.get_by_id(conn, org_id=mine, id=tenants.apps[mine][0]) is None
+        )  # unscoped
         with tenant(mine):
-            found = await queries.get_by_id(conn, id=tenants.apps[mine][0])
+            found = await queries.get_by_id(conn, org_id=mine, id=tenants.apps[mine][0])
             assert found is not None and found.org_id == mine
-            assert await queries.get_by_id(conn, id=tenants.apps[other][0]) is None
+            assert await queries.get_by_id(conn, org_id=other, id=tenants.apps[other][0]) is None
             listed = await queries.get_by_org_id(conn, org_id=mine, limit=10, offset=0)
             assert sorted(a.id for a in listed) == sorted(tenants.apps[mine])
-            assert await queries.version_of(conn, id=tenants.apps[other][1]) is None
+            assert await queries.version_of(conn, org_id=other, id=tenants.apps[other][1]) is None
             assert await asetting(conn) is None
         async with conn.transaction():
             with tenant(mine):
-                assert await queries.get_by_id(conn, id=tenants.apps[mine][0]) is not None
+                assert (
+                    await queries.get_by_id(conn, org_id=mine, id=tenants.apps[mine][0]) is not None
+                )
             assert await asetting(conn) == str(mine)
             with tenant(other):
-                assert await queries.get_by_id(conn, id=tenants.apps[mine][0]) is None
-                assert await queries.get_by_id(conn, id=tenants.apps[other][0]) is not None
+                assert await queries.get_by_id(conn, org_id=mine, id=tenants.apps[mine][0]) is None
+                assert (
+                    await queries.get_by_id(conn, org_id=other, id=tenants.apps[other][0])
+                    is not None
+                )
             assert await asetting(conn) == str(other)
         assert await asetting(conn) is None
         clean(conn)
@@ -507,7 +535,7 @@ async def test_async_errors_are_psycopgs_and_the_connection_is_reusable(
     org = tenants.orgs[0]
     async with aconnect(app_url) as conn:
         with tenant(org):
-            taken = await queries.get_by_id(conn, id=tenants.apps[org][0])
+            taken = await queries.get_by_id(conn, org_id=org, id=tenants.apps[org][0])
             assert taken is not None
             with pytest.raises(errors.UniqueViolation) as failed:
                 await queries.create(conn, id=uuid.uuid4(), org_id=org, name="Twin",
@@ -521,11 +549,11 @@ async def test_async_errors_are_psycopgs_and_the_connection_is_reusable(
                                      created_at=None)  # fmt: skip
             clean(conn)
             await conn.execute("DISCARD ALL")
-            assert await queries.get_by_id(conn, id=taken.id) == taken
+            assert await queries.get_by_id(conn, org_id=taken.org_id, id=taken.id) == taken
             made = await queries.create(conn, id=uuid.uuid4(), org_id=org, name="New",
                                         description=None, api_key_hash=key_hash(),
                                         created_at=None)  # fmt: skip
-            assert await queries.delete(conn, id=made.id) == 1
+            assert await queries.delete(conn, org_id=made.org_id, id=made.id) == 1
         clean(conn)
 
 
@@ -537,11 +565,11 @@ async def test_async_a_cancelled_scoped_call_is_cancelled_on_the_server(
     app = tenants.apps[org][0]
     async with aconnect(app_url) as conn:
         with tenant(org):
-            before = await queries.get_by_id(conn, id=app)
+            before = await queries.get_by_id(conn, org_id=tenants.org_of(app), id=app)
             assert before is not None
             with owner.transaction():
                 owner.execute("SELECT 1 FROM applications WHERE id = %s FOR UPDATE", (app,))
-                renamed = queries.update(conn, id=app, version=1, name="Cancelled",
+                renamed = queries.update(conn, org_id=tenants.org_of(app), id=app, version=1, name="Cancelled",
                                          description=None, api_key_hash=before.api_key_hash)  # fmt: skip
                 update = asyncio.create_task(renamed)
                 for _ in range(1000):
@@ -558,6 +586,6 @@ async def test_async_a_cancelled_scoped_call_is_cancelled_on_the_server(
             # the lock is gone: an UPDATE still waiting on the server would happen now
             if not conn.closed:
                 clean(conn)
-                assert await queries.get_by_id(conn, id=app) == before
+                assert await queries.get_by_id(conn, org_id=tenants.org_of(app), id=app) == before
         row = owner.execute("SELECT name FROM applications WHERE id = %s", (app,)).fetchone()
         assert row == (before.name,)
