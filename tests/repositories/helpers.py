@@ -35,6 +35,7 @@ from llmcp.inputs import (
 )
 from llmcp.policy_config import PolicyConfig, RateLimitConfig
 from llmcp.transactions import TransactionManager
+from tests.tenancy import aset_tenant
 
 UTC = datetime.UTC
 # A fixed moment in the past: rows created "at" it sort before rows created now.
@@ -128,8 +129,10 @@ def make_tenant(repos: Repositories) -> Tenant:
 
 
 def count_rows(tm: TransactionManager, table: str, org_id: uuid.UUID) -> int:
-    """Rows of ``table`` (one of ours, never user input) that belong to ``org_id``."""
-    with tm.connection() as conn:
+    """Rows of ``table`` (one of ours, never user input) that belong to ``org_id``
+    (scoped to it: row-level security shows the application role no other)."""
+    with tm.transaction(), tm.connection() as conn:
+        aset_tenant(conn, org_id)
         cursor = conn.execute(f"SELECT count(*) FROM {table} WHERE org_id = %s", (org_id,))
         row = cursor.fetchone()
     assert row is not None

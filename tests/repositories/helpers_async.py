@@ -34,6 +34,7 @@ from llmcp.inputs import (
 )
 from llmcp.policy_config import PolicyConfig, RateLimitConfig
 from llmcp.transactions_async import AsyncTransactionManager
+from tests.tenancy import aset_tenant
 
 UTC = datetime.UTC
 # A fixed moment in the past: rows created "at" it sort before rows created now.
@@ -127,8 +128,10 @@ async def make_tenant(arepos: AsyncRepositories) -> Tenant:
 
 
 async def count_rows(tm: AsyncTransactionManager, table: str, org_id: uuid.UUID) -> int:
-    """Rows of ``table`` (one of ours, never user input) that belong to ``org_id``."""
-    async with tm.connection() as conn:
+    """Rows of ``table`` (one of ours, never user input) that belong to ``org_id``
+    (scoped to it: row-level security shows the application role no other)."""
+    async with tm.transaction(), tm.connection() as conn:
+        await aset_tenant(conn, org_id)
         cursor = await conn.execute(f"SELECT count(*) FROM {table} WHERE org_id = %s", (org_id,))
         row = await cursor.fetchone()
     assert row is not None

@@ -36,6 +36,7 @@ from tests.repositories.helpers_async import (
     make_user,
     newest_first,
 )
+from tests.tenancy import aset_tenant
 
 CONFIGS = [
     (RateLimitConfig(requests=10, window_seconds=60, tokens=5000), PolicyType.RATE_LIMIT),
@@ -343,7 +344,9 @@ async def test_a_stored_config_that_no_longer_decodes_is_an_llmcp_error(
         arepos = afactory.repositories()
         org = await make_org(arepos)
         policy = await make_policy(arepos, org.id)
-        async with afactory.transaction_manager().connection() as conn:
+        tm = afactory.transaction_manager()
+        async with tm.transaction(), tm.connection() as conn:
+            await aset_tenant(conn, org.id)  # row-level security: the policy's tenant
             await conn.execute(
                 'UPDATE policies SET config = \'{"type": "rate_limit"}\' WHERE id = %s',
                 (policy.id,),
