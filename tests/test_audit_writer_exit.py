@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.test_audit_writer_async import app_url
+from tests.tenancy import set_tenant
 
 ROWS = 60_000
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,8 +85,9 @@ def _org(url: str) -> uuid.UUID:
 
 
 def _stored(url: str, org: uuid.UUID) -> tuple[int, int]:
-    """(rows, distinct request ids) of ``org``."""
+    """(rows, distinct request ids) of ``org``, read as its tenant."""
     with psycopg.connect(url) as conn:
+        set_tenant(conn, org)
         row = conn.execute(
             "SELECT count(*), count(DISTINCT request_id) FROM audit_logs WHERE org_id = %s",
             (org,),
@@ -96,16 +97,18 @@ def _stored(url: str, org: uuid.UUID) -> tuple[int, int]:
 
 
 def _run_locked(
-    url: str, source: str, mode: str, *, sigterm: bool, org: uuid.UUID
+    url: str, source: str, mode: str, *, sigterm: bool, org: uuid.UUID, owner_url: str
 ) -> tuple[int, str, str, float]:
-    """Run ``source`` while audit_logs is locked; SIGTERM it once its rows are queued
-    (if asked); release the lock; return (exit code, stdout, stderr, drain seconds)."""
+    """Run ``source`` (on ``url``) while audit_logs is locked; SIGTERM it once its rows
+    are queued (if asked); release the lock; return (exit code, stdout, stderr, drain
+    seconds). The lock is the owner's: SHARE mode needs more than the application
+    role's SELECT and INSERT."""
     code = source.replace("ROWS", str(ROWS))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with psycopg.connect(url) as lock:
+    with psycopg.connect(owner_url) as lock:
         lock.execute("LOCK TABLE audit_logs IN SHARE MODE")  # the INSERTs wait for it
         child = subprocess.Popen(  # the child writes as the service role
-            [sys.executable, "-c", textwrap.dedent(code), app_url(url), str(org), mode],
+            [sys.executable, "-c", textwrap.dedent(code), url, str(org), mode],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         assert child.stdout is not None
@@ -124,12 +127,13 @@ def _run_locked(
 
 
 @pytest.mark.parametrize("how", ["normal exit", "SIGTERM"])
-def test_the_sync_writer_drains_at_exit(fresh_db: str, how: str) -> None:
+def test_the_sync_writer_drains_at_exit(fresh_db: str, fresh_owner_db: str, how: str) -> None:
     org = _org(fresh_db)
     sigterm = how == "SIGTERM"
     code, out, err, took = _run_locked(
-        fresh_db, SYNC, "sleep" if sigterm else "end", sigterm=sigterm, org=org
-    )
+        fresh_db, SYNC, "sleep" if sigterm else "end", sigterm=sigterm, org=org,
+        owner_url=fresh_owner_db,
+    )  # fmt: skip
     assert code == (128 + signal.SIGTERM if sigterm else 0), err
     assert out.split("\n")[1].split() == ["exit", str(ROWS), str(ROWS)], out + err
     assert _stored(fresh_db, org) == (ROWS, ROWS)
@@ -137,18 +141,26 @@ def test_the_sync_writer_drains_at_exit(fresh_db: str, how: str) -> None:
           f"drained {took:.2f} s after the lock went")  # fmt: skip
 
 
-def test_the_async_writer_is_drained_by_the_factory_close(fresh_db: str) -> None:
+def test_the_async_writer_is_drained_by_the_factory_close(
+    fresh_db: str, fresh_owner_db: str
+) -> None:
     org = _org(fresh_db)
-    code, _, err, took = _run_locked(fresh_db, ASYNC, "lifespan", sigterm=False, org=org)
+    code, _, err, took = _run_locked(
+        fresh_db, ASYNC, "lifespan", sigterm=False, org=org, owner_url=fresh_owner_db
+    )
     assert code == 0, err
     assert _stored(fresh_db, org) == (ROWS, ROWS)
     print(f"\nasync writer, lifespan close: accepted {ROWS}, stored {ROWS}, lost 0; "
           f"{took:.2f} s")  # fmt: skip
 
 
-def test_an_async_writer_left_open_says_how_many_rows_it_loses(fresh_db: str) -> None:
+def test_an_async_writer_left_open_says_how_many_rows_it_loses(
+    fresh_db: str, fresh_owner_db: str
+) -> None:
     org = _org(fresh_db)
-    code, _, err, _ = _run_locked(fresh_db, ASYNC, "forgotten", sigterm=False, org=org)
+    code, _, err, _ = _run_locked(
+        fresh_db, ASYNC, "forgotten", sigterm=False, org=org, owner_url=fresh_owner_db
+    )
     assert code == 0, err
     stored, _ = _stored(fresh_db, org)
     assert "rows not stored" in err, err
