@@ -47,6 +47,7 @@ _WORDS: list[tuple[str, str]] = [
     (r"\ban async\b", "a sync"),
     (r"\bafactory\b", "factory"),
     (r"\barepos\b", "repos"),
+    (r"\baset_tenant\b", "set_tenant"),
 ]
 _RULES = [(re.compile(pattern, re.M), replacement) for pattern, replacement in _WORDS]
 _SYNC_LINE = re.compile(r"^(?P<indent>\s*).*#\s*sync:\s*(?P<code>.*)$")

@@ -35,7 +35,7 @@ from llmcp.inputs import (
 )
 from llmcp.policy_config import PolicyConfig, RateLimitConfig
 from llmcp.transactions import TransactionManager
-from tests.tenancy import aset_tenant
+from tests.tenancy import set_tenant
 
 UTC = datetime.UTC
 # A fixed moment in the past: rows created "at" it sort before rows created now.
@@ -132,7 +132,7 @@ def count_rows(tm: TransactionManager, table: str, org_id: uuid.UUID) -> int:
     """Rows of ``table`` (one of ours, never user input) that belong to ``org_id``
     (scoped to it: row-level security shows the application role no other)."""
     with tm.transaction(), tm.connection() as conn:
-        aset_tenant(conn, org_id)
+        set_tenant(conn, org_id)
         cursor = conn.execute(f"SELECT count(*) FROM {table} WHERE org_id = %s", (org_id,))
         row = cursor.fetchone()
     assert row is not None

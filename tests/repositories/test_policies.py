@@ -37,7 +37,7 @@ from tests.repositories.helpers import (
     make_user,
     newest_first,
 )
-from tests.tenancy import aset_tenant
+from tests.tenancy import set_tenant
 
 CONFIGS = [
     (RateLimitConfig(requests=10, window_seconds=60, tokens=5000), PolicyType.RATE_LIMIT),
@@ -343,7 +343,7 @@ def test_a_stored_config_that_no_longer_decodes_is_an_llmcp_error(
         policy = make_policy(repos, org.id)
         tm = factory.transaction_manager()
         with tm.transaction(), tm.connection() as conn:
-            aset_tenant(conn, org.id)  # row-level security: the policy's tenant
+            set_tenant(conn, org.id)  # row-level security: the policy's tenant
             conn.execute(
                 'UPDATE policies SET config = \'{"type": "rate_limit"}\' WHERE id = %s',
                 (policy.id,),
