@@ -104,13 +104,15 @@ def _assert_counters_equal_the_table(
     assert len(writer.failures) == stats.failed
 
 
-def test_rows_are_batched_and_flush_waits_for_them(db_config: DatabaseConfig) -> None:
-    org = _org(db_config.url)
+def test_rows_are_batched_and_flush_waits_for_them(
+    db_config: DatabaseConfig, fresh_owner_db: str
+) -> None:
+    org = _org(fresh_owner_db)
     with Database.connect(app_config(db_config)) as database:
         writer = AuditWriter(database, batch_size=50, flush_interval=0.01)
         ids = [writer.submit(_log(org, n)) for n in range(500)]
         writer.flush(timeout=30)
-        _assert_exactly_once(db_config.url, org, ids, writer)
+        _assert_exactly_once(fresh_owner_db, org, ids, writer)
         writer.close()
         writer.close()  # idempotent
 
@@ -131,15 +133,15 @@ def test_server_stopped_and_restarted_mid_stream(own_server: EmbeddedServer) -> 
         writer.close()
 
 
-def test_backends_killed_during_writes(db_config: DatabaseConfig) -> None:
-    org = _org(db_config.url)
+def test_backends_killed_during_writes(db_config: DatabaseConfig, fresh_owner_db: str) -> None:
+    org = _org(fresh_owner_db)
     config = DatabaseConfig(url=app_url(db_config.url), application_name="llmcp-victim", **FAST)  # type: ignore[arg-type]
     stop = threading.Event()
 
     killed: list[int] = []
 
     def killer() -> None:  # terminates the writer's connections again and again
-        with psycopg.connect(db_config.url, autocommit=True) as conn:
+        with psycopg.connect(fresh_owner_db, autocommit=True) as conn:
             while not stop.is_set():
                 row = conn.execute(
                     "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
@@ -163,7 +165,7 @@ def test_backends_killed_during_writes(db_config: DatabaseConfig) -> None:
             stop.set()
             thread.join()
         writer.flush(timeout=60)
-        _assert_exactly_once(db_config.url, org, ids, writer)
+        _assert_exactly_once(fresh_owner_db, org, ids, writer)
         # a connection killed between batches is replaced at checkout (no retry); one
         # killed during a batch makes it retry
         assert sum(killed) > 0, "the killer never hit the writer: the test proved nothing"
@@ -172,8 +174,9 @@ def test_backends_killed_during_writes(db_config: DatabaseConfig) -> None:
 
 def test_a_commit_whose_acknowledgement_is_lost_is_not_written_twice(
     db_config: DatabaseConfig,
+    fresh_owner_db: str,
 ) -> None:
-    org = _org(db_config.url)
+    org = _org(fresh_owner_db)
     lost: list[str] = []
 
     def lose_first_ack(step: str) -> None:
@@ -187,18 +190,18 @@ def test_a_commit_whose_acknowledgement_is_lost_is_not_written_twice(
         ids = [writer.submit(_log(org, n)) for n in range(100)]
         writer.flush(timeout=30)
         assert lost and writer.stats.retried == 1
-        _assert_exactly_once(db_config.url, org, ids, writer)
+        _assert_exactly_once(fresh_owner_db, org, ids, writer)
         writer.close()
 
 
-def test_close_stores_what_is_still_queued(db_config: DatabaseConfig) -> None:
-    org = _org(db_config.url)
+def test_close_stores_what_is_still_queued(db_config: DatabaseConfig, fresh_owner_db: str) -> None:
+    org = _org(fresh_owner_db)
     with Database.connect(app_config(db_config)) as database:
         writer = AuditWriter(database, batch_size=10, flush_interval=0.5)
         ids = [writer.submit(_log(org, n)) for n in range(1000)]
         assert writer.stats.queue_depth > 0
         writer.close()
-        _assert_exactly_once(db_config.url, org, ids, writer)
+        _assert_exactly_once(fresh_owner_db, org, ids, writer)
 
 
 def test_a_full_queue_waits_then_raises_or_drops_when_asked(
@@ -233,15 +236,16 @@ def test_a_full_queue_waits_then_raises_or_drops_when_asked(
 
 def test_a_row_refused_for_good_does_not_hold_back_its_batch(
     db_config: DatabaseConfig,
+    fresh_owner_db: str,
 ) -> None:
-    org = _org(db_config.url)
+    org = _org(fresh_owner_db)
     with Database.connect(app_config(db_config)) as database:
         writer = AuditWriter(database, batch_size=50, flush_interval=0.05)
         good = [writer.submit(_log(org, n)) for n in range(10)]
         writer.submit(_log(uuid.uuid4(), 999))  # an organization that does not exist
         good += [writer.submit(_log(org, n)) for n in range(10, 20)]
         writer.flush(timeout=30)
-        assert len(_stored(db_config.url, org)) == len(good)
+        assert len(_stored(fresh_owner_db, org)) == len(good)
         assert (writer.stats.written, writer.stats.failed) == (len(good), 1)
         assert [f.kind for f in writer.failures] == [FailureKind.REFERENCE]
         writer.close()
@@ -249,9 +253,10 @@ def test_a_row_refused_for_good_does_not_hold_back_its_batch(
 
 def test_poison_rows_among_a_thousand_good_ones_are_isolated(
     db_config: DatabaseConfig,
+    fresh_owner_db: str,
 ) -> None:
-    org, other = _org(db_config.url), _org(db_config.url)
-    with psycopg.connect(db_config.url) as conn:
+    org, other = _org(fresh_owner_db), _org(fresh_owner_db)
+    with psycopg.connect(fresh_owner_db) as conn:
         found = conn.execute(
             "INSERT INTO applications (org_id, name, api_key_hash) VALUES (%s, 'a', %s) "
             "RETURNING id", (other, "0" * 64),
@@ -279,7 +284,7 @@ def test_poison_rows_among_a_thousand_good_ones_are_isolated(
         took = time.monotonic() - started
         good = [n for n in range(1004) if n not in poison]
         assert len(good) == 1000
-        stored = _stored(db_config.url, org)
+        stored = _stored(fresh_owner_db, org)
         assert {f"r-{n}" for n in good} <= set(stored) and set(stored.values()) == {1}
         assert len(stored) == 1001  # the thousand and the row stored first
         kinds = sorted((f.kind, f.id == taken) for f in writer.failures)
@@ -298,11 +303,12 @@ def test_poison_rows_among_a_thousand_good_ones_are_isolated(
 
 def test_a_lost_acknowledgement_the_server_cannot_explain_is_written_idempotently(
     db_config: DatabaseConfig,
+    fresh_owner_db: str,
 ) -> None:
     """When pg_xact_status cannot say (as after a failover), the writer inserts again
     idempotently: rows an earlier attempt stored are not written twice, and a
     caller-supplied id that was taken already is a conflict, not ``written``."""
-    org = _org(db_config.url)
+    org = _org(fresh_owner_db)
     taken = uuid.uuid4()
     steps: list[str] = []
 
@@ -325,7 +331,7 @@ def test_a_lost_acknowledgement_the_server_cannot_explain_is_written_idempotentl
         ids += [writer.submit(_log(org, n)) for n in range(100, 150)]  # early failure,
         ids.append(writer.submit(msgspec.structs.replace(_log(org, 150), id=taken)))
         writer.flush(timeout=30)  # then merged with one id taken
-        stored = _stored(db_config.url, org)
+        stored = _stored(fresh_owner_db, org)
         assert len(stored) == 151 and set(stored.values()) == {1}
         assert [(f.id, f.kind) for f in writer.failures] == [(taken, FailureKind.CONFLICT)]
         assert steps.count("status") == 2, "the merge path was not taken twice"
@@ -435,15 +441,15 @@ def test_flush_and_close_return_by_their_deadline_and_say_what_is_not_stored(
 
 @pytest.mark.parametrize("burst", [0.5, 3.0])
 def test_the_writer_resumes_within_a_second_of_a_kill_burst(
-    db_config: DatabaseConfig, burst: float
+    db_config: DatabaseConfig, fresh_owner_db: str, burst: float
 ) -> None:
-    org = _org(db_config.url)
+    org = _org(fresh_owner_db)
     name = f"llmcp-burst-{uuid.uuid4().hex[:6]}"
     config = DatabaseConfig(url=app_url(db_config.url), application_name=name, **FAST)  # type: ignore[arg-type]
     stop = threading.Event()
 
     def killer() -> None:  # every backend of the writer's pool, for ``burst`` seconds
-        with psycopg.connect(db_config.url, autocommit=True) as conn:
+        with psycopg.connect(fresh_owner_db, autocommit=True) as conn:
             until = time.monotonic() + burst
             while time.monotonic() < until:
                 conn.execute(
@@ -466,7 +472,7 @@ def test_the_writer_resumes_within_a_second_of_a_kill_burst(
         ids += [writer.submit(_log(org, len(ids) + n)) for n in range(10)]
         assert not writer.flush(timeout=30)
         took = time.monotonic() - ended
-        _assert_exactly_once(db_config.url, org, ids, writer)
+        _assert_exactly_once(fresh_owner_db, org, ids, writer)
         print(f"\nkill burst {burst} s: accepted {len(ids)}, stored {len(ids)}, failed 0, lost 0, "
               f"{writer.stats.retried} retries; all stored {took * 1000:.0f} ms after the "
               "burst")  # fmt: skip
@@ -486,11 +492,12 @@ def _application(url: str, org: uuid.UUID) -> uuid.UUID:
 
 def test_one_row_naming_another_organizations_application_is_refused_alone(
     db_config: DatabaseConfig,
+    fresh_owner_db: str,
 ) -> None:
     """The reference check refuses a whole statement (SQLSTATE 23503) for one bad row:
     the writer still finds that row, reports it, and stores the others."""
-    org, other = _org(db_config.url), _org(db_config.url)
-    own_app, foreign_app = _application(db_config.url, org), _application(db_config.url, other)
+    org, other = _org(fresh_owner_db), _org(fresh_owner_db)
+    own_app, foreign_app = _application(fresh_owner_db, org), _application(fresh_owner_db, other)
     with Database.connect(app_config(db_config)) as database:
         writer = AuditWriter(database, batch_size=1000, flush_interval=0.2)
         ids = []
@@ -498,7 +505,7 @@ def test_one_row_naming_another_organizations_application_is_refused_alone(
             app_id = foreign_app if n == 173 else own_app
             ids.append(writer.submit(msgspec.structs.replace(_log(org, n), app_id=app_id)))
         writer.flush(timeout=30)
-        stored = _stored(db_config.url, org)
+        stored = _stored(fresh_owner_db, org)
         assert set(stored) == {f"r-{n}" for n in range(300) if n != 173}
         assert set(stored.values()) == {1}
         [failure] = writer.failures
@@ -511,11 +518,12 @@ def test_one_row_naming_another_organizations_application_is_refused_alone(
 
 def test_rows_of_several_organizations_in_one_batch_are_all_stored(
     db_config: DatabaseConfig,
+    fresh_owner_db: str,
 ) -> None:
     """No tenant is set for the writer's statements, so row-level security lets the
     service append rows of any organization; each tenant then sees its own."""
-    orgs = [_org(db_config.url) for _ in range(5)]
-    apps = {org: _application(db_config.url, org) for org in orgs}
+    orgs = [_org(fresh_owner_db) for _ in range(5)]
+    apps = {org: _application(fresh_owner_db, org) for org in orgs}
     with Database.connect(app_config(db_config)) as database:
         writer = AuditWriter(database, batch_size=1000, flush_interval=0.2)
         ids = []
@@ -526,7 +534,7 @@ def test_rows_of_several_organizations_in_one_batch_are_all_stored(
         writer.flush(timeout=30)
         assert (writer.stats.written, writer.stats.failed) == (500, 0)
     for k, org in enumerate(orgs):
-        stored = _stored(db_config.url, org)
+        stored = _stored(fresh_owner_db, org)
         assert set(stored) == {f"r-{n}" for n in range(k, 500, len(orgs))}
         assert set(stored.values()) == {1}
     with psycopg.connect(app_url(db_config.url)) as conn:  # the service, as one tenant
@@ -537,12 +545,13 @@ def test_rows_of_several_organizations_in_one_batch_are_all_stored(
 
 def test_the_writer_needs_insert_on_audit_logs_and_nothing_else(
     db_config: DatabaseConfig,
+    fresh_owner_db: str,
 ) -> None:
     """The service role has no UPDATE, DELETE or TRUNCATE on audit_logs; here it loses
     SELECT too, and the writer still stores everything exactly once on each of its
     paths: a batch, a duplicate id, a lost acknowledgement the server explains, and one
     it cannot explain (the idempotent path, with a taken id among the rows)."""
-    with psycopg.connect(db_config.url) as conn:
+    with psycopg.connect(fresh_owner_db) as conn:
         rights = conn.execute(
             "SELECT p, has_table_privilege(%s, 'audit_logs', p) "
             "FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p",
@@ -550,7 +559,7 @@ def test_the_writer_needs_insert_on_audit_logs_and_nothing_else(
         ).fetchall()
         assert [p for p, granted in rights if granted] == ["SELECT", "INSERT"]
         conn.execute(f"REVOKE SELECT ON audit_logs FROM {APP_ROLE}")  # this database only
-    org = _org(db_config.url)
+    org = _org(fresh_owner_db)
     taken = uuid.uuid4()
     steps: list[str] = []
     explain = [True]
@@ -580,7 +589,7 @@ def test_the_writer_needs_insert_on_audit_logs_and_nothing_else(
         ids += [writer.submit(_log(org, n)) for n in range(150, 200)]
         ids.append(writer.submit(msgspec.structs.replace(_log(org, 200), id=taken)))
         writer.flush(timeout=30)  # ack lost, unknown: idempotent, one id taken
-        stored = _stored(db_config.url, org)
+        stored = _stored(fresh_owner_db, org)
         assert len(stored) == 161 and set(stored.values()) == {1}
         assert [(f.id, f.kind) for f in writer.failures] == [(taken, FailureKind.CONFLICT)] * 2
         assert steps.count("status") == 2 and writer.stats.retried == 2
@@ -588,10 +597,12 @@ def test_the_writer_needs_insert_on_audit_logs_and_nothing_else(
         writer.close()
 
 
-def test_the_idempotent_path_tells_the_taken_ids_apart(db_config: DatabaseConfig) -> None:
+def test_the_idempotent_path_tells_the_taken_ids_apart(
+    db_config: DatabaseConfig, fresh_owner_db: str
+) -> None:
     """The path taken when a write's outcome cannot be learnt, on its own (the tests above
     reach it through faults, the sync writer's batches as its thread takes them)."""
-    org = _org(db_config.url)
+    org = _org(fresh_owner_db)
     with Database.connect(app_config(db_config)) as database:
         writer = AuditWriter(database)
         config = database.config
@@ -606,16 +617,16 @@ def test_the_idempotent_path_tells_the_taken_ids_apart(db_config: DatabaseConfig
         assert [(f.id, f.kind) for f in failures] == [
             (r[0], FailureKind.CONFLICT) for r in rows[:5]
         ]
-        stored = _stored(db_config.url, org)
+        stored = _stored(fresh_owner_db, org)
         assert set(stored) == {f"r-{n}" for n in range(20)} and set(stored.values()) == {1}
         writer.close()
 
 
-def test_every_column_is_stored_as_given(db_config: DatabaseConfig) -> None:
+def test_every_column_is_stored_as_given(db_config: DatabaseConfig, fresh_owner_db: str) -> None:
     """The rows travel as JSON: ids, addresses, text and times come back unchanged (a
     UTC offset with seconds too, which msgspec alone would round to the minute)."""
-    org = _org(db_config.url)
-    app = _application(db_config.url, org)
+    org = _org(fresh_owner_db)
+    app = _application(fresh_owner_db, org)
     odd = datetime.timezone(datetime.timedelta(minutes=9, seconds=21))  # Paris mean time
     when = datetime.datetime(1900, 1, 1, 0, 5, 7, 123456, tzinfo=odd)
     new = NewAuditLog(
@@ -628,7 +639,7 @@ def test_every_column_is_stored_as_given(db_config: DatabaseConfig) -> None:
         row_id = writer.submit(new)
         writer.flush(timeout=30)
         writer.close()
-    with psycopg.connect(db_config.url) as conn:
+    with psycopg.connect(fresh_owner_db) as conn:
         found = conn.execute(
             "SELECT org_id, app_id, user_id, action::text, resource_type, resource_id, "
             "request_id, details, host(ip_address), user_agent, created_at "

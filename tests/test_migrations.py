@@ -29,12 +29,31 @@ from llmcp.migrate import (
 from llmcp.testing import TestDatabases
 
 
+# dbmate's dump leaves privileges out: they are compared from the catalogs
+_PRIVILEGES = """
+SELECT c.relname, NULL, c.relacl::text
+FROM pg_class AS c
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relacl IS NOT NULL
+UNION ALL
+SELECT c.relname, a.attname, a.attacl::text
+FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid
+WHERE c.relnamespace = current_schema()::regnamespace AND a.attacl IS NOT NULL
+UNION ALL
+SELECT p.proname, NULL, p.proacl::text
+FROM pg_proc AS p
+WHERE p.pronamespace = current_schema()::regnamespace AND p.proacl IS NOT NULL
+ORDER BY 1, 2, 3
+"""
+
+
 def _dump(migrator: Migrator, path: Path) -> str:
     migrator.dump(path)
     text = path.read_text()
     # the version banner and the migrations table contents are not schema
     text = re.sub(r"^-- Dumped (from|by) .*$", "", text, flags=re.M)
-    return text.split("--\n-- Dbmate schema migrations")[0]
+    with psycopg.connect(migrator.url) as conn:
+        privileges = conn.execute(_PRIVILEGES).fetchall()
+    return text.split("--\n-- Dbmate schema migrations")[0] + repr(privileges)
 
 
 def test_each_migration_rolls_back_to_the_schema_before_it(
