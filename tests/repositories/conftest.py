@@ -21,9 +21,15 @@ from tests.repositories import helpers
 
 
 @pytest.fixture(scope="session")
-def repositories_db(databases: TestDatabases) -> str:
-    """The URL of the migrated database the repository tests share."""
-    return databases.url(databases.clone("repositories"))
+def repositories_name(databases: TestDatabases) -> str:
+    """The migrated database the repository tests share."""
+    return databases.clone("repositories")
+
+
+@pytest.fixture(scope="session")
+def repositories_db(databases: TestDatabases, repositories_name: str) -> str:
+    """Its URL, as the application role."""
+    return databases.url(repositories_name)
 
 
 @pytest.fixture
@@ -32,6 +38,15 @@ def shared_config(repositories_db: str) -> DatabaseConfig:
     return DatabaseConfig(
         url=repositories_db, min_size=1, max_size=4, acquire_timeout=5.0, connect_timeout=5.0
     )
+
+
+@pytest.fixture
+def shared_owner_config(
+    databases: TestDatabases, repositories_name: str, shared_config: DatabaseConfig
+) -> DatabaseConfig:
+    """The same, as the owner: for what only the owner may do (purge the audit trail,
+    write beside the repositories)."""
+    return dataclasses.replace(shared_config, url=databases.owner_url(repositories_name))
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from llmcp.errors import (
     ConflictError,
     LlmcpError,
     NotFoundError,
+    PermissionDeniedError,
     ReferenceViolationError,
     ValidationError,
 )
@@ -475,7 +476,7 @@ def test_audit_logs_cannot_be_changed_through_llmcps_connection(
 
 @pytest.mark.parametrize("name", list(TAMPERING))
 def test_audit_logs_cannot_be_changed_through_a_plain_psycopg_connection(
-    shared_config: DatabaseConfig, name: str
+    shared_config: DatabaseConfig, shared_owner_config: DatabaseConfig, name: str
 ) -> None:
     """Even the owner (here a superuser), whatever its privileges: a trigger refuses.
     (The application role has no such privilege in the first place: refused too.)"""
@@ -484,7 +485,7 @@ def test_audit_logs_cannot_be_changed_through_a_plain_psycopg_connection(
         repos = factory.repositories()
         org = make_org(repos)
         log = make_log(repos, org.id)
-    with psycopg.Connection.connect(shared_config.url) as conn:
+    with psycopg.Connection.connect(shared_owner_config.url) as conn:
         with pytest.raises(
             psycopg.errors.InsufficientPrivilege, match=r"append-only|permission denied"
         ):
@@ -495,7 +496,7 @@ def test_audit_logs_cannot_be_changed_through_a_plain_psycopg_connection(
 
 
 def test_a_delete_by_hand_needs_a_reason_and_is_recorded_as_a_purge(
-    shared_config: DatabaseConfig,
+    shared_config: DatabaseConfig, shared_owner_config: DatabaseConfig
 ) -> None:
     """The owner may delete by hand only with a reason, and a trigger records it as
     a purge whoever deletes: no entry disappears without a trace."""
@@ -503,7 +504,7 @@ def test_a_delete_by_hand_needs_a_reason_and_is_recorded_as_a_purge(
         repos = factory.repositories()
         org = make_org(repos)
         log = make_log(repos, org.id)
-    with psycopg.Connection.connect(shared_config.url) as conn:
+    with psycopg.Connection.connect(shared_owner_config.url) as conn:
         try:
             conn.execute("SET LOCAL llmcp.audit_purge = 'on'")  # not the setting
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -521,26 +522,25 @@ def test_a_delete_by_hand_needs_a_reason_and_is_recorded_as_a_purge(
             conn.rollback()  # never commit a delete that went through
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: audit_logs_check_references() skips the organization check for every "
-    "'audit_logs_purged' row, so audit_logs.insert writes (forged) purge entries for "
-    "organizations that never existed",
-)
-def test_a_purge_entry_naming_a_missing_org_is_refused_at_insert(
+def test_the_service_can_neither_purge_nor_forge_a_purge_entry(
     shared_config: DatabaseConfig,
 ) -> None:
     with RepositoryFactory.connect(shared_config) as factory:
         repos = factory.repositories()
-        ghost = uuid.uuid4()
-        with pytest.raises(ReferenceViolationError):
-            make_log(
-                repos,
-                ghost,
-                action=AuditAction.AUDIT_LOGS_PURGED,
-                resource_type="audit_logs",
-                details={"purged": 0, "by": "someone else", "reason": "forged"},
-            )
+        org = make_org(repos)
+        log = make_log(repos, org.id, created_at=at(0))
+        with pytest.raises(PermissionDeniedError):
+            repos.audit_logs.purge(org.id, at(10), "retention")
+        for named in (org.id, uuid.uuid4()):  # an organization that exists, or none
+            with pytest.raises(PermissionDeniedError):
+                make_log(
+                    repos,
+                    named,
+                    action=AuditAction.AUDIT_LOGS_PURGED,
+                    resource_type="audit_logs",
+                    details={"purged": 0, "by": "someone else", "reason": "forged"},
+                )
+        assert repos.audit_logs.get_by_org_id(org.id) == [log]
 
 
 # -- purge: the one way to remove entries, recorded as an entry of its own -------
@@ -555,9 +555,9 @@ def purge_details(log: AuditLog) -> dict[str, JsonValue]:
 
 
 def test_purge_deletes_old_entries_keeps_newer_ones_and_records_itself(
-    shared_config: DatabaseConfig,
+    shared_owner_config: DatabaseConfig,
 ) -> None:
-    with RepositoryFactory.connect(shared_config) as factory:
+    with RepositoryFactory.connect(shared_owner_config) as factory:
         repos = factory.repositories()
         world = two_tenants(repos)
         org, app, user = world.mine
@@ -609,8 +609,8 @@ def test_purge_deletes_old_entries_keeps_newer_ones_and_records_itself(
         ]
 
 
-def test_purge_of_a_deleted_organization(shared_config: DatabaseConfig) -> None:
-    with RepositoryFactory.connect(shared_config) as factory:
+def test_purge_of_a_deleted_organization(shared_owner_config: DatabaseConfig) -> None:
+    with RepositoryFactory.connect(shared_owner_config) as factory:
         repos = factory.repositories()
         tm = factory.transaction_manager()
         world = two_tenants(repos)
@@ -638,9 +638,9 @@ def test_purge_of_a_deleted_organization(shared_config: DatabaseConfig) -> None:
 
 
 def test_purge_in_a_transaction_that_rolls_back_purges_nothing(
-    shared_config: DatabaseConfig,
+    shared_owner_config: DatabaseConfig,
 ) -> None:
-    with RepositoryFactory.connect(shared_config) as factory:
+    with RepositoryFactory.connect(shared_owner_config) as factory:
         repos = factory.repositories()
         org = make_org(repos)
         logs = [make_log(repos, org.id, created_at=at(i)) for i in range(2)]

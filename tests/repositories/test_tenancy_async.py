@@ -29,6 +29,7 @@ from llmcp.errors import (
     ConflictError,
     LlmcpError,
     NotFoundError,
+    PermissionDeniedError,
     ReferenceViolationError,
     ValidationError,
 )
@@ -483,7 +484,7 @@ async def test_audit_logs_cannot_be_changed_through_llmcps_connection(
 
 @pytest.mark.parametrize("name", list(TAMPERING))
 async def test_audit_logs_cannot_be_changed_through_a_plain_psycopg_connection(
-    shared_config: DatabaseConfig, name: str
+    shared_config: DatabaseConfig, shared_owner_config: DatabaseConfig, name: str
 ) -> None:
     """Even the owner (here a superuser), whatever its privileges: a trigger refuses.
     (The application role has no such privilege in the first place: refused too.)"""
@@ -492,7 +493,7 @@ async def test_audit_logs_cannot_be_changed_through_a_plain_psycopg_connection(
         arepos = afactory.repositories()
         org = await make_org(arepos)
         log = await make_log(arepos, org.id)
-    async with await psycopg.AsyncConnection.connect(shared_config.url) as conn:
+    async with await psycopg.AsyncConnection.connect(shared_owner_config.url) as conn:
         with pytest.raises(
             psycopg.errors.InsufficientPrivilege, match=r"append-only|permission denied"
         ):
@@ -503,7 +504,7 @@ async def test_audit_logs_cannot_be_changed_through_a_plain_psycopg_connection(
 
 
 async def test_a_delete_by_hand_needs_a_reason_and_is_recorded_as_a_purge(
-    shared_config: DatabaseConfig,
+    shared_config: DatabaseConfig, shared_owner_config: DatabaseConfig
 ) -> None:
     """The owner may delete by hand only with a reason, and a trigger records it as
     a purge whoever deletes: no entry disappears without a trace."""
@@ -511,7 +512,7 @@ async def test_a_delete_by_hand_needs_a_reason_and_is_recorded_as_a_purge(
         arepos = afactory.repositories()
         org = await make_org(arepos)
         log = await make_log(arepos, org.id)
-    async with await psycopg.AsyncConnection.connect(shared_config.url) as conn:
+    async with await psycopg.AsyncConnection.connect(shared_owner_config.url) as conn:
         try:
             await conn.execute("SET LOCAL llmcp.audit_purge = 'on'")  # not the setting
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -529,26 +530,25 @@ async def test_a_delete_by_hand_needs_a_reason_and_is_recorded_as_a_purge(
             await conn.rollback()  # never commit a delete that went through
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: audit_logs_check_references() skips the organization check for every "
-    "'audit_logs_purged' row, so audit_logs.insert writes (forged) purge entries for "
-    "organizations that never existed",
-)
-async def test_a_purge_entry_naming_a_missing_org_is_refused_at_insert(
+async def test_the_service_can_neither_purge_nor_forge_a_purge_entry(
     shared_config: DatabaseConfig,
 ) -> None:
     async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
         arepos = afactory.repositories()
-        ghost = uuid.uuid4()
-        with pytest.raises(ReferenceViolationError):
-            await make_log(
-                arepos,
-                ghost,
-                action=AuditAction.AUDIT_LOGS_PURGED,
-                resource_type="audit_logs",
-                details={"purged": 0, "by": "someone else", "reason": "forged"},
-            )
+        org = await make_org(arepos)
+        log = await make_log(arepos, org.id, created_at=at(0))
+        with pytest.raises(PermissionDeniedError):
+            await arepos.audit_logs.purge(org.id, at(10), "retention")
+        for named in (org.id, uuid.uuid4()):  # an organization that exists, or none
+            with pytest.raises(PermissionDeniedError):
+                await make_log(
+                    arepos,
+                    named,
+                    action=AuditAction.AUDIT_LOGS_PURGED,
+                    resource_type="audit_logs",
+                    details={"purged": 0, "by": "someone else", "reason": "forged"},
+                )
+        assert await arepos.audit_logs.get_by_org_id(org.id) == [log]
 
 
 # -- purge: the one way to remove entries, recorded as an entry of its own -------
@@ -563,9 +563,9 @@ def purge_details(log: AuditLog) -> dict[str, JsonValue]:
 
 
 async def test_purge_deletes_old_entries_keeps_newer_ones_and_records_itself(
-    shared_config: DatabaseConfig,
+    shared_owner_config: DatabaseConfig,
 ) -> None:
-    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+    async with await AsyncRepositoryFactory.connect(shared_owner_config) as afactory:
         arepos = afactory.repositories()
         world = await two_tenants(arepos)
         org, app, user = world.mine
@@ -617,8 +617,8 @@ async def test_purge_deletes_old_entries_keeps_newer_ones_and_records_itself(
         ]
 
 
-async def test_purge_of_a_deleted_organization(shared_config: DatabaseConfig) -> None:
-    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+async def test_purge_of_a_deleted_organization(shared_owner_config: DatabaseConfig) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_owner_config) as afactory:
         arepos = afactory.repositories()
         tm = afactory.transaction_manager()
         world = await two_tenants(arepos)
@@ -646,9 +646,9 @@ async def test_purge_of_a_deleted_organization(shared_config: DatabaseConfig) ->
 
 
 async def test_purge_in_a_transaction_that_rolls_back_purges_nothing(
-    shared_config: DatabaseConfig,
+    shared_owner_config: DatabaseConfig,
 ) -> None:
-    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+    async with await AsyncRepositoryFactory.connect(shared_owner_config) as afactory:
         arepos = afactory.repositories()
         org = await make_org(arepos)
         logs = [await make_log(arepos, org.id, created_at=at(i)) for i in range(2)]
