@@ -10,6 +10,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from llmcp.validation import email_key
+
 Conn = psycopg.Connection[tuple[Any, ...]]
 HASH = "a" * 64
 
@@ -46,8 +48,9 @@ def _app(conn: Conn, org: uuid.UUID, key_hash: str | None = None) -> uuid.UUID:
 def _user(conn: Conn, org: uuid.UUID, email: str | None = None) -> uuid.UUID:
     email = email or f"{uuid.uuid4().hex[:10]}@example.com"
     row = conn.execute(
-        "INSERT INTO users (org_id, email, cognito_sub) VALUES (%s, %s, %s) RETURNING id",
-        (org, email, uuid.uuid4().hex),
+        "INSERT INTO users (org_id, email, email_key, cognito_sub) VALUES (%s, %s, %s, %s)"
+        " RETURNING id",
+        (org, email, email_key(email), uuid.uuid4().hex),
     ).fetchone()
     assert row is not None
     return uuid.UUID(str(row[0]))
@@ -155,7 +158,8 @@ def test_bad_email_is_rejected(conn: Conn, email: str) -> None:
     org = _org(conn)
     _rejects(
         conn, errors.CheckViolation, "users_email_check",
-        "INSERT INTO users (org_id, email, cognito_sub) VALUES (%s, %s, 'sub')", (org, email),
+        "INSERT INTO users (org_id, email, email_key, cognito_sub) VALUES (%s, %s, %s, 'sub')",
+        (org, email, email_key(email) or "x"),
     )  # fmt: skip
 
 
@@ -204,25 +208,29 @@ def test_duplicate_slug_is_rejected(conn: Conn) -> None:
 
 
 def test_duplicate_email_in_another_case_is_rejected(conn: Conn) -> None:
+    """Within one organization; another organization may hold the same address."""
     org = _org(conn)
     _user(conn, org, "Ada@Example.com")
     _rejects(
-        conn, errors.UniqueViolation, "users_email_lower_key",
-        "INSERT INTO users (org_id, email, cognito_sub) VALUES (%s, %s, 'other')",
-        (_org(conn), "ada@EXAMPLE.com"),
+        conn, errors.UniqueViolation, "users_org_id_email_key",
+        "INSERT INTO users (org_id, email, email_key, cognito_sub) VALUES (%s, %s, %s, 'other')",
+        (org, "ada@EXAMPLE.com", email_key("ada@EXAMPLE.com")),
     )  # fmt: skip
+    _user(conn, _org(conn), "ada@EXAMPLE.com")
 
 
 def test_duplicate_cognito_sub_is_rejected(conn: Conn) -> None:
     org = _org(conn)
     conn.execute(
-        "INSERT INTO users (org_id, email, cognito_sub) VALUES (%s, 'a@example.com', 'sub-1')",
+        "INSERT INTO users (org_id, email, email_key, cognito_sub)"
+        " VALUES (%s, 'a@example.com', 'a@example.com', 'sub-1')",
         (org,),
     )
     _rejects(
         conn, errors.UniqueViolation, "users_cognito_sub_key",
-        "INSERT INTO users (org_id, email, cognito_sub) VALUES (%s, 'b@example.com', 'sub-1')",
-        (org,),
+        "INSERT INTO users (org_id, email, email_key, cognito_sub)"
+        " VALUES (%s, 'b@example.com', 'b@example.com', 'sub-1')",
+        (_org(conn),),
     )  # fmt: skip
 
 
@@ -237,11 +245,16 @@ def test_duplicate_api_key_hash_is_rejected(conn: Conn) -> None:
 
 
 def test_duplicate_inference_request_id_is_rejected(conn: Conn) -> None:
+    """Within one organization; another organization may use the same request id."""
     org = _org(conn)
     app = _app(conn, org)
     conn.execute(*_inference(conn, org, app, request_id="req-1"))
     statement, params = _inference(conn, org, app, request_id="req-1")
-    _rejects(conn, errors.UniqueViolation, "inference_requests_request_id_key", statement, params)
+    _rejects(
+        conn, errors.UniqueViolation, "inference_requests_org_id_request_id_key", statement, params
+    )
+    other = _org(conn)
+    conn.execute(*_inference(conn, other, _app(conn, other), request_id="req-1"))
 
 
 # -- maintained columns ----------------------------------------------------

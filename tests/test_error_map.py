@@ -23,6 +23,7 @@ from llmcp.errors import (
     TransactionError,
     ValidationError,
 )
+from llmcp.validation import email_key
 from tests.test_constraints import _app, _org, _user
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -59,16 +60,18 @@ def test_duplicate_slug_is_a_conflict_naming_slug(conn: Conn) -> None:
 def test_duplicate_email_in_another_case_is_a_conflict_naming_email(owner_conn: Conn) -> None:
     conn = owner_conn  # tenant rows in raw SQL (several tenants): row-level security
     email = f"Ada.Secret.{uuid.uuid4().hex[:6]}@Example.com"
-    _user(conn, _org(conn), email)
+    org = _org(conn)  # e-mail addresses are unique within their organization
+    _user(conn, org, email)
     err = _mapped(
         conn,
         "users.create",
-        "INSERT INTO users (org_id, email, cognito_sub) VALUES (%s, %s, 'other-sub')",
-        _org(conn),
+        "INSERT INTO users (org_id, email, email_key, cognito_sub) VALUES (%s, %s, %s, 'other-sub')",
+        org,
         email.upper(),
+        email_key(email.upper()),
     )
     assert isinstance(err, ConflictError)
-    assert err.constraint == "users_email_lower_key"
+    assert err.constraint == "users_org_id_email_key"
     assert "users.create: email already exists" in str(err)
     assert "ada.secret" not in str(err).lower()
 
@@ -84,7 +87,7 @@ def test_duplicate_request_id_names_request_id(owner_conn: Conn) -> None:
     conn.execute(insert, (org, app))
     err = _mapped(conn, "inference_requests.create", insert, org, app)
     assert isinstance(err, ConflictError)
-    assert err.constraint == "inference_requests_request_id_key"
+    assert err.constraint == "inference_requests_org_id_request_id_key"
     assert "request_id already exists" in str(err)
     assert "req-secret-1" not in str(err)
 

@@ -69,49 +69,49 @@ def test_same_seed_same_rows_into_two_databases(two_fresh: tuple[str, str]) -> N
     assert _digests(two_fresh[0]) == _digests(two_fresh[1])
 
 
-def test_other_seeds_give_other_rows_and_fit_in_one_database(fresh_db: str) -> None:
-    seed(fresh_db, organizations=2, requests=500, seed=1)
-    before = _digests(fresh_db)
-    seed(fresh_db, organizations=2, requests=500, seed=2)  # slugs, e-mails carry the seed
-    after = _digests(fresh_db)
+def test_other_seeds_give_other_rows_and_fit_in_one_database(fresh_owner_db: str) -> None:
+    seed(fresh_owner_db, organizations=2, requests=500, seed=1)
+    before = _digests(fresh_owner_db)
+    seed(fresh_owner_db, organizations=2, requests=500, seed=2)  # slugs, e-mails carry the seed
+    after = _digests(fresh_owner_db)
     assert after["inference_requests"][0] == 1_000
     assert after["organizations"][0] == 4
     assert before != after
 
 
-def test_the_same_seed_twice_into_one_database_is_a_conflict(fresh_db: str) -> None:
-    seed(fresh_db, organizations=1, requests=10, seed=5)
+def test_the_same_seed_twice_into_one_database_is_a_conflict(fresh_owner_db: str) -> None:
+    seed(fresh_owner_db, organizations=1, requests=10, seed=5)
     with pytest.raises(ConflictError):
-        seed(fresh_db, organizations=1, requests=10, seed=5)
-    assert _digests(fresh_db)["inference_requests"][0] == 10  # nothing half-written
+        seed(fresh_owner_db, organizations=1, requests=10, seed=5)
+    assert _digests(fresh_owner_db)["inference_requests"][0] == 10  # nothing half-written
 
 
-def test_counts_are_exact(fresh_db: str) -> None:
-    summary = seed(fresh_db, organizations=3, requests=2_345, audit_logs=5_000, seed=3)
-    counts = {table: count for table, (count, _) in _digests(fresh_db).items()}
+def test_counts_are_exact(fresh_owner_db: str) -> None:
+    summary = seed(fresh_owner_db, organizations=3, requests=2_345, audit_logs=5_000, seed=3)
+    counts = {table: count for table, (count, _) in _digests(fresh_owner_db).items()}
     assert counts == {t: getattr(summary, t) for t in TABLES}
     assert summary.audit_logs == 5_000
     assert summary.rows == sum(counts.values())
     assert summary.seconds > 0
 
 
-def test_default_audit_logs_one_per_entity_and_one_per_request(fresh_db: str) -> None:
-    summary = seed(fresh_db, organizations=2, requests=700, seed=4)
+def test_default_audit_logs_one_per_entity_and_one_per_request(fresh_owner_db: str) -> None:
+    summary = seed(fresh_owner_db, organizations=2, requests=700, seed=4)
     entities = summary.organizations + summary.applications + summary.users + summary.policies
     assert summary.audit_logs == entities + 700
 
 
 @pytest.mark.parametrize("audit_logs", [0, 5, 1_600])
-def test_audit_logs_fewer_or_more_than_requests(fresh_db: str, audit_logs: int) -> None:
-    summary = seed(fresh_db, organizations=1, requests=400, audit_logs=audit_logs, seed=6)
+def test_audit_logs_fewer_or_more_than_requests(fresh_owner_db: str, audit_logs: int) -> None:
+    summary = seed(fresh_owner_db, organizations=1, requests=400, audit_logs=audit_logs, seed=6)
     assert summary.audit_logs == audit_logs
-    with psycopg.connect(fresh_db) as conn:
+    with psycopg.connect(fresh_owner_db) as conn:
         row = conn.execute("SELECT count(*) FROM audit_logs").fetchone()
     assert row == (audit_logs,)
 
 
-def test_audit_logs_without_requests(fresh_db: str) -> None:
-    summary = seed(fresh_db, organizations=1, requests=0, audit_logs=300, seed=7)
+def test_audit_logs_without_requests(fresh_owner_db: str) -> None:
+    summary = seed(fresh_owner_db, organizations=1, requests=0, audit_logs=300, seed=7)
     assert (summary.inference_requests, summary.audit_logs) == (0, 300)
 
 

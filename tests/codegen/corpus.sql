@@ -825,7 +825,7 @@ RETURNING o.slug, a.description;
 -- null: description
 INSERT INTO applications (id, org_id, name, description, api_key_hash)
 VALUES (:app_id, :org_id, 'up', 'initial', repeat('d', 64))
-ON CONFLICT (id) DO UPDATE SET description = :description
+ON CONFLICT (org_id, id) DO UPDATE SET description = :description
 RETURNING id, description;
 
 -- name: param_selected(name)

@@ -61,9 +61,9 @@ INSERT INTO applications (id, org_id, name, description, api_key_hash, created_a
     ('{APP_A2}', '{ORG_A}', 'Second', NULL, repeat('2', 64), '2026-01-02'),
     ('{APP_C1}', '{ORG_C}', 'Gamma app', NULL, repeat('3', 64), '2026-01-03');
 UPDATE applications SET description = 'first' WHERE id = '{APP_A1}';
-INSERT INTO users (id, org_id, email, cognito_sub, display_name, role) VALUES
-    ('{USER_A1}', '{ORG_A}', 'a1@example.com', 'sub-a1', NULL, 'admin'),
-    ('{USER_A2}', '{ORG_A}', 'a2@example.com', 'sub-a2', 'Ann', 'member');
+INSERT INTO users (id, org_id, email, email_key, cognito_sub, display_name, role) VALUES
+    ('{USER_A1}', '{ORG_A}', 'a1@example.com', 'a1@example.com', 'sub-a1', NULL, 'admin'),
+    ('{USER_A2}', '{ORG_A}', 'a2@example.com', 'a2@example.com', 'sub-a2', 'Ann', 'member');
 INSERT INTO inference_requests (org_id, app_id, user_id, request_id, provider, model, status,
     prompt_tokens, completion_tokens, total_tokens, latency_ms, error_message, created_at,
     completed_at) VALUES
