@@ -79,6 +79,27 @@ CREATE TYPE public.user_role AS ENUM (
 
 
 --
+-- Name: audit_logs_check_purge_entries(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_logs_check_purge_entries() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF EXISTS (SELECT FROM new_rows AS n WHERE n.action = 'audit_logs_purged')
+        AND NOT pg_has_role(
+            current_user, (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = TG_RELID), 'USAGE'
+        )
+    THEN
+        RAISE EXCEPTION 'audit_logs: audit_logs_purged entries are written by a purge only'
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+
+--
 -- Name: audit_logs_check_references(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -121,6 +142,35 @@ $$;
 
 
 --
+-- Name: audit_logs_record_purge(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_logs_record_purge() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
+    AS $$
+BEGIN
+    INSERT INTO audit_logs (org_id, action, resource_type, details)
+    SELECT
+        o.org_id,
+        'audit_logs_purged',
+        'audit_logs',
+        jsonb_build_object(
+            'purged', count(*),
+            'before', nullif(current_setting('llmcp.audit_purge_before', true), '')::timestamptz,
+            'oldest', min(o.created_at),
+            'newest', max(o.created_at),
+            'by', session_user,
+            'reason', current_setting('llmcp.audit_purge_reason', true)
+        )
+    FROM old_rows AS o
+    GROUP BY o.org_id;
+    RETURN NULL;
+END;
+$$;
+
+
+--
 -- Name: audit_logs_refuse_change(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -128,7 +178,7 @@ CREATE FUNCTION public.audit_logs_refuse_change() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('llmcp.audit_purge', true) = 'on' THEN
+    IF TG_OP = 'DELETE' AND coalesce(current_setting('llmcp.audit_purge_reason', true), '') <> '' THEN
         RETURN NULL;
     END IF;
     RAISE EXCEPTION 'audit_logs is append-only: % is refused (llmcp_purge_audit_logs removes old entries)', TG_OP
@@ -259,21 +309,28 @@ CREATE FUNCTION public.llmcp_purge_audit_logs(purge_org_id uuid, purge_before ti
 DECLARE
     purged bigint;
 BEGIN
-    IF purge_org_id IS NULL OR purge_before IS NULL OR purge_reason IS NULL THEN
-        RAISE EXCEPTION 'llmcp_purge_audit_logs: org_id, before and reason are required'
+    IF purge_org_id IS NULL OR purge_before IS NULL OR coalesce(purge_reason, '') = '' THEN
+        RAISE EXCEPTION 'llmcp_purge_audit_logs: org_id, before and a reason are required'
         USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM set_config('llmcp.audit_purge', 'on', true);
-    DELETE FROM audit_logs WHERE org_id = purge_org_id AND created_at < purge_before;
+    PERFORM set_config('llmcp.audit_purge_reason', purge_reason, true);
+    PERFORM set_config('llmcp.audit_purge_before', purge_before::text, true);
+    -- the records of earlier purges stay: they are the trail of the trail
+    DELETE FROM audit_logs
+    WHERE org_id = purge_org_id AND created_at < purge_before AND action <> 'audit_logs_purged';
     GET DIAGNOSTICS purged = ROW_COUNT;
-    PERFORM set_config('llmcp.audit_purge', '', true);
-    INSERT INTO audit_logs (org_id, action, resource_type, resource_id, details)
-    VALUES (
-        purge_org_id, 'audit_logs_purged', 'audit_logs', NULL,
-        jsonb_build_object(
-            'before', purge_before, 'purged', purged, 'by', session_user, 'reason', purge_reason
-        )
-    );
+    IF purged = 0 THEN
+        INSERT INTO audit_logs (org_id, action, resource_type, details)
+        VALUES (
+            purge_org_id, 'audit_logs_purged', 'audit_logs',
+            jsonb_build_object(
+                'purged', 0, 'before', purge_before, 'oldest', NULL, 'newest', NULL,
+                'by', session_user, 'reason', purge_reason
+            )
+        );
+    END IF;
+    PERFORM set_config('llmcp.audit_purge_reason', '', true);
+    PERFORM set_config('llmcp.audit_purge_before', '', true);
     RETURN purged;
 END;
 $$;
@@ -474,19 +531,11 @@ ALTER TABLE ONLY public.applications
 
 
 --
--- Name: applications applications_org_id_id_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.applications
-    ADD CONSTRAINT applications_org_id_id_key UNIQUE (org_id, id);
-
-
---
 -- Name: applications applications_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.applications
-    ADD CONSTRAINT applications_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT applications_pkey PRIMARY KEY (org_id, id);
 
 
 --
@@ -494,7 +543,7 @@ ALTER TABLE ONLY public.applications
 --
 
 ALTER TABLE ONLY public.audit_logs
-    ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (org_id, id);
 
 
 --
@@ -518,7 +567,7 @@ ALTER TABLE ONLY public.inference_requests
 --
 
 ALTER TABLE ONLY public.inference_requests
-    ADD CONSTRAINT inference_requests_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT inference_requests_pkey PRIMARY KEY (org_id, id);
 
 
 --
@@ -542,7 +591,7 @@ ALTER TABLE ONLY public.organizations
 --
 
 ALTER TABLE ONLY public.policies
-    ADD CONSTRAINT policies_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT policies_pkey PRIMARY KEY (org_id, id);
 
 
 --
@@ -562,19 +611,11 @@ ALTER TABLE ONLY public.users
 
 
 --
--- Name: users users_org_id_id_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.users
-    ADD CONSTRAINT users_org_id_id_key UNIQUE (org_id, id);
-
-
---
 -- Name: users users_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.users
-    ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT users_pkey PRIMARY KEY (org_id, id);
 
 
 --
@@ -704,10 +745,24 @@ CREATE TRIGGER audit_logs_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON pub
 
 
 --
+-- Name: audit_logs audit_logs_check_purge_entries; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_logs_check_purge_entries AFTER INSERT ON public.audit_logs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.audit_logs_check_purge_entries();
+
+
+--
 -- Name: audit_logs audit_logs_check_references; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER audit_logs_check_references AFTER INSERT ON public.audit_logs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.audit_logs_check_references();
+
+
+--
+-- Name: audit_logs audit_logs_record_purge; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_logs_record_purge AFTER DELETE ON public.audit_logs REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.audit_logs_record_purge();
 
 
 --
@@ -997,4 +1052,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261201000200'),
     ('20261201000300'),
     ('20261201000400'),
-    ('20261201000500');
+    ('20261201000500'),
+    ('20261201000600');
