@@ -138,6 +138,9 @@ class DatabaseConfig:
         applied after connecting: :meth:`session_settings`."""
         return {
             "autocommit": True,  # transactions are explicit (llmcp.transactions)
+            # llmcp prepares its statements itself (llmcp.pipelined); psycopg's own
+            # cache would send DEALLOCATE ALL after any ROLLBACK and drop them too
+            "prepare_threshold": None,
             "connect_timeout": max(1, round(self.connect_timeout)),
             "application_name": self.application_name,
         }

@@ -13,7 +13,7 @@ from typing import Any, Self
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from llmcp import conninfo
+from llmcp import conninfo, pipelined
 from llmcp.config import DatabaseConfig
 from llmcp.database_base import Health, PoolStats, pool_stats, server_spoke
 from llmcp.error_map import map_error
@@ -49,6 +49,7 @@ class AsyncDatabase:
         """Apply llmcp's per-connection settings (``DatabaseConfig.session_settings``) with
         SET, as a transaction-mode pooler allows, not as startup options."""
         await conn.execute(self.config.session_settings())
+        pipelined.own_statements(conn)
 
     async def _check_if_idle(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Check a connection before handing it out: a ping if it sat unused for a while,

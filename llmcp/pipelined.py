@@ -117,6 +117,15 @@ class Statements:
 
 
 _statements: weakref.WeakKeyDictionary[Any, Statements] = weakref.WeakKeyDictionary()
+_owned: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def own_statements(conn: AnyConnection) -> None:
+    """Prepare statements on ``conn`` although its ``prepare_threshold`` is None: llmcp's
+    pooled connections turn psycopg's own cache off (after a ROLLBACK it sends
+    DEALLOCATE ALL, which would drop this module's statements in the middle of a
+    transaction) and leave preparing to this module."""
+    _owned.add(conn)
 
 
 def usable(conn: AnyConnection) -> bool:
@@ -159,8 +168,8 @@ def plan(conn: AnyConnection, sql: str, parameters: Any, setting: Setting | None
     result = Plan(pgconn, tx)
     commands = result.commands
     statements = _statements.get(conn)
-    if conn.prepare_threshold is None:  # psycopg's switch for servers or poolers without them
-        statements = None
+    if conn.prepare_threshold is None and conn not in _owned:
+        statements = None  # psycopg's switch for servers or poolers without them
     elif statements is None:
         statements = _statements[conn] = Statements()
     else:

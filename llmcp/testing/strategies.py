@@ -453,6 +453,10 @@ def new_policies(
     )
 
 
+SERVICE_ACTIONS = [a for a in AuditAction if a is not AuditAction.AUDIT_LOGS_PURGED]
+"""The audit actions a service may write (``audit_logs_purged`` is the purge's own)."""
+
+
 def new_audit_logs(
     org_id: IdChoice,
     *,
@@ -463,11 +467,14 @@ def new_audit_logs(
     ids: st.SearchStrategy[uuid.UUID | None] | None = None,
     created_at: st.SearchStrategy[datetime.datetime | None] | None = None,
 ) -> st.SearchStrategy[NewAuditLog]:
-    """Audit log entries of ``org_id``, with none or one of ``app_ids`` / ``user_ids``."""
+    """Audit log entries of ``org_id``, with none or one of ``app_ids`` / ``user_ids``.
+
+    Every action but ``audit_logs_purged`` by default: only a purge writes those.
+    """
     return st.builds(
         NewAuditLog,
         org_id=_choice(org_id),
-        action=st.sampled_from(list(actions or AuditAction)),
+        action=st.sampled_from(list(actions or SERVICE_ACTIONS)),
         resource_type=texts(max_size=100, lean=lean),
         app_id=st.none() | st.sampled_from(app_ids) if app_ids else st.none(),
         user_id=st.none() | st.sampled_from(user_ids) if user_ids else st.none(),
