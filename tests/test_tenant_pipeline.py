@@ -23,13 +23,11 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import errors, pq
-from psycopg.conninfo import make_conninfo
 
 from llmcp import pipelined, tenancy
 from llmcp.generated.applications import ApplicationsQueries, AsyncApplicationsQueries
 from llmcp.generated.models import Application
 
-APP_ROLE = "llmcp_test_pipeline_app"
 Conn = psycopg.Connection[Any]
 AConn = psycopg.AsyncConnection[Any]
 
@@ -65,13 +63,9 @@ class Tenants:
 
 
 @pytest.fixture
-def owner(fresh_db: str) -> Iterator[Conn]:
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute(
-            "DO $$ BEGIN CREATE ROLE " + APP_ROLE + " LOGIN;"
-            " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-        )
-        conn.execute("GRANT llmcp_app TO " + APP_ROLE)
+def owner(fresh_owner_db: str) -> Iterator[Conn]:
+    """The fresh database as its owner, who makes the rows (row-level security aside)."""
+    with psycopg.connect(fresh_owner_db, autocommit=True) as conn:
         yield conn
 
 
@@ -82,9 +76,8 @@ def tenants(owner: Conn) -> Tenants:
 
 @pytest.fixture
 def app_url(fresh_db: str, owner: Conn) -> str:
-    """The fresh database, as a login role that is a member of llmcp_app (the
-    embedded server trusts its unix socket: no password)."""
-    return make_conninfo(fresh_db, user=APP_ROLE)
+    """The fresh database as the test harness's login role, a member of llmcp_app."""
+    return fresh_db
 
 
 @pytest.fixture
