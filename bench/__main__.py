@@ -531,7 +531,7 @@ def main() -> None:
 
     cases: list[Case] = []
     with ScratchDatabases() as databases:
-        url = databases.url(databases.clone("bench"))
+        url = databases.owner_url(databases.clone("bench"))
         with psycopg.connect(url) as conn:
             ids = seed_organizations(conn, 5000)
             conn.autocommit = True
@@ -554,7 +554,7 @@ def main() -> None:
                 cases += audit_ingest(url, ids[0], args.audit_rows, max(1, args.rounds // 2))
                 cases.append(id_kinds(url, ids[0], args.id_rows))
             server = conn.execute("SHOW server_version").fetchone()
-        metrics_url = databases.url(databases.clone("metrics"))
+        metrics_url = databases.owner_url(databases.clone("metrics"))
         cases.append(metrics_speedup(metrics_url, args.requests, args.rounds))
     memory = writer_memory(100_000)
 

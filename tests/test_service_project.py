@@ -99,16 +99,11 @@ from llmcp import (
     RepositoryFactory,
     hash_api_key,
 )
-from llmcp.tenancy import org_setting, scoped
+from llmcp.tenancy import tenant
 from svc.generated import models
 from svc.generated.labels import AsyncLabelsQueries, LabelsQueries
 
 LABELS = LabelsQueries()
-
-
-def tenant(org_id: uuid.UUID) -> typing.ContextManager[None]:
-    """The organization the block's own queries are scoped to (row-level security)."""
-    return scoped(*org_setting(org_id))
 
 
 def labels(factory: RepositoryFactory, org_id: uuid.UUID) -> list[tuple[str, str]]:
@@ -128,7 +123,7 @@ def main() -> None:
             with tx.connection() as conn:
                 added = LABELS.add_label(conn, org_id=org.id, app_id=app.id, label="beta", note=None)
                 rows = LABELS.labels_of_org(conn, org_id=org.id)
-            assert repos.applications.get_by_id(app.id) == app  # the same transaction
+            assert repos.applications.get_by_id(org.id, app.id) == app  # the same transaction
         assert isinstance(added, models.AppLabel) and added.label == "beta"
         assert [(r.app_name, r.label, r.note) for r in rows] == [("chat", "beta", None)]
         print("committed:", labels(factory, org.id))
