@@ -40,6 +40,7 @@ UNION ALL
 SELECT c.relname, a.attname, a.attacl::text
 FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid
 WHERE c.relnamespace = current_schema()::regnamespace AND a.attacl IS NOT NULL
+    AND NOT a.attisdropped
 UNION ALL
 SELECT p.proname, NULL, p.proacl::text
 FROM pg_proc AS p

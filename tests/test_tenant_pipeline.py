@@ -348,7 +348,7 @@ def test_a_lost_server_closes_the_connection(owner: Conn, app_conn: Conn, tenant
 
 
 def test_a_keyboard_interrupt_cancels_the_statement(
-    owner: Conn, app_conn: Conn, tenants: Tenants
+    owner: Conn, app_conn: Conn, tenants: Tenants, fresh_owner_db: str
 ) -> None:
     """Ctrl-C while the server runs the statement: psycopg's wait() cancels it on the
     server and reads the exchange to its end, so the connection stays clean (had the
@@ -359,7 +359,7 @@ def test_a_keyboard_interrupt_cancels_the_statement(
     adapter: Any = queries._queries.driver_adapter
 
     def interrupt_when_sleeping() -> None:
-        with psycopg.connect(owner.info.dsn, autocommit=True) as watcher:
+        with psycopg.connect(fresh_owner_db, autocommit=True) as watcher:  # with its password
             for _ in range(1000):
                 row = watcher.execute(
                     "SELECT wait_event FROM pg_stat_activity WHERE pid = %s", (pid,)
