@@ -14,6 +14,10 @@ from llmcp.paging import MIN_SECRET_LENGTH
 _ENV_PREFIX = "LLMCP_"
 URL_VARIABLE = f"{_ENV_PREFIX}DATABASE_URL"
 MIGRATION_URL_VARIABLE = f"{_ENV_PREFIX}MIGRATION_URL"
+REPLICA_URLS_VARIABLE = f"{_ENV_PREFIX}REPLICA_URLS"
+
+# what PostgreSQL's synchronous_commit accepts (its synonyms true/false/yes/no left out)
+SYNCHRONOUS_COMMIT_LEVELS = ("off", "local", "remote_write", "on", "remote_apply")
 
 
 def migration_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
@@ -35,8 +39,17 @@ class DatabaseConfig:
     ``LLMCP_MIGRATION_URL``, ``LLMCP_POOL_MIN_SIZE``, ``LLMCP_POOL_MAX_SIZE``, ``LLMCP_MAX_LIFETIME``,
     ``LLMCP_MAX_IDLE``, ``LLMCP_CONNECT_TIMEOUT``, ``LLMCP_ACQUIRE_TIMEOUT``,
     ``LLMCP_STATEMENT_TIMEOUT``, ``LLMCP_APPLICATION_NAME``,
-    ``LLMCP_AUDIT_DETAILS_MAX_BYTES``, ``LLMCP_JSON_MAX_DEPTH`` and
-    ``LLMCP_CURSOR_SECRET``.
+    ``LLMCP_AUDIT_DETAILS_MAX_BYTES``, ``LLMCP_JSON_MAX_DEPTH``,
+    ``LLMCP_CURSOR_SECRET``, ``LLMCP_REPLICA_URLS`` (URLs separated by whitespace,
+    which a URL cannot hold unencoded; a comma can, in a multi-host URL) and
+    ``LLMCP_SYNCHRONOUS_COMMIT``.
+
+    ``replica_urls``: read replicas (streaming standbys) for the reads a caller
+    marks stale-tolerant (``tx.stale_ok()``, see llmcp.routing); empty, every
+    call goes to ``url``. ``synchronous_commit``: when set, every transaction
+    llmcp commits (explicit ones, single calls, the audit writer's batches) sets
+    it transaction-locally, never for the session (see README, Replicas and
+    failover); None leaves the server's (role's, database's) own.
     """
 
     url: str
@@ -60,13 +73,20 @@ class DatabaseConfig:
     audit_details_max_bytes: int = 1 << 20
     # untyped JSON (audit details) may nest at most this deep
     json_max_depth: int = 64
+    # streaming replicas for stale-tolerant reads (llmcp.routing), tried round-robin
+    replica_urls: tuple[str, ...] = ()
+    # a replica that failed is left alone this long (its reads go to the primary)
+    replica_retry_after: float = 1.0
+    # set_config('synchronous_commit', ..., true) in each transaction; None: the server's
+    synchronous_commit: str | None = None
 
     def __post_init__(self) -> None:
         if not self.url:
             raise ValidationError("url: a database URL is required")
         if not 0 <= self.min_size <= self.max_size or self.max_size < 1:
             raise ValidationError("pool sizes: need 0 <= min_size <= max_size and max_size >= 1")
-        for name in ("max_lifetime", "max_idle", "connect_timeout", "acquire_timeout"):
+        for name in ("max_lifetime", "max_idle", "connect_timeout", "acquire_timeout",
+                     "replica_retry_after"):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ValidationError(f"{name}: must be positive")
         if self.statement_timeout is not None and self.statement_timeout <= 0:
@@ -75,9 +95,20 @@ class DatabaseConfig:
             raise ValidationError("audit_details_max_bytes and json_max_depth: must be positive")
         if self.cursor_secret is not None and len(self.cursor_secret) < MIN_SECRET_LENGTH:
             raise ValidationError(f"cursor_secret: needs at least {MIN_SECRET_LENGTH} bytes")
+        if isinstance(self.replica_urls, str) or not all(self.replica_urls):
+            raise ValidationError("replica_urls: a tuple of database URLs")
+        if (
+            self.synchronous_commit is not None
+            and self.synchronous_commit not in SYNCHRONOUS_COMMIT_LEVELS
+        ):
+            raise ValidationError(
+                f"synchronous_commit: one of {', '.join(SYNCHRONOUS_COMMIT_LEVELS)}, or None"
+            )
         conninfo.remember(self.url)  # masked in every message and log record from now on
         if self.migration_url is not None:
             conninfo.remember(self.migration_url)
+        for replica_url in self.replica_urls:
+            conninfo.remember(replica_url)
 
     @property
     def migrating_url(self) -> str:
@@ -90,6 +121,8 @@ class DatabaseConfig:
             value = getattr(self, spec.name)
             if spec.name in ("url", "migration_url") and value is not None:
                 value = conninfo.redact(value, value)
+            elif spec.name == "replica_urls":
+                value = tuple(conninfo.redact(url, url) for url in value)
             elif spec.name == "cursor_secret" and value is not None:
                 value = conninfo.MASK
             shown.append(f"{spec.name}={value!r}")
@@ -109,6 +142,7 @@ class DatabaseConfig:
             ("connect_timeout", float), ("acquire_timeout", float),
             ("statement_timeout", float), ("application_name", str),
             ("audit_details_max_bytes", int), ("json_max_depth", int),
+            ("replica_retry_after", float), ("synchronous_commit", str),
         ):  # fmt: skip
             raw = env.get(f"{_ENV_PREFIX}{'POOL_' if name.endswith('size') else ''}{name.upper()}")
             if raw is not None:
@@ -121,6 +155,9 @@ class DatabaseConfig:
         migration_url = migration_url_from_env(env)
         if migration_url is not None:
             values["migration_url"] = migration_url
+        replica_urls = env.get(REPLICA_URLS_VARIABLE)
+        if replica_urls is not None:
+            values["replica_urls"] = tuple(replica_urls.split())
         secret = env.get(f"{_ENV_PREFIX}CURSOR_SECRET")
         if secret:
             values["cursor_secret"] = secret.encode()

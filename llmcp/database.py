@@ -15,10 +15,22 @@ from psycopg_pool import ConnectionPool
 
 from llmcp import conninfo, pipelined
 from llmcp.config import DatabaseConfig
-from llmcp.database_base import Health, PoolStats, pool_stats, server_spoke
+from llmcp.database_base import (
+    REPLICA_HEALTH,
+    Health,
+    PoolStats,
+    ReplicaHealth,
+    ReplicaTurns,
+    pool_stats,
+    server_spoke,
+)
 from llmcp.error_map import map_error
 from llmcp.errors import DatabaseUnavailableError, LlmcpError
 from llmcp.migrate import Migrator
+
+REPLICA_WAIT = 0.1
+"""How long a stale-tolerant read waits for a replica's connection before it goes to
+the primary instead (a replica that is down, or all its connections busy)."""
 
 
 class Database:
@@ -44,6 +56,24 @@ class Database:
             name=config.application_name,
             open=False,
         )
+        # one pool per replica, for stale-tolerant reads (llmcp.routing); opened
+        # without waiting: a replica that is down must not keep the service down
+        self._replica_pools: list[ConnectionPool[psycopg.Connection[Any]]] = [
+            ConnectionPool(
+                replica_url,
+                min_size=config.min_size,
+                max_size=config.max_size,
+                max_lifetime=config.max_lifetime,
+                max_idle=config.max_idle,
+                timeout=config.acquire_timeout,
+                kwargs=config.connection_kwargs(),
+                configure=self._configure,
+                name=f"{config.application_name}-replica-{index}",
+                open=False,
+            )
+            for index, replica_url in enumerate(config.replica_urls)
+        ]
+        self._turns = ReplicaTurns(len(self._replica_pools), config.replica_retry_after)
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         """Apply llmcp's per-connection settings (``DatabaseConfig.session_settings``) with
@@ -86,8 +116,10 @@ class Database:
         try:
             self._probe()
             self._pool.open(wait=self.config.min_size > 0, timeout=self.config.connect_timeout)
+            for replica in self._replica_pools:
+                replica.open(wait=False)
         except BaseException as exc:
-            self._pool.close()
+            self._close_pools()
             if isinstance(exc, LlmcpError):
                 raise
             if not isinstance(exc, Exception):
@@ -169,6 +201,46 @@ class Database:
         self._returned_at[conn] = time.monotonic()
         self._pool.putconn(conn)
 
+    @property
+    def has_replicas(self) -> bool:
+        return bool(self._replica_pools)
+
+    def acquire_replica(self) -> tuple[int, psycopg.Connection[Any]] | None:
+        """A connection to a replica for one stale-tolerant read, as ``(index, conn)``;
+        give it back with :meth:`release_replica`. None when no replica can serve now
+        (none configured, all resting after a failure, or none gave a connection
+        within ``REPLICA_WAIT``): the read then goes to the primary."""
+        for index in self._turns.order(time.monotonic()):
+            replica = self._replica_pools[index]
+            try:
+                conn = replica.getconn(REPLICA_WAIT)
+            except Exception:  # PoolTimeout, PoolClosed
+                stats = replica.get_stats()
+                if stats.get("pool_size", 0) < self.config.max_size:  # not busy: unreachable
+                    self._turns.failed(index, time.monotonic())
+                continue
+            try:
+                self._check_if_idle(conn)
+            except Exception:
+                conn.close()  # the pool replaces it
+                replica.putconn(conn)
+                self._turns.failed(index, time.monotonic())
+                continue
+            except BaseException:
+                replica.putconn(conn)
+                raise
+            return index, conn
+        return None
+
+    def release_replica(self, index: int, conn: psycopg.Connection[Any]) -> None:
+        self._returned_at[conn] = time.monotonic()
+        self._replica_pools[index].putconn(conn)
+
+    def replica_failed(self, index: int) -> None:
+        """A read on replica ``index`` failed (lost, shut down, a recovery conflict): its
+        reads go to the primary for ``replica_retry_after`` seconds."""
+        self._turns.failed(index, time.monotonic())
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection (autocommit) for the duration of the block."""
@@ -190,7 +262,31 @@ class Database:
             except psycopg.Error as exc:
                 raise map_error(exc, operation="health_check") from exc
         latency_ms = (time.perf_counter() - started) * 1000
-        return Health(str(row[0]) if row else "?", round(latency_ms, 3), self.pool_stats())
+        replicas = tuple([self._replica_health(index) for index in range(len(self._replica_pools))])
+        return Health(
+            str(row[0]) if row else "?", round(latency_ms, 3), self.pool_stats(), replicas
+        )
+
+    def _replica_health(self, index: int) -> ReplicaHealth:
+        """One replica's round trip and replay backlog; a failure marks it resting."""
+        started = time.perf_counter()
+        replica = self._replica_pools[index]
+        try:
+            conn = replica.getconn(self.config.connect_timeout)
+        except Exception:
+            self.replica_failed(index)
+            return ReplicaHealth(index, ok=False)
+        try:
+            cursor = conn.execute(REPLICA_HEALTH)
+            row = cursor.fetchone()
+        except psycopg.Error:
+            self.replica_failed(index)
+            return ReplicaHealth(index, ok=False)
+        finally:
+            self.release_replica(index, conn)
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        lag = None if row is None or row[1] is None else int(row[1])
+        return ReplicaHealth(index, ok=True, latency_ms=latency_ms, replay_lag_bytes=lag)
 
     def pool_stats(self) -> PoolStats:
         return pool_stats(
@@ -214,7 +310,12 @@ class Database:
         """Close the pool; calling it again does nothing."""
         if not self._closed:
             self._closed = True
-            self._pool.close()
+            self._close_pools()
+
+    def _close_pools(self) -> None:
+        self._pool.close()
+        for replica in self._replica_pools:
+            replica.close()
 
     def __enter__(self) -> Self:
         if self._pool.closed and not self._closed:

@@ -15,10 +15,22 @@ from psycopg_pool import AsyncConnectionPool
 
 from llmcp import conninfo, pipelined
 from llmcp.config import DatabaseConfig
-from llmcp.database_base import Health, PoolStats, pool_stats, server_spoke
+from llmcp.database_base import (
+    REPLICA_HEALTH,
+    Health,
+    PoolStats,
+    ReplicaHealth,
+    ReplicaTurns,
+    pool_stats,
+    server_spoke,
+)
 from llmcp.error_map import map_error
 from llmcp.errors import DatabaseUnavailableError, LlmcpError
 from llmcp.migrate import Migrator
+
+REPLICA_WAIT = 0.1
+"""How long a stale-tolerant read waits for a replica's connection before it goes to
+the primary instead (a replica that is down, or all its connections busy)."""
 
 
 class AsyncDatabase:
@@ -44,6 +56,24 @@ class AsyncDatabase:
             name=config.application_name,
             open=False,
         )
+        # one pool per replica, for stale-tolerant reads (llmcp.routing); opened
+        # without waiting: a replica that is down must not keep the service down
+        self._replica_pools: list[AsyncConnectionPool[psycopg.AsyncConnection[Any]]] = [
+            AsyncConnectionPool(
+                replica_url,
+                min_size=config.min_size,
+                max_size=config.max_size,
+                max_lifetime=config.max_lifetime,
+                max_idle=config.max_idle,
+                timeout=config.acquire_timeout,
+                kwargs=config.connection_kwargs(),
+                configure=self._configure,
+                name=f"{config.application_name}-replica-{index}",
+                open=False,
+            )
+            for index, replica_url in enumerate(config.replica_urls)
+        ]
+        self._turns = ReplicaTurns(len(self._replica_pools), config.replica_retry_after)
 
     async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Apply llmcp's per-connection settings (``DatabaseConfig.session_settings``) with
@@ -88,8 +118,10 @@ class AsyncDatabase:
             await self._pool.open(
                 wait=self.config.min_size > 0, timeout=self.config.connect_timeout
             )
+            for replica in self._replica_pools:
+                await replica.open(wait=False)
         except BaseException as exc:
-            await self._pool.close()
+            await self._close_pools()
             if isinstance(exc, LlmcpError):
                 raise
             if not isinstance(exc, Exception):
@@ -173,6 +205,46 @@ class AsyncDatabase:
         self._returned_at[conn] = time.monotonic()
         await self._pool.putconn(conn)
 
+    @property
+    def has_replicas(self) -> bool:
+        return bool(self._replica_pools)
+
+    async def acquire_replica(self) -> tuple[int, psycopg.AsyncConnection[Any]] | None:
+        """A connection to a replica for one stale-tolerant read, as ``(index, conn)``;
+        give it back with :meth:`release_replica`. None when no replica can serve now
+        (none configured, all resting after a failure, or none gave a connection
+        within ``REPLICA_WAIT``): the read then goes to the primary."""
+        for index in self._turns.order(time.monotonic()):
+            replica = self._replica_pools[index]
+            try:
+                conn = await replica.getconn(REPLICA_WAIT)
+            except Exception:  # PoolTimeout, PoolClosed
+                stats = replica.get_stats()
+                if stats.get("pool_size", 0) < self.config.max_size:  # not busy: unreachable
+                    self._turns.failed(index, time.monotonic())
+                continue
+            try:
+                await self._check_if_idle(conn)
+            except Exception:
+                await conn.close()  # the pool replaces it
+                await replica.putconn(conn)
+                self._turns.failed(index, time.monotonic())
+                continue
+            except BaseException:
+                await replica.putconn(conn)
+                raise
+            return index, conn
+        return None
+
+    async def release_replica(self, index: int, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._returned_at[conn] = time.monotonic()
+        await self._replica_pools[index].putconn(conn)
+
+    def replica_failed(self, index: int) -> None:
+        """A read on replica ``index`` failed (lost, shut down, a recovery conflict): its
+        reads go to the primary for ``replica_retry_after`` seconds."""
+        self._turns.failed(index, time.monotonic())
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A pooled connection (autocommit) for the duration of the block."""
@@ -194,7 +266,33 @@ class AsyncDatabase:
             except psycopg.Error as exc:
                 raise map_error(exc, operation="health_check") from exc
         latency_ms = (time.perf_counter() - started) * 1000
-        return Health(str(row[0]) if row else "?", round(latency_ms, 3), self.pool_stats())
+        replicas = tuple(
+            [await self._replica_health(index) for index in range(len(self._replica_pools))]
+        )
+        return Health(
+            str(row[0]) if row else "?", round(latency_ms, 3), self.pool_stats(), replicas
+        )
+
+    async def _replica_health(self, index: int) -> ReplicaHealth:
+        """One replica's round trip and replay backlog; a failure marks it resting."""
+        started = time.perf_counter()
+        replica = self._replica_pools[index]
+        try:
+            conn = await replica.getconn(self.config.connect_timeout)
+        except Exception:
+            self.replica_failed(index)
+            return ReplicaHealth(index, ok=False)
+        try:
+            cursor = await conn.execute(REPLICA_HEALTH)
+            row = await cursor.fetchone()
+        except psycopg.Error:
+            self.replica_failed(index)
+            return ReplicaHealth(index, ok=False)
+        finally:
+            await self.release_replica(index, conn)
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        lag = None if row is None or row[1] is None else int(row[1])
+        return ReplicaHealth(index, ok=True, latency_ms=latency_ms, replay_lag_bytes=lag)
 
     def pool_stats(self) -> PoolStats:
         return pool_stats(
@@ -218,7 +316,12 @@ class AsyncDatabase:
         """Close the pool; calling it again does nothing."""
         if not self._closed:
             self._closed = True
-            await self._pool.close()
+            await self._close_pools()
+
+    async def _close_pools(self) -> None:
+        await self._pool.close()
+        for replica in self._replica_pools:
+            await replica.close()
 
     async def __aenter__(self) -> Self:
         if self._pool.closed and not self._closed:

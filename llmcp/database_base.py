@@ -38,12 +38,53 @@ class PoolStats(msgspec.Struct, frozen=True):
     errors: int
 
 
+class ReplicaHealth(msgspec.Struct, frozen=True):
+    """One replica as ``health_check()`` found it (``index`` in ``replica_urls``)."""
+
+    index: int
+    ok: bool
+    latency_ms: float | None = None  # None when it did not answer
+    # how far its replay is behind what it has received (None: not a standby)
+    replay_lag_bytes: int | None = None
+
+
 class Health(msgspec.Struct, frozen=True):
     """What ``health_check()`` found."""
 
     server_version: str
     latency_ms: float
     pool: PoolStats
+    replicas: tuple[ReplicaHealth, ...] = ()
+
+
+# what health_check asks a replica: the version and how far replay trails receipt
+REPLICA_HEALTH = (
+    "SELECT current_setting('server_version'),"
+    " pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::int8"
+)
+
+
+class ReplicaTurns:
+    """Round-robin over the replicas, skipping one for ``retry_after`` seconds after it
+    failed (its reads go to the primary meanwhile). No I/O: the databases hold the pools."""
+
+    def __init__(self, count: int, retry_after: float) -> None:
+        self._down_until = [0.0] * count
+        self._next = 0
+        self._retry_after = retry_after
+
+    def order(self, now: float) -> list[int]:
+        """The replicas to try for one read, in turn; empty when all are resting."""
+        count = len(self._down_until)
+        start, self._next = self._next, (self._next + 1) % max(count, 1)
+        turns = [(start + step) % count for step in range(count)]
+        return [index for index in turns if self._down_until[index] <= now]
+
+    def failed(self, index: int, now: float) -> None:
+        self._down_until[index] = now + self._retry_after
+
+    def is_down(self, index: int, now: float) -> bool:
+        return self._down_until[index] > now
 
 
 def pool_stats(stats: dict[str, int], *, min_size: int, max_size: int) -> PoolStats:

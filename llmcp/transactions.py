@@ -25,6 +25,7 @@ from typing import Any, Self, TypeVar
 
 import psycopg
 
+from llmcp import routing
 from llmcp.database import Database
 from llmcp.error_map import map_error
 from llmcp.errors import (
@@ -146,11 +147,31 @@ class TransactionManager:
         the block comes out as the llmcp error ``map_error`` makes of it, its
         message led by ``operation``, as the repositories' errors are.
         """
+        routing.note_write()  # llmcp cannot tell what the block runs: count it a write
         with self._connection() as conn:
             try:
                 yield conn
             except psycopg.Error as exc:
                 raise map_error(exc, operation=operation) from exc
+
+    def stale_ok(self, enabled: bool = True) -> contextlib.AbstractContextManager[None]:
+        """Let the block's stale-tolerant reads (README, Replicas and failover: the
+        paged and catalog lists, the metrics) go to a replica of
+        ``DatabaseConfig.replica_urls``; a plain ``with`` (no I/O), in both variants.
+
+        Still on the primary: every other call, every call inside a transaction,
+        and every read after this context wrote through llmcp (read-your-writes,
+        see llmcp.routing). A replica that is down or busy is skipped for the
+        primary. ``enabled=False`` turns it off for an inner block.
+        """
+        return routing.stale_ok(enabled)
+
+    def forget_writes(self) -> None:
+        """Forget that this context wrote, so that its stale-tolerant reads may go to a
+        replica again: for a thread that serves request after request in one context
+        (a sync worker pool), at the start of each request. A task or a
+        ``contextvars.copy_context()`` starts without the mark anyway."""
+        routing.forget_writes()
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:

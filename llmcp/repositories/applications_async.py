@@ -56,7 +56,7 @@ class AsyncApplicationRepository(AsyncRepository):
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[Application]:
         """The organization's applications, newest first."""
-        return await self._run(
+        return await self._read(
             self._queries.get_by_org_id,
             org_id=check.uuid_value("org_id", org_id),
             limit=check.limit(limit),

@@ -7,6 +7,7 @@ import builtins
 import datetime
 import uuid
 
+from llmcp import routing
 from llmcp import validation as check
 from llmcp.audit_writer import AuditWriter
 from llmcp.errors import ValidationError
@@ -50,9 +51,11 @@ class AuditLogRepository(Repository):
         that fails later); batched with COPY, retried while the database is
         away, stored exactly once; ``writer.flush()`` waits for everything
         accepted so far. Not part of the current transaction: a rollback does
-        not take it back.
+        not take it back. Counts as a write of this context (llmcp.routing): once
+        flushed, its row is on the primary before it is on a replica.
         """
         check.instance("new", new, NewAuditLog)
+        routing.note_write()
         return self.writer.submit(new)
 
     def _details(self, details: object) -> dict[str, JsonValue]:
@@ -122,7 +125,7 @@ class AuditLogRepository(Repository):
     def get_by_org_id(
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[AuditLog]:
-        return self._run(
+        return self._read(
             self._queries.get_by_org_id, org_id=check.uuid_value("org_id", org_id),
             limit=check.limit(limit), offset=check.offset(offset),
         )  # fmt: skip
@@ -130,7 +133,7 @@ class AuditLogRepository(Repository):
     def get_by_app_id(
         self, org_id: uuid.UUID, app_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[AuditLog]:
-        return self._run(
+        return self._read(
             self._queries.get_by_app_id, org_id=check.uuid_value("org_id", org_id),
             app_id=check.uuid_value("app_id", app_id),
             limit=check.limit(limit), offset=check.offset(offset),
@@ -139,7 +142,7 @@ class AuditLogRepository(Repository):
     def get_by_user_id(
         self, org_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[AuditLog]:
-        return self._run(
+        return self._read(
             self._queries.get_by_user_id, org_id=check.uuid_value("org_id", org_id),
             user_id=check.uuid_value("user_id", user_id),
             limit=check.limit(limit), offset=check.offset(offset),
@@ -154,7 +157,7 @@ class AuditLogRepository(Repository):
         offset: int = 0,
     ) -> builtins.list[AuditLog]:
         """Logs with ``start <= created_at < end``."""
-        return self._run(
+        return self._read(
             self._queries.get_by_date_range, org_id=check.uuid_value("org_id", org_id),
             **_range(start, end), limit=check.limit(limit), offset=check.offset(offset),
         )  # fmt: skip
@@ -162,7 +165,7 @@ class AuditLogRepository(Repository):
     def get_by_action(
         self, org_id: uuid.UUID, action: AuditAction, limit: int = 100, offset: int = 0
     ) -> builtins.list[AuditLog]:
-        return self._run(
+        return self._read(
             self._queries.get_by_action, org_id=check.uuid_value("org_id", org_id),
             action=check.member("action", action, AuditAction),
             limit=check.limit(limit), offset=check.offset(offset),

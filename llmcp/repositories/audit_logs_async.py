@@ -6,6 +6,7 @@ import builtins
 import datetime
 import uuid
 
+from llmcp import routing
 from llmcp import validation as check
 from llmcp.audit_writer_async import AsyncAuditWriter
 from llmcp.errors import ValidationError
@@ -49,9 +50,11 @@ class AsyncAuditLogRepository(AsyncRepository):
         that fails later); batched with COPY, retried while the database is
         away, stored exactly once; ``writer.flush()`` waits for everything
         accepted so far. Not part of the current transaction: a rollback does
-        not take it back.
+        not take it back. Counts as a write of this context (llmcp.routing): once
+        flushed, its row is on the primary before it is on a replica.
         """
         check.instance("new", new, NewAuditLog)
+        routing.note_write()
         return await self.writer.submit(new)
 
     def _details(self, details: object) -> dict[str, JsonValue]:
@@ -123,7 +126,7 @@ class AsyncAuditLogRepository(AsyncRepository):
     async def get_by_org_id(
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[AuditLog]:
-        return await self._run(
+        return await self._read(
             self._queries.get_by_org_id, org_id=check.uuid_value("org_id", org_id),
             limit=check.limit(limit), offset=check.offset(offset),
         )  # fmt: skip
@@ -131,7 +134,7 @@ class AsyncAuditLogRepository(AsyncRepository):
     async def get_by_app_id(
         self, org_id: uuid.UUID, app_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[AuditLog]:
-        return await self._run(
+        return await self._read(
             self._queries.get_by_app_id, org_id=check.uuid_value("org_id", org_id),
             app_id=check.uuid_value("app_id", app_id),
             limit=check.limit(limit), offset=check.offset(offset),
@@ -140,7 +143,7 @@ class AsyncAuditLogRepository(AsyncRepository):
     async def get_by_user_id(
         self, org_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[AuditLog]:
-        return await self._run(
+        return await self._read(
             self._queries.get_by_user_id, org_id=check.uuid_value("org_id", org_id),
             user_id=check.uuid_value("user_id", user_id),
             limit=check.limit(limit), offset=check.offset(offset),
@@ -155,7 +158,7 @@ class AsyncAuditLogRepository(AsyncRepository):
         offset: int = 0,
     ) -> builtins.list[AuditLog]:
         """Logs with ``start <= created_at < end``."""
-        return await self._run(
+        return await self._read(
             self._queries.get_by_date_range, org_id=check.uuid_value("org_id", org_id),
             **_range(start, end), limit=check.limit(limit), offset=check.offset(offset),
         )  # fmt: skip
@@ -163,7 +166,7 @@ class AsyncAuditLogRepository(AsyncRepository):
     async def get_by_action(
         self, org_id: uuid.UUID, action: AuditAction, limit: int = 100, offset: int = 0
     ) -> builtins.list[AuditLog]:
-        return await self._run(
+        return await self._read(
             self._queries.get_by_action, org_id=check.uuid_value("org_id", org_id),
             action=check.member("action", action, AuditAction),
             limit=check.limit(limit), offset=check.offset(offset),

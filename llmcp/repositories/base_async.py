@@ -7,12 +7,13 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import msgspec
 import psycopg
 
-from llmcp import tenancy
+from llmcp import routing, tenancy
 from llmcp import validation as check
 from llmcp.error_map import map_error, sqlstate_of
 from llmcp.errors import ConflictError, LlmcpError, NotFoundError
@@ -58,11 +59,57 @@ class AsyncRepository:
         row-level security then shows it that organization's rows only, whatever
         its own predicates say.
         """
+        if not routing.is_read(query.__name__):
+            routing.note_write()  # read-your-writes: this context's reads stay on the primary
         org_id = kwargs.get("org_id")
         if org_id is None:
             return await self._execute(query, *args, **kwargs)
         with tenancy.scoped(tenancy.ORG_ID, str(org_id)):
             return await self._execute(query, *args, **kwargs)
+
+    async def _read(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a stale-tolerant read (a list, the metrics): on a replica when the caller
+        allows it (``tx.stale_ok()``), no transaction is open and this context has not
+        written; else, or when no replica can serve it, as :meth:`_run` on the primary."""
+        if (
+            self._database.has_replicas
+            and routing.replica_allowed()
+            and self._transactions.current() is None
+        ):
+            org_id = kwargs.get("org_id")
+            with tenancy.scoped(tenancy.ORG_ID, str(org_id)) if org_id else nullcontext():
+                done, result = await self._on_replica(query, *args, **kwargs)
+            if done:
+                return result  # type: ignore[return-value]
+        return await self._run(query, *args, **kwargs)
+
+    async def _on_replica(
+        self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[bool, T | None]:
+        """``(True, result)`` from a replica, or ``(False, None)`` when none could answer
+        for a reason of the replica's own (down, lost, shutting down, a recovery
+        conflict): the caller then asks the primary. Any other error is the query's."""
+        lease = await self._database.acquire_replica()
+        if lease is None:
+            return False, None
+        index, conn = lease
+        try:
+            return True, await query(conn, *args, **kwargs)
+        except (psycopg.OperationalError, psycopg.errors.SerializationFailure) as exc:
+            operation = self._operation(query)
+            logger.warning("%s on replica %d failed with SQLSTATE %s; asking the primary",
+                           operation, index, sqlstate_of(exc))  # fmt: skip
+            self._database.replica_failed(index)
+            return False, None
+        except psycopg.Error as exc:
+            operation = self._operation(query)
+            logger.warning("%s failed with SQLSTATE %s", operation, sqlstate_of(exc))
+            raise map_error(exc, operation=operation) from exc
+        except msgspec.ValidationError as exc:
+            operation = self._operation(query)
+            raise LlmcpError(f"{operation}: a stored row does not match its type") from exc
+        finally:
+            await self._database.release_replica(index, conn)
 
     async def _execute(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one generated query: on the context's connection (a transaction's or
@@ -139,10 +186,10 @@ class AsyncRepository:
         size = check.limit(limit)
         scope = f"{self.entity}.{scope}"
         if cursor is None:
-            rows = await self._run(first, **filters, limit=size + 1, offset=0)
+            rows = await self._read(first, **filters, limit=size + 1, offset=0)
         else:
             created_at, row_id = decode_cursor(cursor, scope, secret=self._cursor_secret)
-            rows = await self._run(
+            rows = await self._read(
                 after, **filters, after_created_at=created_at, after_id=row_id, limit=size + 1
             )
         if len(rows) <= size:

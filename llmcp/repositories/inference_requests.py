@@ -109,7 +109,7 @@ class InferenceRequestRepository(Repository):
         self, org_id: uuid.UUID, start: datetime.datetime, end: datetime.datetime
     ) -> InferenceMetrics:
         """Totals of the organization's requests created in ``[start, end)``; zeros when none."""
-        row = self._run(
+        row = self._read(
             self._queries.get_metrics,
             org_id=check.uuid_value("org_id", org_id),
             **_range(start, end),
@@ -122,7 +122,7 @@ class InferenceRequestRepository(Repository):
     def get_by_org_id(
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[InferenceRequest]:
-        return self._run(
+        return self._read(
             self._queries.get_by_org_id, org_id=check.uuid_value("org_id", org_id),
             limit=check.limit(limit), offset=check.offset(offset),
         )  # fmt: skip
@@ -130,7 +130,7 @@ class InferenceRequestRepository(Repository):
     def get_by_app_id(
         self, org_id: uuid.UUID, app_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[InferenceRequest]:
-        return self._run(
+        return self._read(
             self._queries.get_by_app_id, org_id=check.uuid_value("org_id", org_id),
             app_id=check.uuid_value("app_id", app_id),
             limit=check.limit(limit), offset=check.offset(offset),
@@ -139,7 +139,7 @@ class InferenceRequestRepository(Repository):
     def get_by_user_id(
         self, org_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[InferenceRequest]:
-        return self._run(
+        return self._read(
             self._queries.get_by_user_id, org_id=check.uuid_value("org_id", org_id),
             user_id=check.uuid_value("user_id", user_id),
             limit=check.limit(limit), offset=check.offset(offset),
@@ -148,7 +148,7 @@ class InferenceRequestRepository(Repository):
     def get_by_status(
         self, org_id: uuid.UUID, status: InferenceStatus, limit: int = 100, offset: int = 0
     ) -> builtins.list[InferenceRequest]:
-        return self._run(
+        return self._read(
             self._queries.get_by_status, org_id=check.uuid_value("org_id", org_id),
             status=check.member("status", status, InferenceStatus),
             limit=check.limit(limit), offset=check.offset(offset),
@@ -163,7 +163,7 @@ class InferenceRequestRepository(Repository):
         offset: int = 0,
     ) -> builtins.list[InferenceRequest]:
         """Requests with ``start <= created_at < end``, newest first."""
-        return self._run(
+        return self._read(
             self._queries.get_by_date_range, org_id=check.uuid_value("org_id", org_id),
             **_range(start, end), limit=check.limit(limit), offset=check.offset(offset),
         )  # fmt: skip

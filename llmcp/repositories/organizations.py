@@ -46,7 +46,7 @@ class OrganizationRepository(Repository):
 
     def list(self, limit: int = 100, offset: int = 0) -> builtins.list[Organization]:
         """Newest first."""
-        return self._run(self._queries.list, limit=check.limit(limit), offset=check.offset(offset))
+        return self._read(self._queries.list, limit=check.limit(limit), offset=check.offset(offset))
 
     def update(self, org: Organization) -> Organization:
         """Store ``org``'s name and slug if its version is still current; returns the new row."""

@@ -47,7 +47,7 @@ class AsyncOrganizationRepository(AsyncRepository):
 
     async def list(self, limit: int = 100, offset: int = 0) -> builtins.list[Organization]:
         """Newest first."""
-        return await self._run(
+        return await self._read(
             self._queries.list, limit=check.limit(limit), offset=check.offset(offset)
         )
 

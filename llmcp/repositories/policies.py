@@ -71,7 +71,7 @@ class PolicyRepository(Repository):
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[Policy]:
         """Every policy of the organization (all levels), newest first."""
-        return self._run(
+        return self._read(
             self._queries.get_by_org_id,
             org_id=check.uuid_value("org_id", org_id),
             limit=check.limit(limit),
@@ -82,7 +82,7 @@ class PolicyRepository(Repository):
         self, org_id: uuid.UUID, app_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[Policy]:
         """Policies that name this application, newest first."""
-        return self._run(
+        return self._read(
             self._queries.get_by_app_id,
             org_id=check.uuid_value("org_id", org_id),
             app_id=check.uuid_value("app_id", app_id),
@@ -94,7 +94,7 @@ class PolicyRepository(Repository):
         self, org_id: uuid.UUID, user_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[Policy]:
         """Policies that name this user, newest first."""
-        return self._run(
+        return self._read(
             self._queries.get_by_user_id,
             org_id=check.uuid_value("org_id", org_id),
             user_id=check.uuid_value("user_id", user_id),

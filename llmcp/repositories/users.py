@@ -71,7 +71,7 @@ class UserRepository(Repository):
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0
     ) -> builtins.list[User]:
         """The organization's users, newest first."""
-        return self._run(
+        return self._read(
             self._queries.get_by_org_id,
             org_id=check.uuid_value("org_id", org_id),
             limit=check.limit(limit),

@@ -1,0 +1,91 @@
+"""Two local servers for the replica and failover tests: an embedded primary on
+127.0.0.1 and a streaming standby cloned from it with ``pg_basebackup -R``
+(``EmbeddedServer.clone_standby_of``), llmcp migrated on the primary and the
+application role made there (the standby gets both by replication)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+
+from llmcp.dev.embedded import EmbeddedServer
+from llmcp.dev.scratch import TEST_APP_PASSWORD, TEST_APP_ROLE, ensure_app_login_role, with_role
+from llmcp.migrate import Migrator
+from tests.servers import free_port
+
+DBNAME = "llmcp"
+
+
+@dataclass
+class Pair:
+    primary: EmbeddedServer
+    standby: EmbeddedServer
+
+    def owner_url(self, server: EmbeddedServer) -> str:
+        """The superuser's URL over TCP (the standby's superuser has the primary's password)."""
+        return server.url(DBNAME)
+
+    def app_url(self, server: EmbeddedServer) -> str:
+        """The application role's URL (a member of llmcp_app only) over TCP."""
+        return with_role(server.url(DBNAME), TEST_APP_ROLE, TEST_APP_PASSWORD)
+
+    def failover_url(self) -> str:
+        """Both servers in one URL; libpq takes the one that accepts writes."""
+        first, second = self.primary.tcp_port, self.standby.tcp_port
+        hosts = f"127.0.0.1:{first},127.0.0.1:{second}"
+        url = self.app_url(self.primary).replace(f"127.0.0.1:{first}", hosts)
+        return url + "?target_session_attrs=read-write"
+
+    def replay_caught_up(self, timeout: float = 30.0) -> None:
+        """Wait until the standby has replayed everything the primary has written."""
+        with psycopg.connect(self.owner_url(self.primary), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+        assert row is not None
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.owner_url(self.standby), autocommit=True) as conn:
+            while True:
+                done = conn.execute(
+                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (row[0],)
+                ).fetchone()
+                if done and done[0]:
+                    return
+                assert time.monotonic() < deadline, "the standby did not catch up"
+                time.sleep(0.01)
+
+    def set_synchronous(self, synchronous: bool) -> None:
+        """Make the primary wait for the standby's flush at each commit (or not):
+        ``synchronous_standby_names`` on the primary only, set after the clone, so
+        that a promoted standby does not wait for a standby of its own."""
+        names = "*" if synchronous else ""
+        with psycopg.connect(self.owner_url(self.primary), autocommit=True) as conn:
+            conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{names}'")
+            conn.execute("SELECT pg_reload_conf()")
+            deadline = time.monotonic() + 30
+            wanted = "sync" if synchronous else "async"
+            while True:  # the walsender takes the new state a moment after the reload
+                row = conn.execute("SELECT sync_state FROM pg_stat_replication").fetchone()
+                if row is not None and row[0] == wanted:
+                    return
+                assert time.monotonic() < deadline, f"the standby did not become {wanted}"
+                time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def primary_and_standby(*, durable: bool = False) -> Iterator[Pair]:
+    """A migrated primary and its running standby; both stopped and removed at the end.
+
+    ``durable=False`` (fsync off) is enough for routing tests; a crash test that
+    must count what an acknowledged commit guarantees wants ``durable=True``."""
+    with EmbeddedServer(durable=durable, tcp_port=free_port()) as primary:
+        Migrator(primary.url(DBNAME)).up()
+        ensure_app_login_role(primary.url(DBNAME))
+        standby = EmbeddedServer(durable=durable, tcp_port=free_port())
+        standby.clone_standby_of(primary)
+        with standby:
+            pair = Pair(primary, standby)
+            pair.replay_caught_up()
+            yield pair
