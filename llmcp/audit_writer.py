@@ -45,6 +45,7 @@ from llmcp.audit_writer_base import (
     MERGE,
     MERGE_ROW,
     XACT_ID,
+    XACT_ID_COMMIT_LEVEL,
     XACT_STATUS,
     Row,
     Unstored,
@@ -385,7 +386,9 @@ class AuditWriter:
         ``xact`` before COMMIT (to ask about it if the acknowledgement is lost)."""
         with self._lease() as conn:
             with conn.transaction():
-                cursor = conn.execute(XACT_ID)
+                level = self._database.config.synchronous_commit  # for this transaction
+                noted = XACT_ID if level is None else XACT_ID_COMMIT_LEVEL
+                cursor = conn.execute(noted, None if level is None else (level,))
                 found = cursor.fetchone()
                 assert found is not None
                 xact.append(str(found[0]))

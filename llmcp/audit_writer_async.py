@@ -44,6 +44,7 @@ from llmcp.audit_writer_base import (
     MERGE,
     MERGE_ROW,
     XACT_ID,
+    XACT_ID_COMMIT_LEVEL,
     XACT_STATUS,
     Row,
     Unstored,
@@ -384,7 +385,9 @@ class AsyncAuditWriter:
         ``xact`` before COMMIT (to ask about it if the acknowledgement is lost)."""
         async with self._lease() as conn:
             async with conn.transaction():
-                cursor = await conn.execute(XACT_ID)
+                level = self._database.config.synchronous_commit  # for this transaction
+                noted = XACT_ID if level is None else XACT_ID_COMMIT_LEVEL
+                cursor = await conn.execute(noted, None if level is None else (level,))
                 found = await cursor.fetchone()
                 assert found is not None
                 xact.append(str(found[0]))

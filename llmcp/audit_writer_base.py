@@ -69,6 +69,8 @@ MERGE_ROW = f"{MERGE} RETURNING 1"
 # the transaction of a write, to learn its outcome when the acknowledgement of its
 # COMMIT was lost (pg_xact_status: 'committed', 'aborted', 'in progress' or NULL)
 XACT_ID = "SELECT pg_current_xact_id()"
+# the same, setting synchronous_commit for the batch's transaction (no extra round trip)
+XACT_ID_COMMIT_LEVEL = "SELECT pg_current_xact_id(), set_config('synchronous_commit', %s, true)"
 XACT_STATUS = "SELECT pg_xact_status(%s::xid8)"
 
 Row = tuple[Any, ...]
@@ -88,7 +90,9 @@ class WriterStats(msgspec.Struct, frozen=True):
 
     ``accepted`` (every row ``submit`` returned an id for) always equals
     ``written + failed + dropped + queue_depth``; ``written`` rows are in the
-    table, ``failed`` ones are on ``writer.failures`` (the latest of them), and
+    table: written and acknowledged by the primary, which with asynchronous
+    replication does not yet mean on a standby (see README, Replicas and failover;
+    ``DatabaseConfig.synchronous_commit``), ``failed`` ones are on ``writer.failures`` (the latest of them), and
     ``dropped`` ones were given up because the queue was full (only with
     ``drop_when_full``). ``queue_depth`` and ``queue_bytes`` count the rows being
     written too.

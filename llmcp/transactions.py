@@ -242,7 +242,7 @@ class TransactionManager:
             committing = False
             try:
                 with conn.transaction():
-                    _apply_options(conn, isolation_level, read_only)
+                    self._apply_options(conn, isolation_level, read_only)
                     transaction = Transaction(conn)
                     link = _Active(self, conn, transaction, _current.get())
                     _current.set(link)
@@ -281,7 +281,7 @@ class TransactionManager:
         block = conn.transaction()
         try:
             block.__enter__()
-            _apply_options(conn, isolation_level, read_only)
+            self._apply_options(conn, isolation_level, read_only)
         except BaseException as exc:
             connections.__exit__(type(exc), exc, exc.__traceback__)
             if isinstance(exc, psycopg.Error):
@@ -316,6 +316,20 @@ class TransactionManager:
         transaction._finish = finish
         return transaction
 
+    def _apply_options(
+        self,
+        conn: psycopg.Connection[Any],
+        isolation_level: IsolationLevel | None,
+        read_only: bool,
+    ) -> None:
+        """SET TRANSACTION (and SET LOCAL synchronous_commit) right after BEGIN: nothing
+        leaks to the pooled connection."""
+        statement = transaction_modes(
+            isolation_level, read_only, self.database.config.synchronous_commit
+        )
+        if statement is not None:
+            conn.execute(statement)
+
     def retry(
         self,
         fn: Callable[[Transaction], T],
@@ -341,12 +355,3 @@ class TransactionManager:
                 delay = min(max_delay, base_delay * 2 ** (attempt - 1))
                 time.sleep(delay * random.uniform(0.5, 1.0))
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _apply_options(
-    conn: psycopg.Connection[Any], isolation_level: IsolationLevel | None, read_only: bool
-) -> None:
-    """SET TRANSACTION right after BEGIN: nothing leaks to the pooled connection."""
-    statement = transaction_modes(isolation_level, read_only)
-    if statement is not None:
-        conn.execute(statement)

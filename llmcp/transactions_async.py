@@ -243,7 +243,7 @@ class AsyncTransactionManager:
             committing = False
             try:
                 async with conn.transaction():
-                    await _apply_options(conn, isolation_level, read_only)
+                    await self._apply_options(conn, isolation_level, read_only)
                     transaction = AsyncTransaction(conn)
                     link = _Active(self, conn, transaction, _current.get())
                     _current.set(link)
@@ -282,7 +282,7 @@ class AsyncTransactionManager:
         block = conn.transaction()
         try:
             await block.__aenter__()
-            await _apply_options(conn, isolation_level, read_only)
+            await self._apply_options(conn, isolation_level, read_only)
         except BaseException as exc:
             await connections.__aexit__(type(exc), exc, exc.__traceback__)
             if isinstance(exc, psycopg.Error):
@@ -317,6 +317,20 @@ class AsyncTransactionManager:
         transaction._finish = finish
         return transaction
 
+    async def _apply_options(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        isolation_level: IsolationLevel | None,
+        read_only: bool,
+    ) -> None:
+        """SET TRANSACTION (and SET LOCAL synchronous_commit) right after BEGIN: nothing
+        leaks to the pooled connection."""
+        statement = transaction_modes(
+            isolation_level, read_only, self.database.config.synchronous_commit
+        )
+        if statement is not None:
+            await conn.execute(statement)
+
     async def retry(
         self,
         fn: Callable[[AsyncTransaction], Awaitable[T]],
@@ -344,12 +358,3 @@ class AsyncTransactionManager:
                 delay = min(max_delay, base_delay * 2 ** (attempt - 1))
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def _apply_options(
-    conn: psycopg.AsyncConnection[Any], isolation_level: IsolationLevel | None, read_only: bool
-) -> None:
-    """SET TRANSACTION right after BEGIN: nothing leaks to the pooled connection."""
-    statement = transaction_modes(isolation_level, read_only)
-    if statement is not None:
-        await conn.execute(statement)

@@ -56,11 +56,25 @@ def commit_error(exc: psycopg.Error, *, operation: str) -> LlmcpError:
     return error
 
 
-def transaction_modes(isolation_level: IsolationLevel | None, read_only: bool) -> sql.SQL | None:
-    """The SET TRANSACTION statement for these options, or None when there is none."""
+def transaction_modes(
+    isolation_level: IsolationLevel | None, read_only: bool, synchronous_commit: str | None = None
+) -> sql.Composed | None:
+    """What to run right after BEGIN for these options (one round trip), or None.
+
+    ``synchronous_commit`` (``DatabaseConfig.synchronous_commit``, one of
+    PostgreSQL's levels, checked by the config) is set with ``SET LOCAL``: it
+    ends with the transaction, so nothing sticks to a pooled server connection
+    (behind PgBouncer included)."""
+    statements: list[sql.Composable] = []
     modes = []
     if isolation_level is not None:
         modes.append(f"ISOLATION LEVEL {IsolationLevel(isolation_level).value}")
     if read_only:
         modes.append("READ ONLY")
-    return sql.SQL("SET TRANSACTION " + ", ".join(modes)) if modes else None
+    if modes:
+        statements.append(sql.SQL("SET TRANSACTION " + ", ".join(modes)))
+    if synchronous_commit is not None:
+        statements.append(
+            sql.SQL("SET LOCAL synchronous_commit = {}").format(sql.Literal(synchronous_commit))
+        )
+    return sql.SQL("; ").join(statements) if statements else None

@@ -6,9 +6,12 @@ application role made there (the standby gets both by replication)."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
@@ -72,6 +75,27 @@ class Pair:
                     return
                 assert time.monotonic() < deadline, f"the standby did not become {wanted}"
                 time.sleep(0.02)
+
+
+def crash(server: EmbeddedServer) -> None:
+    """Kill the server's postmaster and every backend of it at once (SIGKILL), as a
+    machine that dies would: no walsender gets to send what it has not sent yet."""
+    postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == postmaster:  # its parent
+                children.append(int(stat.parent.name))
+    for pid in [postmaster, *children]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{postmaster}").exists():  # gone once its parent reaped it
+        assert time.monotonic() < deadline, "the killed postmaster did not go away"
+        time.sleep(0.01)
+    # a dead postmaster leaves its pid file; pg_ctl would wait for it to go
+    (server.data_dir / "postmaster.pid").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
