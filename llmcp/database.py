@@ -28,6 +28,14 @@ from llmcp.error_map import map_error
 from llmcp.errors import DatabaseUnavailableError, LlmcpError
 from llmcp.migrate import Migrator
 
+RECONNECT_WINDOW = 1.0
+"""How long a pool slot keeps trying to reconnect (psycopg_pool's ``reconnect_timeout``)
+before it gives up. Its backoff doubles the wait after each failure (1, 2, 4, 8, ... s),
+so a slot that tried for minutes would next try as long after the server's return
+(a promotion) as the outage had lasted. Given up, the slot leaves the pool, and the
+next checkout grows it again at once (see ``_degraded``): attempts stay about a
+second apart however long the server is away."""
+
 REPLICA_WAIT = 0.1
 """How long a stale-tolerant read waits for a replica's connection before it goes to
 the primary instead (a replica that is down, or all its connections busy)."""
@@ -54,6 +62,7 @@ class Database:
             kwargs=config.connection_kwargs(),
             configure=self._configure,
             name=config.application_name,
+            reconnect_timeout=RECONNECT_WINDOW,
             open=False,
         )
         # one pool per replica, for stale-tolerant reads (llmcp.routing); opened
@@ -69,6 +78,7 @@ class Database:
                 kwargs=config.connection_kwargs(),
                 configure=self._configure,
                 name=f"{config.application_name}-replica-{index}",
+                reconnect_timeout=RECONNECT_WINDOW,
                 open=False,
             )
             for index, replica_url in enumerate(config.replica_urls)
@@ -175,9 +185,13 @@ class Database:
 
     def _degraded(self) -> bool:
         """Whether some pool slots hold no connection: they are being replaced, after
-        a failure with psycopg_pool's backoff (1, 2, 4, ... s between attempts)."""
+        a failure with psycopg_pool's backoff (1, 2, 4, ... s between attempts), or
+        gave up. Then each checkout waits briefly and asks again (each asking grows
+        the pool anew) or connects on its own."""
         stats = self._pool.get_stats()
-        return stats.get("pool_available", 0) == 0 and self._out < stats.get("pool_size", 0)
+        # slots that gave up reconnecting (RECONNECT_WINDOW) left the pool: below min_size
+        slots = max(stats.get("pool_size", 0), self.config.min_size)
+        return stats.get("pool_available", 0) == 0 and self._out < slots
 
     def _connect_directly(self) -> psycopg.Connection[Any] | None:
         """A connection of its own for one caller while the pool waits to reconnect

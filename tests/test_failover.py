@@ -86,6 +86,10 @@ def test_pool_and_writer_resume_within_a_second_of_a_promotion() -> None:
                 next_call = time.monotonic() - promoted
                 assert not writer.flush(timeout=30)
                 flushed = time.monotonic() - promoted
+                while factory.database.pool_stats().available < config.min_size:  # its slots
+                    assert time.monotonic() - promoted < 5, "the pool did not refill"
+                    time.sleep(0.01)
+                refilled = time.monotonic() - promoted
                 with psycopg.connect(replica.url("own")) as conn:
                     found = conn.execute(
                         "SELECT count(*), count(DISTINCT id) FROM audit_logs WHERE org_id = %s",
@@ -98,8 +102,9 @@ def test_pool_and_writer_resume_within_a_second_of_a_promotion() -> None:
                       f"{(waited[0] - promoted) * 1000:.0f} ms after the promotion, the next "
                       f"in {next_call * 1000:.0f} ms; writer: accepted {len(ids)}, stored "
                       f"{found[0]}, failed 0, lost 0, all stored {flushed * 1000:.0f} ms "
-                      "after the promotion")  # fmt: skip
-                assert waited[0] - promoted < 1.5 and flushed < 1.5
+                      f"after the promotion; the pool had its {config.min_size} connections "
+                      f"again {refilled * 1000:.0f} ms after it")  # fmt: skip
+                assert waited[0] - promoted < 1.5 and flushed < 1.5 and refilled < 1.5
                 writer.close()
 
 
