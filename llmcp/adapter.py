@@ -131,12 +131,12 @@ class PsycopgAdapter(_Base):
         if not self.single_exchange:
             return None
         self._setup(conn)
-        setting = tenancy.current()
+        setting, commit = tenancy.current(), tenancy.commit_setting()
         with conn.lock:
             if not pipelined.usable(conn):
                 return None
             for attempt in range(2):
-                plan = pipelined.plan(conn, sql, parameters, setting)
+                plan = pipelined.plan(conn, sql, parameters, setting, commit)
                 try:
                     results = conn.wait(pipelined.exchange(plan))
                 except BaseException:
@@ -153,10 +153,12 @@ class PsycopgAdapter(_Base):
     def _execute(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], sql: str,
                  parameters: Any, *, many: bool = False) -> None:  # fmt: skip
         """psycopg's path: a scoped call's setting goes first, in the same pipeline."""
-        setting = tenancy.current()
-        if setting is not None:
+        setting, commit = tenancy.current(), tenancy.commit_setting()
+        if setting is not None or commit is not None:
             with conn.pipeline():
-                conn.execute(_SET_SETTING, setting)
+                for given in (setting, commit):
+                    if given is not None:
+                        conn.execute(_SET_SETTING, given)
                 PsycopgAdapter._execute_one(cur, sql, parameters, many=many)
         else:
             PsycopgAdapter._execute_one(cur, sql, parameters, many=many)
@@ -240,12 +242,12 @@ class AsyncPsycopgAdapter(_Base):
         if not self.single_exchange:
             return None
         await self._setup(conn)
-        setting = tenancy.current()
+        setting, commit = tenancy.current(), tenancy.commit_setting()
         async with conn.lock:
             if not pipelined.usable(conn):
                 return None
             for attempt in range(2):
-                plan = pipelined.plan(conn, sql, parameters, setting)
+                plan = pipelined.plan(conn, sql, parameters, setting, commit)
                 try:
                     results = await conn.wait(pipelined.exchange(plan))
                 except BaseException:
@@ -262,10 +264,12 @@ class AsyncPsycopgAdapter(_Base):
     async def _execute(conn: psycopg.AsyncConnection[Any], cur: psycopg.AsyncCursor[Any],
                        sql: str, parameters: Any, *, many: bool = False) -> None:  # fmt: skip
         """psycopg's path: a scoped call's setting goes first, in the same pipeline."""
-        setting = tenancy.current()
-        if setting is not None:
+        setting, commit = tenancy.current(), tenancy.commit_setting()
+        if setting is not None or commit is not None:
             async with conn.pipeline():
-                await conn.execute(_SET_SETTING, setting)
+                for given in (setting, commit):
+                    if given is not None:
+                        await conn.execute(_SET_SETTING, given)
                 await AsyncPsycopgAdapter._execute_one(cur, sql, parameters, many=many)
         else:
             await AsyncPsycopgAdapter._execute_one(cur, sql, parameters, many=many)

@@ -158,7 +158,8 @@ class Plan:
         self.retryable = pgconn.transaction_status == _IDLE  # its own implicit transaction
 
 
-def plan(conn: AnyConnection, sql: str, parameters: Any, setting: Setting | None) -> Plan:
+def plan(conn: AnyConnection, sql: str, parameters: Any, setting: Setting | None,
+         also: Setting | None = None) -> Plan:  # fmt: skip
     """Dump the parameters (raising psycopg's errors for bad ones before anything
     is sent) and list the commands: closes due, Parse where needed, executions."""
     pgconn = conn.pgconn
@@ -177,10 +178,11 @@ def plan(conn: AnyConnection, sql: str, parameters: Any, setting: Setting | None
             result.closing[len(commands)] = name
             commands.append((_CLOSE, name, None, None))
         statements.to_close = []
-    if setting is not None:
-        encoding = pgconn._encoding
-        values = (setting[0].encode(encoding), setting[1].encode(encoding))
-        _add(result, statements, _SET_KEY, values, _TEXT_FORMATS)
+    for given in (setting, also):  # the tenant; a commit level (llmcp.tenancy)
+        if given is not None:
+            encoding = pgconn._encoding
+            values = (given[0].encode(encoding), given[1].encode(encoding))
+            _add(result, statements, _SET_KEY, values, _TEXT_FORMATS)
     result.statement = _add(result, statements, (query.query, query.types), query.params,
                             query.formats)  # fmt: skip
     return result

@@ -28,6 +28,9 @@ Setting = tuple[str, str]
 """A setting's name and value, set transaction-locally before a statement."""
 
 _current: ContextVar[Setting | None] = ContextVar("llmcp_tenant_setting", default=None)
+# DatabaseConfig.synchronous_commit for a single write outside a transaction, sent
+# the same way (set_config(..., true) in the statement's pipeline); None: the server's
+_commit: ContextVar[Setting | None] = ContextVar("llmcp_commit_setting", default=None)
 
 
 def current() -> Setting | None:
@@ -43,6 +46,22 @@ def scoped(name: str, value: str) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def commit_setting() -> Setting | None:
+    """The ``synchronous_commit`` the statement about to run must carry, if any."""
+    return _commit.get()
+
+
+@contextmanager
+def committing(level: str) -> Iterator[None]:
+    """Run the statements of the block with ``synchronous_commit`` at ``level``
+    (transaction-locally: a single call's implicit transaction)."""
+    token = _commit.set(("synchronous_commit", level))
+    try:
+        yield
+    finally:
+        _commit.reset(token)
 
 
 def tenant(org_id: uuid.UUID) -> AbstractContextManager[None]:

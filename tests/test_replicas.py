@@ -11,6 +11,7 @@ does in its task."""
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +22,8 @@ import pytest
 
 from llmcp.config import DatabaseConfig
 from llmcp.factory import RepositoryFactory
-from llmcp.inputs import NewApplication, NewOrganization
+from llmcp.generated.models import AuditAction
+from llmcp.inputs import NewApplication, NewAuditLog, NewOrganization
 from tests.replication import Pair, primary_and_standby
 
 T = TypeVar("T")
@@ -198,3 +200,61 @@ def test_a_replica_that_drops_its_connections_or_stops_is_skipped(
     while not all(r.ok for r in factory.database.health_check().replicas):
         assert time.monotonic() < deadline, "the replica did not come back"
         time.sleep(0.05)
+
+
+def test_synchronous_commit_is_set_for_single_writes_transactions_and_the_writer(
+    pair: Pair,
+) -> None:
+    """``synchronous_commit='remote_apply'`` with replay paused: each kind of commit waits
+    for the standby (seen on the primary: wait event ``SyncRep``) until replay resumes,
+    which only that level does (the test servers run with ``synchronous_commit=off``)."""
+    config = DatabaseConfig(url=pair.app_url(pair.primary), synchronous_commit="remote_apply",
+                            min_size=1, max_size=4)  # fmt: skip
+    pair.set_synchronous(True)
+    try:
+        with RepositoryFactory.connect(config) as factory:
+            repos, tx = factory.repositories(), factory.transaction_manager()
+            org = repos.organizations.create(NewOrganization(name="Y", slug=_slug()))
+
+            def single() -> None:
+                repos.organizations.create(NewOrganization(name="s", slug=_slug()))
+
+            def in_a_transaction() -> None:
+                with tx.transaction():
+                    repos.organizations.create(NewOrganization(name="t", slug=_slug()))
+
+            def by_the_writer() -> None:
+                repos.audit_logs.async_insert(
+                    NewAuditLog(
+                        org_id=org.id, action=AuditAction.USER_CREATED, resource_type="user"
+                    )
+                )
+                assert not repos.audit_logs.writer.flush(timeout=60)
+
+            for write in (single, in_a_transaction, by_the_writer):
+                _replay(pair, paused=True)
+                try:
+                    worker = threading.Thread(target=write)
+                    worker.start()
+                    _wait_for_sync_rep_wait(pair)
+                finally:
+                    _replay(pair, paused=False)
+                worker.join(timeout=60)
+                assert not worker.is_alive()
+    finally:
+        pair.set_synchronous(False)
+
+
+def _wait_for_sync_rep_wait(pair: Pair) -> None:
+    """Until a backend of the application role on the primary waits for the standby."""
+    deadline = time.monotonic() + 30
+    with psycopg.connect(pair.owner_url(pair.primary), autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE usename = 'llmcp_test_app' AND wait_event = 'SyncRep'"
+            ).fetchone()
+            if row and row[0]:
+                return
+            assert time.monotonic() < deadline, "no commit waited for the standby"
+            time.sleep(0.01)

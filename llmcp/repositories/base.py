@@ -62,6 +62,15 @@ class Repository:
         """
         if not routing.is_read(query.__name__):
             routing.note_write()  # read-your-writes: this context's reads stay on the primary
+            level = self._database.config.synchronous_commit
+            if level is not None and self._transactions.current() is None:
+                # a single write: its implicit transaction gets the level in its
+                # pipeline (a transaction got it at BEGIN)
+                with tenancy.committing(level):
+                    return self._scoped(query, *args, **kwargs)
+        return self._scoped(query, *args, **kwargs)
+
+    def _scoped(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         org_id = kwargs.get("org_id")
         if org_id is None:
             return self._execute(query, *args, **kwargs)

@@ -61,6 +61,15 @@ class AsyncRepository:
         """
         if not routing.is_read(query.__name__):
             routing.note_write()  # read-your-writes: this context's reads stay on the primary
+            level = self._database.config.synchronous_commit
+            if level is not None and self._transactions.current() is None:
+                # a single write: its implicit transaction gets the level in its
+                # pipeline (a transaction got it at BEGIN)
+                with tenancy.committing(level):
+                    return await self._scoped(query, *args, **kwargs)
+        return await self._scoped(query, *args, **kwargs)
+
+    async def _scoped(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         org_id = kwargs.get("org_id")
         if org_id is None:
             return await self._execute(query, *args, **kwargs)
