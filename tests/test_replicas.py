@@ -10,6 +10,7 @@ does in its task."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
 import time
@@ -22,6 +23,7 @@ import pytest
 
 from llmcp.config import DatabaseConfig
 from llmcp.factory import RepositoryFactory
+from llmcp.factory_async import AsyncRepositoryFactory
 from llmcp.generated.models import AuditAction
 from llmcp.inputs import NewApplication, NewAuditLog, NewOrganization
 from tests.replication import Pair, primary_and_standby
@@ -258,3 +260,33 @@ def _wait_for_sync_rep_wait(pair: Pair) -> None:
                 return
             assert time.monotonic() < deadline, "no commit waited for the standby"
             time.sleep(0.01)
+
+
+async def test_each_task_reads_its_own_writes_and_only_its_own(pair: Pair) -> None:
+    """The async API: a task that wrote reads from the primary; a sibling task started
+    from the same parent (which wrote nothing) still reads the replica."""
+    config = DatabaseConfig(url=pair.app_url(pair.primary), min_size=1, max_size=4,
+                            replica_urls=(pair.app_url(pair.standby),))  # fmt: skip
+    async with await AsyncRepositoryFactory.connect(config) as factory:
+        repos, tx = factory.repositories(), factory.transaction_manager()
+        tx.forget_writes()  # the test's context is a copy of one that wrote (other tests)
+        _replay(pair, paused=True)
+        try:
+            created = asyncio.Event()
+            slug = _slug()
+
+            async def writer_task() -> bool:
+                await repos.organizations.create(NewOrganization(name="A", slug=slug))
+                created.set()
+                with tx.stale_ok():
+                    return slug in {o.slug for o in await repos.organizations.list(limit=1000)}
+
+            async def sibling_task() -> bool:
+                await created.wait()
+                with tx.stale_ok():
+                    return slug in {o.slug for o in await repos.organizations.list(limit=1000)}
+
+            mine, sibling = await asyncio.gather(writer_task(), sibling_task())
+            assert (mine, sibling) == (True, False)
+        finally:
+            _replay(pair, paused=False)
