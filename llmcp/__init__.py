@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from llmcp.config import DatabaseConfig
     from llmcp.database import Database
     from llmcp.database_async import AsyncDatabase
-    from llmcp.database_base import Health, PoolStats
+    from llmcp.database_base import Health, PoolStats, ReplicaHealth
     from llmcp.errors import (
         CommitOutcomeUnknownError,
         ConflictError,
@@ -84,6 +84,7 @@ _WHERE = {
     "AsyncDatabase": "llmcp.database_async",
     "Health": "llmcp.database_base",
     "PoolStats": "llmcp.database_base",
+    "ReplicaHealth": "llmcp.database_base",
     "Repositories": "llmcp.factory",
     "RepositoryFactory": "llmcp.factory",
     "AsyncRepositories": "llmcp.factory_async",
@@ -194,6 +195,7 @@ __all__ = [
     "QueueFullError",
     "RateLimitConfig",
     "ReferenceViolationError",
+    "ReplicaHealth",
     "Repositories",
     "RepositoryFactory",
     "RoleNotFoundError",

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from llmcp.config import DatabaseConfig
+from llmcp.errors import ValidationError
 from llmcp.factory import RepositoryFactory
 from llmcp.factory_async import AsyncRepositoryFactory
 from llmcp.generated.models import AuditAction
@@ -290,3 +291,19 @@ async def test_each_task_reads_its_own_writes_and_only_its_own(pair: Pair) -> No
             assert (mine, sibling) == (True, False)
         finally:
             _replay(pair, paused=False)
+
+
+def test_replica_urls_from_the_environment_masked_and_checked() -> None:
+    first = "postgresql://svc:Replica-pw-1@db2:5432,db3:5432/llmcp?sslmode=require"
+    second = "postgresql://svc:Replica-pw-2@db4/llmcp"
+    env = {"LLMCP_DATABASE_URL": "postgresql://svc@db1/llmcp",
+           "LLMCP_REPLICA_URLS": f" {first}\n{second} ", "LLMCP_SYNCHRONOUS_COMMIT": "on"}  # fmt: skip
+    config = DatabaseConfig.from_env(env)
+    assert config.replica_urls == (first, second)  # a comma stays inside its URL
+    assert config.synchronous_commit == "on"
+    shown = repr(config)
+    assert "Replica-pw" not in shown and "db2:5432,db3:5432" in shown
+    with pytest.raises(ValidationError, match="synchronous_commit"):
+        DatabaseConfig(url="postgresql://db1/x", synchronous_commit="always")
+    with pytest.raises(ValidationError, match="replica_urls"):
+        DatabaseConfig(url="postgresql://db1/x", replica_urls=first)  # type: ignore[arg-type]
