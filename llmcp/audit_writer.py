@@ -28,6 +28,7 @@ then the row is dropped and counted.
 from __future__ import annotations
 
 import collections
+import datetime
 import random
 import threading
 import time
@@ -344,7 +345,8 @@ class AuditWriter:
         unknown, the server says whether that transaction committed.
         """
         attempt = 0
-        xact: list[str] = []  # the id of the latest attempt's transaction, once known
+        # the latest attempt's transaction, once known: its id and its server's start
+        xact: list[tuple[str, datetime.datetime]] = []
         merge = False
         while True:
             if self._abandoned:
@@ -381,7 +383,7 @@ class AuditWriter:
                         self._condition, lambda: self._abandoned, delay * random.uniform(0.5, 1.0)
                     )
 
-    def _insert(self, part: list[Row], xact: list[str]) -> None:
+    def _insert(self, part: list[Row], xact: list[tuple[str, datetime.datetime]]) -> None:
         """The usual path: one INSERT of ``part`` in one transaction, whose id goes into
         ``xact`` before COMMIT (to ask about it if the acknowledgement is lost)."""
         with self._lease() as conn:
@@ -391,25 +393,29 @@ class AuditWriter:
                 cursor = conn.execute(noted, None if level is None else (level,))
                 found = cursor.fetchone()
                 assert found is not None
-                xact.append(str(found[0]))
+                xact.append((str(found[0]), found[1]))
                 self._inject("before_write")
                 conn.execute(INSERT, (rows_param(part),))
             self._inject("after_commit")
 
-    def _status(self, xact: str) -> str:
+    def _status(self, xact: tuple[str, datetime.datetime]) -> str:
         """'committed' or 'aborted': what became of transaction ``xact`` (``_Unknown``
-        if the server cannot say, as after a failover)."""
+        if the server cannot say: another server, as after a failover, or the same
+        restarted, which may have given its id to another transaction)."""
+        xact_id, server_started = xact
         while True:
             with self._lease() as conn:
                 try:
                     self._inject("status")
-                    cursor = conn.execute(XACT_STATUS, (xact,))
+                    cursor = conn.execute(XACT_STATUS, (xact_id,))
                     found = cursor.fetchone()
                 except psycopg.Error as exc:
                     if is_transient(exc):
                         raise
                     raise _Unknown from exc  # an id this server never had
-            status = found[0] if found else None
+            if found is None or found[1] != server_started:
+                raise _Unknown  # not the server that ran it: its ids are not the same
+            status = found[0]
             if status in ("committed", "aborted"):
                 return str(status)
             if status is None:

@@ -67,11 +67,18 @@ MERGE = f"{INSERT} ON CONFLICT DO NOTHING"
 # one row: whether it went in (``RETURNING 1`` names no column, so it needs no SELECT policy)
 MERGE_ROW = f"{MERGE} RETURNING 1"
 # the transaction of a write, to learn its outcome when the acknowledgement of its
-# COMMIT was lost (pg_xact_status: 'committed', 'aborted', 'in progress' or NULL)
-XACT_ID = "SELECT pg_current_xact_id()"
+# COMMIT was lost (pg_xact_status: 'committed', 'aborted', 'in progress' or NULL),
+# and which server ran it: its postmaster's start. Another server (a promoted
+# standby), or the same one after a crash, may hand out that id again to another
+# transaction (one whose id the lost one never got to its WAL), whose status would
+# then be taken for the lost one's: a batch counted written and never stored.
+XACT_ID = "SELECT pg_current_xact_id(), pg_postmaster_start_time()"
 # the same, setting synchronous_commit for the batch's transaction (no extra round trip)
-XACT_ID_COMMIT_LEVEL = "SELECT pg_current_xact_id(), set_config('synchronous_commit', %s, true)"
-XACT_STATUS = "SELECT pg_xact_status(%s::xid8)"
+XACT_ID_COMMIT_LEVEL = (
+    "SELECT pg_current_xact_id(), pg_postmaster_start_time(),"
+    " set_config('synchronous_commit', %s, true)"
+)
+XACT_STATUS = "SELECT pg_xact_status(%s::xid8), pg_postmaster_start_time()"
 
 Row = tuple[Any, ...]
 
