@@ -286,7 +286,8 @@ class Database:
         started = time.perf_counter()
         replica = self._replica_pools[index]
         try:
-            conn = replica.getconn(self.config.connect_timeout)
+            # bounded: a replica that is away must not hold up the health of the service
+            conn = replica.getconn(min(self.config.connect_timeout, 1.0))
         except Exception:
             self.replica_failed(index)
             return ReplicaHealth(index, ok=False)

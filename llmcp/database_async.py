@@ -292,7 +292,8 @@ class AsyncDatabase:
         started = time.perf_counter()
         replica = self._replica_pools[index]
         try:
-            conn = await replica.getconn(self.config.connect_timeout)
+            # bounded: a replica that is away must not hold up the health of the service
+            conn = await replica.getconn(min(self.config.connect_timeout, 1.0))
         except Exception:
             self.replica_failed(index)
             return ReplicaHealth(index, ok=False)
