@@ -54,12 +54,9 @@ class Repository:
         self._cursor_secret = cursor_secret
 
     def _run(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one generated query, scoped to its ``org_id`` parameter when it has one.
-
-        Scoped, the statement carries that organization as its tenant (llmcp.tenancy):
-        row-level security then shows it that organization's rows only, whatever
-        its own predicates say.
-        """
+        """Run one generated query on the primary (see :meth:`_scoped`). A query that is
+        not a read (llmcp.routing.is_read) marks the context written, and outside a
+        transaction carries ``DatabaseConfig.synchronous_commit`` when it is set."""
         if not routing.is_read(query.__name__):
             routing.note_write()  # read-your-writes: this context's reads stay on the primary
             level = self._database.config.synchronous_commit
@@ -71,6 +68,12 @@ class Repository:
         return self._scoped(query, *args, **kwargs)
 
     def _scoped(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one generated query, scoped to its ``org_id`` parameter when it has one.
+
+        Scoped, the statement carries that organization as its tenant (llmcp.tenancy):
+        row-level security then shows it that organization's rows only, whatever
+        its own predicates say.
+        """
         org_id = kwargs.get("org_id")
         if org_id is None:
             return self._execute(query, *args, **kwargs)
