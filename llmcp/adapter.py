@@ -42,7 +42,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.enum import EnumInfo, register_enum
 from psycopg.types.json import set_json_loads
 
-from llmcp import pipelined, tenancy
+from llmcp import pipelined, pooled, tenancy
 from llmcp.json_types import encode_hook
 
 RowMaker = Callable[..., Any]
@@ -51,9 +51,6 @@ _Done = tuple[pipelined.Plan, PGresult]
 
 SYNC_ADAPTER = "llmcp_psycopg"
 ASYNC_ADAPTER = "llmcp_apsycopg"
-
-# the tenant setting of a scoped call, sent in the statement's round trip (llmcp.tenancy)
-_SET_SETTING = "SELECT set_config(%s, %s, true)"
 
 _ENUM_QUERY = """
 SELECT t.typname, t.oid, t.typarray, array_agg(e.enumlabel ORDER BY e.enumsortorder)
@@ -152,11 +149,12 @@ class PsycopgAdapter(_Base):
     @staticmethod
     def _execute(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], sql: str,
                  parameters: Any, *, many: bool = False) -> None:  # fmt: skip
-        """psycopg's path: a scoped call's setting goes first, in the same pipeline."""
-        setting = tenancy.current()
-        if setting is not None:
+        """psycopg's path: a scoped call's setting (and, behind a transaction pooler,
+        the connection's settings) goes first, in the same pipeline."""
+        settings = pipelined.call_settings(conn, tenancy.current())
+        if settings:
             with conn.pipeline():
-                conn.execute(_SET_SETTING, setting)
+                conn.execute(pooled.set_config_query(len(settings) // 2), settings)
                 PsycopgAdapter._execute_one(cur, sql, parameters, many=many)
         else:
             PsycopgAdapter._execute_one(cur, sql, parameters, many=many)
@@ -261,11 +259,12 @@ class AsyncPsycopgAdapter(_Base):
     @staticmethod
     async def _execute(conn: psycopg.AsyncConnection[Any], cur: psycopg.AsyncCursor[Any],
                        sql: str, parameters: Any, *, many: bool = False) -> None:  # fmt: skip
-        """psycopg's path: a scoped call's setting goes first, in the same pipeline."""
-        setting = tenancy.current()
-        if setting is not None:
+        """psycopg's path: a scoped call's setting (and, behind a transaction pooler,
+        the connection's settings) goes first, in the same pipeline."""
+        settings = pipelined.call_settings(conn, tenancy.current())
+        if settings:
             async with conn.pipeline():
-                await conn.execute(_SET_SETTING, setting)
+                await conn.execute(pooled.set_config_query(len(settings) // 2), settings)
                 await AsyncPsycopgAdapter._execute_one(cur, sql, parameters, many=many)
         else:
             await AsyncPsycopgAdapter._execute_one(cur, sql, parameters, many=many)

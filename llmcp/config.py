@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from llmcp import conninfo
 from llmcp.errors import ValidationError
@@ -14,6 +14,12 @@ from llmcp.paging import MIN_SECRET_LENGTH
 _ENV_PREFIX = "LLMCP_"
 URL_VARIABLE = f"{_ENV_PREFIX}DATABASE_URL"
 MIGRATION_URL_VARIABLE = f"{_ENV_PREFIX}MIGRATION_URL"
+POOLER_VARIABLE = f"{_ENV_PREFIX}POOLER"
+POOLER_PREPARED_VARIABLE = f"{_ENV_PREFIX}POOLER_PREPARED_STATEMENTS"
+
+Pooler = Literal["transaction"]
+"""What ``DatabaseConfig.pooler`` may name: a transaction-mode pooler (PgBouncer)."""
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 def migration_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
@@ -35,8 +41,15 @@ class DatabaseConfig:
     ``LLMCP_MIGRATION_URL``, ``LLMCP_POOL_MIN_SIZE``, ``LLMCP_POOL_MAX_SIZE``, ``LLMCP_MAX_LIFETIME``,
     ``LLMCP_MAX_IDLE``, ``LLMCP_CONNECT_TIMEOUT``, ``LLMCP_ACQUIRE_TIMEOUT``,
     ``LLMCP_STATEMENT_TIMEOUT``, ``LLMCP_APPLICATION_NAME``,
-    ``LLMCP_AUDIT_DETAILS_MAX_BYTES``, ``LLMCP_JSON_MAX_DEPTH`` and
-    ``LLMCP_CURSOR_SECRET``.
+    ``LLMCP_AUDIT_DETAILS_MAX_BYTES``, ``LLMCP_JSON_MAX_DEPTH``,
+    ``LLMCP_CURSOR_SECRET``, ``LLMCP_POOLER`` and ``LLMCP_POOLER_PREPARED_STATEMENTS``.
+
+    ``pooler="transaction"`` says that ``url`` reaches the server through a
+    transaction-mode pooler (PgBouncer): no session state is relied on, and
+    statements are parsed unnamed on each call unless
+    ``pooler_prepared_statements`` says the pooler tracks protocol-level prepared
+    statements (PgBouncer 1.21+ with ``max_prepared_statements`` > 0). Left None, a
+    pooler is detected when the pool opens (see :mod:`llmcp.pooled`).
     """
 
     url: str
@@ -60,6 +73,11 @@ class DatabaseConfig:
     audit_details_max_bytes: int = 1 << 20
     # untyped JSON (audit details) may nest at most this deep
     json_max_depth: int = 64
+    # the server is behind a transaction-mode pooler (None: detected at open)
+    pooler: Pooler | None = None
+    # that pooler keeps protocol-level prepared statements per client (PgBouncer >= 1.21
+    # with max_prepared_statements): llmcp's named statements are then safe through it
+    pooler_prepared_statements: bool = False
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -75,6 +93,12 @@ class DatabaseConfig:
             raise ValidationError("audit_details_max_bytes and json_max_depth: must be positive")
         if self.cursor_secret is not None and len(self.cursor_secret) < MIN_SECRET_LENGTH:
             raise ValidationError(f"cursor_secret: needs at least {MIN_SECRET_LENGTH} bytes")
+        if self.pooler is not None and self.pooler not in get_args(Pooler):
+            raise ValidationError("pooler: 'transaction' or None")
+        if self.pooler_prepared_statements and self.pooler is None:
+            raise ValidationError(
+                "pooler_prepared_statements: applies behind a pooler; set pooler='transaction' too"
+            )
         conninfo.remember(self.url)  # masked in every message and log record from now on
         if self.migration_url is not None:
             conninfo.remember(self.migration_url)
@@ -121,6 +145,7 @@ class DatabaseConfig:
         migration_url = migration_url_from_env(env)
         if migration_url is not None:
             values["migration_url"] = migration_url
+        values.update(_pooler_from_env(env))
         secret = env.get(f"{_ENV_PREFIX}CURSOR_SECRET")
         if secret:
             values["cursor_secret"] = secret.encode()
@@ -145,11 +170,34 @@ class DatabaseConfig:
             "application_name": self.application_name,
         }
 
-    def session_settings(self) -> str:
-        """The SET statements run on every new connection: TimeZone UTC (timestamps of
+    def connection_settings(self) -> tuple[tuple[str, str], ...]:
+        """llmcp's per-connection settings, as (name, value): TimeZone UTC (timestamps of
         the years 1 and 9999 read back whatever the server's TimeZone) and
-        ``statement_timeout`` (if not None: else the server's own)."""
-        settings = ["SET TimeZone = 'UTC'"]
+        ``statement_timeout`` in milliseconds (if not None: else the server's own)."""
+        settings = [("TimeZone", "UTC")]
         if self.statement_timeout is not None:
-            settings.append(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
-        return "; ".join(settings)
+            settings.append(("statement_timeout", str(int(self.statement_timeout * 1000))))
+        return tuple(settings)
+
+    def session_settings(self) -> str:
+        """The SET statements run on every new connection (:meth:`connection_settings`);
+        behind a transaction pooler, see :mod:`llmcp.pooled` instead."""
+        return "; ".join(f"SET {name} = '{value}'" for name, value in self.connection_settings())
+
+def _pooler_from_env(env: Mapping[str, str]) -> dict[str, object]:
+    """``pooler`` and ``pooler_prepared_statements`` from ``LLMCP_POOLER`` (``transaction``;
+    ``none`` or empty: not set) and ``LLMCP_POOLER_PREPARED_STATEMENTS`` (true / false)."""
+    values: dict[str, object] = {}
+    pooler = env.get(POOLER_VARIABLE)
+    if pooler is not None:
+        pooler = pooler.strip().lower()
+        values["pooler"] = None if pooler in ("", "none") else pooler
+    prepared = env.get(POOLER_PREPARED_VARIABLE)
+    if prepared is not None:
+        flag = prepared.strip().lower()
+        if flag not in _TRUE + _FALSE:
+            raise ValidationError(
+                "pooler_prepared_statements: cannot read it from the environment (true or false)"
+            )
+        values["pooler_prepared_statements"] = flag in _TRUE
+    return values

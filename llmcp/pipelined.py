@@ -9,7 +9,9 @@ are prepared on the server once per connection, under names of our own
 (``_llmcp_N``, apart from psycopg's ``_pg3_N``), the Parse riding in the same
 pipeline as the first execution; on a connection whose ``prepare_threshold``
 is None (psycopg's switch for poolers without prepared statements) each call
-parses the unnamed statement instead, in the same single round trip.
+parses the unnamed statement instead, in the same single round trip. Behind a
+transaction pooler (llmcp.pooled) the connection's own settings ride in the
+same ``set_config`` statement as the tenant's, in every call.
 
 This module holds what the sync and async adapters share and does no I/O
 itself: :func:`plan` (parameters dumped, statements to prepare), :func:`exchange`
@@ -43,6 +45,7 @@ and jsonb loaders registered on it apply) and ``psycopg.errors.error_from_result
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections import OrderedDict
 from typing import Any
@@ -56,6 +59,7 @@ from psycopg.adapt import Transformer
 from psycopg.generators import fetch_many, send
 from psycopg.pq.abc import PGconn, PGresult
 
+from llmcp import pooled
 from llmcp.tenancy import Setting
 
 Key = tuple[bytes, tuple[int, ...]]
@@ -118,6 +122,32 @@ class Statements:
 
 _statements: weakref.WeakKeyDictionary[Any, Statements] = weakref.WeakKeyDictionary()
 _owned: weakref.WeakSet[Any] = weakref.WeakSet()
+# behind a transaction pooler: the settings each call carries, per connection (as text)
+_every_call: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def settings_in_every_call(conn: AnyConnection, settings: tuple[tuple[str, str], ...]) -> None:
+    """Send ``settings`` (name, value) with every call on ``conn``, transaction-local
+    (``set_config(..., true)``), beside the tenant setting: behind a transaction
+    pooler a session ``SET`` would stay on whichever server connection ran it."""
+    _every_call[conn] = pooled.flat(settings)
+
+
+def call_settings(conn: AnyConnection, setting: Setting | None) -> tuple[str, ...]:
+    """The ``set_config`` parameters of a call on ``conn``: its connection's settings
+    when it is behind a transaction pooler, then the tenant's; () when none."""
+    values = _every_call.get(conn, ())
+    return values if setting is None else values + setting
+
+
+@functools.cache
+def _settings_key(pairs: int) -> Key:
+    return (pooled.set_config_statement(pairs), (_TEXT_OID,) * (2 * pairs))
+
+
+@functools.cache
+def _text_formats(count: int) -> tuple[pq.Format, ...]:
+    return (pq.Format.TEXT,) * count
 
 
 def own_statements(conn: AnyConnection) -> None:
@@ -177,7 +207,12 @@ def plan(conn: AnyConnection, sql: str, parameters: Any, setting: Setting | None
             result.closing[len(commands)] = name
             commands.append((_CLOSE, name, None, None))
         statements.to_close = []
-    if setting is not None:
+    if conn in _every_call:  # behind a transaction pooler
+        encoding = pgconn._encoding
+        texts = call_settings(conn, setting)
+        values = tuple(text.encode(encoding) for text in texts)
+        _add(result, statements, _settings_key(len(texts) // 2), values, _text_formats(len(texts)))
+    elif setting is not None:
         encoding = pgconn._encoding
         values = (setting[0].encode(encoding), setting[1].encode(encoding))
         _add(result, statements, _SET_KEY, values, _TEXT_FORMATS)
