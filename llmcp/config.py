@@ -184,6 +184,7 @@ class DatabaseConfig:
         behind a transaction pooler, see :mod:`llmcp.pooled` instead."""
         return "; ".join(f"SET {name} = '{value}'" for name, value in self.connection_settings())
 
+
 def _pooler_from_env(env: Mapping[str, str]) -> dict[str, object]:
     """``pooler`` and ``pooler_prepared_statements`` from ``LLMCP_POOLER`` (``transaction``;
     ``none`` or empty: not set) and ``LLMCP_POOLER_PREPARED_STATEMENTS`` (true / false)."""

@@ -28,8 +28,8 @@ import psycopg
 import pytest
 
 from llmcp.config import DatabaseConfig
-from llmcp.dev.scratch import pooler_url
 from llmcp.dev.embedded import EmbeddedServer
+from llmcp.dev.scratch import pooler_url
 from llmcp.migrate import Migrator
 from llmcp.testing import TestDatabases
 

@@ -38,6 +38,20 @@ def binary() -> Path | None:
     return None if found is None else Path(found)
 
 
+def default_os_user() -> str:
+    """Whom PgBouncer runs as under root: the embedded server's user (it reaches that
+    server's private socket), else Debian's ``postgres``."""
+    from llmcp.dev.embedded import SYSTEM_USER
+
+    for name in (SYSTEM_USER, "postgres"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    return "nobody"
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -64,7 +78,7 @@ class PgBouncer:
         *,
         server: Mapping[str, str],
         users: Mapping[str, str],
-        os_user: str = "postgres",
+        os_user: str | None = None,
         port: int | None = None,
         pool_size: int = 20,
         max_prepared_statements: int = 0,
@@ -72,7 +86,7 @@ class PgBouncer:
         self.folder = folder
         self.server = dict(server)
         self.users = dict(users)
-        self.os_user = os_user if os.geteuid() == 0 else None
+        self.os_user = (os_user or default_os_user()) if os.geteuid() == 0 else None
         self._port = port
         self.pool_size = pool_size
         self.max_prepared_statements = max_prepared_statements
@@ -98,7 +112,9 @@ class PgBouncer:
     def url(self, dbname: str, user: str) -> str:
         """A libpq URL for ``dbname`` as ``user`` (one of ``users``) through this PgBouncer."""
         password = quote(self.users[user], safe="")
-        return f"postgresql://{quote(user, safe='')}:{password}@127.0.0.1:{self.port}/{quote(dbname)}"
+        return (
+            f"postgresql://{quote(user, safe='')}:{password}@127.0.0.1:{self.port}/{quote(dbname)}"
+        )
 
     # -- lifecycle --------------------------------------------------------
 
@@ -285,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.get("user") and settings.get("password"):
         users[settings["user"]] = settings["password"]
     server = {"host": settings.get("host") or "127.0.0.1", "port": settings.get("port") or "5432"}
-    bouncer = PgBouncer(args.folder, server=server, users=users)
+    bouncer = PgBouncer(args.folder, server=server, users=users, os_user="postgres")
     if args.stop:
         bouncer.stop()
         return 0
