@@ -27,7 +27,12 @@ from llmcp.config import DatabaseConfig
 from llmcp.database import Database
 from llmcp.dev.pgbouncer import PgBouncer, binary
 from llmcp.dev.scratch import TEST_APP_PASSWORD, TEST_APP_ROLE
-from llmcp.errors import CommitOutcomeUnknownError, DatabaseUnavailableError, MigrationError
+from llmcp.errors import (
+    CommitOutcomeUnknownError,
+    DatabaseUnavailableError,
+    MigrationError,
+    ValidationError,
+)
 from llmcp.factory import RepositoryFactory
 from llmcp.factory_async import AsyncRepositoryFactory
 from llmcp.generated.models import AuditAction
@@ -312,3 +317,23 @@ def test_a_connection_lost_during_commit_through_pgbouncer_leaves_the_outcome_un
             (fresh_name,),
         ).fetchone()
         assert row == (0,)
+
+
+def test_the_pooler_settings_and_their_environment() -> None:
+    url = "postgresql://app@127.0.0.1:6432/app"
+    env = {"LLMCP_DATABASE_URL": url, "LLMCP_POOLER": "Transaction"}
+    config = DatabaseConfig.from_env(env | {"LLMCP_POOLER_PREPARED_STATEMENTS": "true"})
+    assert (config.pooler, config.pooler_prepared_statements) == ("transaction", True)
+    assert DatabaseConfig.from_env(env).pooler_prepared_statements is False
+    assert (
+        DatabaseConfig.from_env({"LLMCP_DATABASE_URL": url, "LLMCP_POOLER": "none"}).pooler is None
+    )
+    for wrong in (
+        {"pooler": "session"},
+        {"pooler_prepared_statements": True},  # without a pooler
+    ):
+        with pytest.raises(ValidationError):
+            DatabaseConfig(url=url, **wrong)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        DatabaseConfig.from_env(env | {"LLMCP_POOLER_PREPARED_STATEMENTS": "maybe"})
+    assert "pooler='transaction'" in repr(config)
