@@ -3,9 +3,11 @@
 One run, one server (embedded, or ``LLMCP_DATABASE_URL``), as the application
 role: a tenant-scoped point lookup (``applications.get_by_id``) and a create
 (``users.create``), sync (one client) and async (8 tasks on a pool of 4), in
-three set-ups: direct (named statements, session settings), pooled mode on the
+four set-ups: direct (named statements, session settings), pooled mode on the
 server itself (``pooler="transaction"``: unnamed statements, settings in every
-call), and through a PgBouncer of its own (needs Debian's ``pgbouncer``).
+call), the same with named statements (``pooler_prepared_statements``, as for
+PgBouncer 1.21+), and through a PgBouncer of its own (Debian's ``pgbouncer``
+1.18: unnamed statements).
 Rounds alternate between the set-ups, the best round of each is kept, and the
 ratios are to direct (throughput; higher is better). Nothing is written.
 """
@@ -108,6 +110,9 @@ def main() -> None:
             setups = {
                 "direct": DatabaseConfig(url=direct, max_size=4),
                 "pooled mode, direct": DatabaseConfig(url=direct, max_size=4, pooler="transaction"),
+                "pooled, named, direct": DatabaseConfig(
+                    url=direct, max_size=4, pooler="transaction", pooler_prepared_statements=True
+                ),
                 "through pgbouncer": DatabaseConfig(url=bouncer.url(name, TEST_APP_ROLE),
                                                     max_size=4, pooler="transaction"),
             }  # fmt: skip
