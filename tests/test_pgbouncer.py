@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -328,12 +329,13 @@ def test_the_pooler_settings_and_their_environment() -> None:
     assert (
         DatabaseConfig.from_env({"LLMCP_DATABASE_URL": url, "LLMCP_POOLER": "none"}).pooler is None
     )
-    for wrong in (
+    wrong: list[dict[str, Any]] = [
         {"pooler": "session"},
         {"pooler_prepared_statements": True},  # without a pooler
-    ):
+    ]
+    for fields in wrong:
         with pytest.raises(ValidationError):
-            DatabaseConfig(url=url, **wrong)  # type: ignore[arg-type]
+            DatabaseConfig(url=url, **fields)
     with pytest.raises(ValidationError):
         DatabaseConfig.from_env(env | {"LLMCP_POOLER_PREPARED_STATEMENTS": "maybe"})
     assert "pooler='transaction'" in repr(config)
