@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck codegen-check catalog-check pytest test-system-postgres bench clean
+.PHONY: demo test lint typecheck codegen-check catalog-check pytest test-system-postgres test-pgbouncer bench clean
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -18,7 +18,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/llmcp demo
 
-test: lint typecheck codegen-check catalog-check pytest test-system-postgres
+test: lint typecheck codegen-check catalog-check pytest test-system-postgres test-pgbouncer
 
 # SQL: house style in .sqlfluff; migration safety by squawk (dbmate runs each
 # migration in a transaction). Exceptions sit next to their statement, with the reason.
@@ -56,6 +56,21 @@ test-system-postgres: $(STAMP)
 		echo "--- again against the system PostgreSQL ($$url)" && \
 		LLMCP_DATABASE_URL="$$url" $(BIN)/pytest; \
 	else echo "--- no second pass: CI is not set or there is no system PostgreSQL"; fi
+
+# In CI, the suites that go through the repositories, transactions and the writer run
+# once more with the application role behind our own PgBouncer in transaction mode
+# (Debian's 1.18: prepared statements off), in front of the system PostgreSQL;
+# migrations and the owner's work stay direct. Tests marked direct_connection
+# are skipped there. The property suites run a tenth of their examples (`pooled`).
+POOLED_SUITES := tests/repositories tests/properties tests/test_audit_writer.py \
+	tests/test_audit_writer_async.py tests/test_tenant_pipeline.py tests/test_pgbouncer.py
+test-pgbouncer: $(STAMP)
+	@if [ "$$CI" = "true" ] && command -v pg_ctlcluster >/dev/null 2>&1; then \
+		url=$$(scripts/system-postgres-url) && pooler=$$(scripts/pgbouncer-url) && \
+		echo "--- again through PgBouncer ($$pooler, transaction mode) in front of $$url" && \
+		LLMCP_DATABASE_URL="$$url" LLMCP_TEST_POOLER_URL="$$pooler" LLMCP_POOLER=transaction \
+		HYPOTHESIS_PROFILE=pooled $(BIN)/pytest $(POOLED_SUITES); \
+	else echo "--- no PgBouncer pass: CI is not set or there is no system PostgreSQL"; fi
 
 clean:
 	rm -rf $(VENV) .llmcp build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

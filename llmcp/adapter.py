@@ -42,7 +42,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.enum import EnumInfo, register_enum
 from psycopg.types.json import set_json_loads
 
-from llmcp import pipelined, tenancy
+from llmcp import pipelined, pooled, tenancy
 from llmcp.json_types import encode_hook
 
 RowMaker = Callable[..., Any]
@@ -51,9 +51,6 @@ _Done = tuple[pipelined.Plan, PGresult]
 
 SYNC_ADAPTER = "llmcp_psycopg"
 ASYNC_ADAPTER = "llmcp_apsycopg"
-
-# the tenant setting of a scoped call, sent in the statement's round trip (llmcp.tenancy)
-_SET_SETTING = "SELECT set_config(%s, %s, true)"
 
 _ENUM_QUERY = """
 SELECT t.typname, t.oid, t.typarray, array_agg(e.enumlabel ORDER BY e.enumsortorder)
@@ -152,13 +149,12 @@ class PsycopgAdapter(_Base):
     @staticmethod
     def _execute(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], sql: str,
                  parameters: Any, *, many: bool = False) -> None:  # fmt: skip
-        """psycopg's path: a scoped call's setting goes first, in the same pipeline."""
-        setting, commit = tenancy.current(), tenancy.commit_setting()
-        if setting is not None or commit is not None:
+        """psycopg's path: a scoped call's setting, a commit level (and, behind a
+        transaction pooler, the connection's settings) go first, in the same pipeline."""
+        settings = pipelined.call_settings(conn, tenancy.current(), tenancy.commit_setting())
+        if settings:
             with conn.pipeline():
-                for given in (setting, commit):
-                    if given is not None:
-                        conn.execute(_SET_SETTING, given)
+                conn.execute(pooled.set_config_query(len(settings) // 2), settings)
                 PsycopgAdapter._execute_one(cur, sql, parameters, many=many)
         else:
             PsycopgAdapter._execute_one(cur, sql, parameters, many=many)
@@ -263,13 +259,12 @@ class AsyncPsycopgAdapter(_Base):
     @staticmethod
     async def _execute(conn: psycopg.AsyncConnection[Any], cur: psycopg.AsyncCursor[Any],
                        sql: str, parameters: Any, *, many: bool = False) -> None:  # fmt: skip
-        """psycopg's path: a scoped call's setting goes first, in the same pipeline."""
-        setting, commit = tenancy.current(), tenancy.commit_setting()
-        if setting is not None or commit is not None:
+        """psycopg's path: a scoped call's setting, a commit level (and, behind a
+        transaction pooler, the connection's settings) go first, in the same pipeline."""
+        settings = pipelined.call_settings(conn, tenancy.current(), tenancy.commit_setting())
+        if settings:
             async with conn.pipeline():
-                for given in (setting, commit):
-                    if given is not None:
-                        await conn.execute(_SET_SETTING, given)
+                await conn.execute(pooled.set_config_query(len(settings) // 2), settings)
                 await AsyncPsycopgAdapter._execute_one(cur, sql, parameters, many=many)
         else:
             await AsyncPsycopgAdapter._execute_one(cur, sql, parameters, many=many)

@@ -179,8 +179,9 @@ def is_transient(exc: BaseException) -> bool:
     if not isinstance(exc, psycopg.Error):
         return False  # raised while encoding a row: ValueError, TypeError, ...
     state = exc.sqlstate
-    if state is None:
-        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    if state is None:  # lost, also as PgBouncer reports it (see llmcp.error_map)
+        lost = isinstance(map_error(exc, operation="audit_writer"), DatabaseUnavailableError)
+        return lost or isinstance(exc, psycopg.InterfaceError)
     if state in _PERMANENT_STATES:
         return False
     return state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from llmcp import conninfo
 from llmcp.errors import ValidationError
@@ -18,6 +18,12 @@ REPLICA_URLS_VARIABLE = f"{_ENV_PREFIX}REPLICA_URLS"
 
 # what PostgreSQL's synchronous_commit accepts (its synonyms true/false/yes/no left out)
 SYNCHRONOUS_COMMIT_LEVELS = ("off", "local", "remote_write", "on", "remote_apply")
+POOLER_VARIABLE = f"{_ENV_PREFIX}POOLER"
+POOLER_PREPARED_VARIABLE = f"{_ENV_PREFIX}POOLER_PREPARED_STATEMENTS"
+
+Pooler = Literal["transaction"]
+"""What ``DatabaseConfig.pooler`` may name: a transaction-mode pooler (PgBouncer)."""
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 def migration_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
@@ -41,8 +47,9 @@ class DatabaseConfig:
     ``LLMCP_STATEMENT_TIMEOUT``, ``LLMCP_APPLICATION_NAME``,
     ``LLMCP_AUDIT_DETAILS_MAX_BYTES``, ``LLMCP_JSON_MAX_DEPTH``,
     ``LLMCP_CURSOR_SECRET``, ``LLMCP_REPLICA_URLS`` (URLs separated by whitespace,
-    which a URL cannot hold unencoded; a comma can, in a multi-host URL) and
-    ``LLMCP_SYNCHRONOUS_COMMIT``.
+    which a URL cannot hold unencoded; a comma can, in a multi-host URL),
+    ``LLMCP_SYNCHRONOUS_COMMIT``, ``LLMCP_POOLER`` and
+    ``LLMCP_POOLER_PREPARED_STATEMENTS``.
 
     ``replica_urls``: read replicas (streaming standbys) for the reads a caller
     marks stale-tolerant (``tx.stale_ok()``, see llmcp.routing); empty, every
@@ -50,6 +57,13 @@ class DatabaseConfig:
     llmcp commits (explicit ones, single calls, the audit writer's batches) sets
     it transaction-locally, never for the session (see README, Replicas and
     failover); None leaves the server's (role's, database's) own.
+
+    ``pooler="transaction"`` says that ``url`` reaches the server through a
+    transaction-mode pooler (PgBouncer): no session state is relied on, and
+    statements are parsed unnamed on each call unless
+    ``pooler_prepared_statements`` says the pooler tracks protocol-level prepared
+    statements (PgBouncer 1.21+ with ``max_prepared_statements`` > 0). Left None, a
+    pooler is detected when the pool opens (see :mod:`llmcp.pooled`).
     """
 
     url: str
@@ -79,6 +93,11 @@ class DatabaseConfig:
     replica_retry_after: float = 1.0
     # set_config('synchronous_commit', ..., true) in each transaction; None: the server's
     synchronous_commit: str | None = None
+    # the server is behind a transaction-mode pooler (None: detected at open)
+    pooler: Pooler | None = None
+    # that pooler keeps protocol-level prepared statements per client (PgBouncer >= 1.21
+    # with max_prepared_statements): llmcp's named statements are then safe through it
+    pooler_prepared_statements: bool = False
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -103,6 +122,12 @@ class DatabaseConfig:
         ):
             raise ValidationError(
                 f"synchronous_commit: one of {', '.join(SYNCHRONOUS_COMMIT_LEVELS)}, or None"
+            )
+        if self.pooler is not None and self.pooler not in get_args(Pooler):
+            raise ValidationError("pooler: 'transaction' or None")
+        if self.pooler_prepared_statements and self.pooler is None:
+            raise ValidationError(
+                "pooler_prepared_statements: applies behind a pooler; set pooler='transaction' too"
             )
         conninfo.remember(self.url)  # masked in every message and log record from now on
         if self.migration_url is not None:
@@ -158,6 +183,7 @@ class DatabaseConfig:
         replica_urls = env.get(REPLICA_URLS_VARIABLE)
         if replica_urls is not None:
             values["replica_urls"] = tuple(replica_urls.split())
+        values.update(_pooler_from_env(env))
         secret = env.get(f"{_ENV_PREFIX}CURSOR_SECRET")
         if secret:
             values["cursor_secret"] = secret.encode()
@@ -182,11 +208,35 @@ class DatabaseConfig:
             "application_name": self.application_name,
         }
 
-    def session_settings(self) -> str:
-        """The SET statements run on every new connection: TimeZone UTC (timestamps of
+    def connection_settings(self) -> tuple[tuple[str, str], ...]:
+        """llmcp's per-connection settings, as (name, value): TimeZone UTC (timestamps of
         the years 1 and 9999 read back whatever the server's TimeZone) and
-        ``statement_timeout`` (if not None: else the server's own)."""
-        settings = ["SET TimeZone = 'UTC'"]
+        ``statement_timeout`` in milliseconds (if not None: else the server's own)."""
+        settings = [("TimeZone", "UTC")]
         if self.statement_timeout is not None:
-            settings.append(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
-        return "; ".join(settings)
+            settings.append(("statement_timeout", str(int(self.statement_timeout * 1000))))
+        return tuple(settings)
+
+    def session_settings(self) -> str:
+        """The SET statements run on every new connection (:meth:`connection_settings`);
+        behind a transaction pooler, see :mod:`llmcp.pooled` instead."""
+        return "; ".join(f"SET {name} = '{value}'" for name, value in self.connection_settings())
+
+
+def _pooler_from_env(env: Mapping[str, str]) -> dict[str, object]:
+    """``pooler`` and ``pooler_prepared_statements`` from ``LLMCP_POOLER`` (``transaction``;
+    ``none`` or empty: not set) and ``LLMCP_POOLER_PREPARED_STATEMENTS`` (true / false)."""
+    values: dict[str, object] = {}
+    pooler = env.get(POOLER_VARIABLE)
+    if pooler is not None:
+        pooler = pooler.strip().lower()
+        values["pooler"] = None if pooler in ("", "none") else pooler
+    prepared = env.get(POOLER_PREPARED_VARIABLE)
+    if prepared is not None:
+        flag = prepared.strip().lower()
+        if flag not in _TRUE + _FALSE:
+            raise ValidationError(
+                "pooler_prepared_statements: cannot read it from the environment (true or false)"
+            )
+        values["pooler_prepared_statements"] = flag in _TRUE
+    return values

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Any, Self
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from llmcp import conninfo, pipelined
+from llmcp import conninfo, pipelined, pooled
 from llmcp.config import DatabaseConfig
 from llmcp.database_base import (
     REPLICA_HEALTH,
@@ -26,7 +27,9 @@ from llmcp.database_base import (
 )
 from llmcp.error_map import map_error
 from llmcp.errors import DatabaseUnavailableError, LlmcpError
-from llmcp.migrate import Migrator
+from llmcp.migrate import Migrator, refuse_pooler
+
+logger = logging.getLogger("llmcp.database")
 
 RECONNECT_WINDOW = 1.0
 """How long a pool slot keeps trying to reconnect (psycopg_pool's ``reconnect_timeout``)
@@ -52,6 +55,8 @@ class Database:
         # connections made on a caller's path while pool slots wait to reconnect
         self._direct: weakref.WeakSet[Any] = weakref.WeakSet()
         self._out = 0  # pooled connections handed out and not given back (about)
+        # behind a transaction pooler (said by config.pooler, or detected by open())
+        self._pooled = config.pooler == "transaction"
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             config.url,
             min_size=config.min_size,
@@ -86,10 +91,24 @@ class Database:
         self._turns = ReplicaTurns(len(self._replica_pools), config.replica_retry_after)
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        """Apply llmcp's per-connection settings (``DatabaseConfig.session_settings``) with
-        SET, as a transaction-mode pooler allows, not as startup options."""
-        conn.execute(self.config.session_settings())
-        pipelined.own_statements(conn)
+        """Apply llmcp's per-connection settings (``DatabaseConfig.connection_settings``)
+        with SET, as a transaction-mode pooler allows, not as startup options; behind
+        one (:mod:`llmcp.pooled`), every call carries them instead, and statements
+        are named only where the pooler keeps them."""
+        if not self._pooled:
+            conn.execute(self.config.session_settings())
+            pipelined.own_statements(conn)
+            return
+        conn.execute(pooled.tracked_settings(self.config.connection_settings()))
+        pipelined.settings_in_every_call(conn, self.config.connection_settings())
+        if self.config.pooler_prepared_statements:
+            pipelined.own_statements(conn)
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the connections go through a transaction pooler (``config.pooler``, or
+        detected when the pool opened): see :mod:`llmcp.pooled`."""
+        return self._pooled
 
     def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
         """Check a connection before handing it out: a ping if it sat unused for a while,
@@ -145,7 +164,15 @@ class Database:
         except psycopg.Error as exc:
             # not chained: psycopg's message may quote the URL, password and all
             raise conninfo.connection_error(exc, url) from None
-        conn.close()
+        try:
+            if self.config.pooler is None:
+                cursor = conn.execute(pooled.SERVER_PID_QUERY)
+                row = cursor.fetchone()
+                if pooled.behind_proxy(conn.info.backend_pid, row[0] if row else None):
+                    self._pooled = True
+                    logger.warning(pooled.DETECTED)
+        finally:
+            conn.close()
 
     def acquire(self) -> psycopg.Connection[Any]:
         """Take a pooled connection (autocommit); give it back with :meth:`release`.
@@ -312,8 +339,11 @@ class Database:
         """Apply pending migrations with dbmate (:mod:`llmcp.migrate`): llmcp's, then
         the service's own folder if one is configured, each connection bounded by
         ``connect_timeout``, as the owner role of ``config.migration_url`` when it is
-        set (else ``config.url``). Give it a URL of the server itself, not of a
-        transaction-mode pooler."""
+        set (else ``config.url``). That must reach the server itself: through a
+        transaction-mode pooler (``config.pooler``, or detected) ``MigrationError``
+        says to set ``migration_url`` (``LLMCP_MIGRATION_URL``)."""
+        if self.config.migration_url is None and self._pooled:
+            raise refuse_pooler("up")
         migrator = Migrator(self.config.migrating_url, connect_timeout=self.config.connect_timeout)
         migrator.up()
 

@@ -118,7 +118,7 @@ def map_error(exc: BaseException, *, operation: str) -> LlmcpError:
 
     state = sqlstate_of(exc)
     if state is None:
-        if isinstance(exc, psycopg.OperationalError):
+        if isinstance(exc, psycopg.OperationalError) or _lost_behind_pooler(exc):
             return DatabaseUnavailableError(f"{operation}: database unavailable (connection lost)")
         return LlmcpError(f"{operation}: database client error ({type(exc).__name__})")
 
@@ -193,6 +193,19 @@ def map_error(exc: BaseException, *, operation: str) -> LlmcpError:
             f"{operation}: database unavailable ({_condition(exc)}, SQLSTATE {state})"
         )
     return LlmcpError(f"{operation}: database error {state} ({_condition(exc)})")
+
+
+# psycopg (3.3, ``_exec_command``) raises InternalError("received 2 results from
+# command 'COMMIT'") when BEGIN, COMMIT, ROLLBACK or a SAVEPOINT command gets more
+# than one result. Behind PgBouncer that is how a server connection lost during
+# the command arrives: the server's FATAL error, forwarded, then PgBouncer's own
+# ("server conn crashed?"), and the client connection is closed
+# (tests/test_pgbouncer.py reproduces it).
+_EXTRA_RESULTS = re.compile(r"received \d+ results from command ")
+
+
+def _lost_behind_pooler(exc: psycopg.Error) -> bool:
+    return isinstance(exc, psycopg.InternalError) and bool(_EXTRA_RESULTS.match(str(exc)))
 
 
 def _field(constraint: str | None, table: str | None) -> str | None:

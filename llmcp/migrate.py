@@ -9,7 +9,11 @@ the probe connection meanwhile, so concurrent migrators wait for each other.
 
 Migrations go to the server directly, not through a transaction-mode pooler
 (PgBouncer): dbmate's migrations may use session state, and a pooler would hand
-its statements to whichever server connection is free. The lock itself is
+its statements to whichever server connection is free. So every dbmate command
+first checks that the probe reached the server itself (:func:`llmcp.pooled.behind_proxy`)
+and refuses with a :class:`~llmcp.errors.MigrationError` naming the fix (a
+direct URL in ``LLMCP_MIGRATION_URL``) before taking the lock or running
+dbmate. The lock itself is
 transaction-scoped (``pg_advisory_xact_lock``), so it ends with the probe's
 transaction whatever happens, and never stays held on a pooled connection as
 dbmate's own session lock (``--migration-lock``) would.
@@ -47,7 +51,8 @@ from urllib.parse import quote, urlencode, urlunsplit
 import psycopg
 from psycopg import sql
 
-from llmcp import conninfo
+from llmcp import conninfo, pooled
+from llmcp.config import MIGRATION_URL_VARIABLE
 from llmcp.error_map import map_error
 from llmcp.errors import (
     ConnectFailure,
@@ -90,6 +95,28 @@ class GroupRole(enum.StrEnum):
     APP = "llmcp_app"  # the service: exactly the privileges its queries need, owns nothing
     READONLY = "llmcp_readonly"  # reporting and replicas: SELECT on every llmcp table
     AUDIT_ADMIN = "llmcp_audit_admin"  # may call llmcp_purge_audit_logs
+
+
+def refuse_pooler(command: str) -> MigrationError:
+    """The error of a migration command aimed at a connection pooler (PgBouncer)."""
+    return MigrationError(
+        "migrations need a direct connection to the server, and this URL goes through a "
+        "connection pooler (PgBouncer): its transaction pooling would scatter dbmate's "
+        f"session over server connections. Set {MIGRATION_URL_VARIABLE} (migration_url) "
+        "to the server's own address",
+        exit_code=2,
+        command=command,
+    )
+
+
+def _refuse_if_pooled(conn: psycopg.Connection[Any], command: str) -> None:
+    """Raise :func:`refuse_pooler` when ``conn`` reached a pooler, not the server itself."""
+    try:
+        row = conn.execute(pooled.SERVER_PID_QUERY).fetchone()
+    except psycopg.Error as exc:
+        raise map_error(exc, operation=f"db {command}") from None
+    if pooled.behind_proxy(conn.info.backend_pid, row[0] if row else None):
+        raise refuse_pooler(command)
 
 
 def dbmate_binary() -> Path:
@@ -434,8 +461,9 @@ class Migrator:
         """Yield where dbmate goes, as the probe connection found it; with ``lock``,
         hold the migration lock until dbmate is done (or failed, or interrupted).
         ``label`` names the command in errors."""
-        conn = self._probe(create=create)
+        conn = self._probe(create=create, label=label)
         try:
+            _refuse_if_pooled(conn, label)
             if lock:
                 self._lock(conn, label=label)
             yield _Target(dbmate_url(_probe_settings(conn)), conn.info.password)
@@ -444,7 +472,7 @@ class Migrator:
                 conn.rollback()  # ends the transaction: the lock goes with it
             conn.close()
 
-    def _probe(self, *, create: bool) -> psycopg.Connection[Any]:
+    def _probe(self, *, create: bool, label: str = "") -> psycopg.Connection[Any]:
         """One psycopg connection to the database (created first if ``create`` and
         missing), or ``ConnectionFailedError`` saying why not."""
         settings = conninfo.parse(self.url)
@@ -459,20 +487,21 @@ class Migrator:
             if not (create and missing and settings.get("dbname")):
                 # not chained: psycopg's message may quote the URL, password and all
                 raise conninfo.connection_error(exc, self.url) from None
-        self._create_database(settings["dbname"], timeout)
+        self._create_database(settings["dbname"], timeout, label=label)
         try:
             return psycopg.connect(self.url, **timeout)
         except psycopg.Error as exc:
             raise conninfo.connection_error(exc, self.url) from None
 
-    def _create_database(self, name: str, timeout: Mapping[str, Any]) -> None:
+    def _create_database(self, name: str, timeout: Mapping[str, Any], *, label: str) -> None:
         """CREATE DATABASE ``name`` from the maintenance database, as dbmate's ``up``
-        does; a concurrent migrator that created it first is fine."""
+        does (not through a pooler); a concurrent migrator that created it first is fine."""
         try:
             admin = psycopg.connect(self.url, dbname="postgres", autocommit=True, **timeout)
         except psycopg.Error as exc:
             raise conninfo.connection_error(exc, self.url) from None
         with admin:
+            _refuse_if_pooled(admin, label)
             try:
                 admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             except psycopg.errors.DuplicateDatabase:

@@ -9,7 +9,9 @@ are prepared on the server once per connection, under names of our own
 (``_llmcp_N``, apart from psycopg's ``_pg3_N``), the Parse riding in the same
 pipeline as the first execution; on a connection whose ``prepare_threshold``
 is None (psycopg's switch for poolers without prepared statements) each call
-parses the unnamed statement instead, in the same single round trip.
+parses the unnamed statement instead, in the same single round trip. Behind a
+transaction pooler (llmcp.pooled) the connection's own settings ride in the
+same ``set_config`` statement as the tenant's, in every call.
 
 This module holds what the sync and async adapters share and does no I/O
 itself: :func:`plan` (parameters dumped, statements to prepare), :func:`exchange`
@@ -43,6 +45,7 @@ and jsonb loaders registered on it apply) and ``psycopg.errors.error_from_result
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections import OrderedDict
 from typing import Any
@@ -56,6 +59,7 @@ from psycopg.adapt import Transformer
 from psycopg.generators import fetch_many, send
 from psycopg.pq.abc import PGconn, PGresult
 
+from llmcp import pooled
 from llmcp.tenancy import Setting
 
 Key = tuple[bytes, tuple[int, ...]]
@@ -64,10 +68,7 @@ AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 MAX_STATEMENTS = 200
 """Prepared statements kept per connection; the least recently used is closed beyond."""
 
-_SET_CONFIG = b"SELECT set_config($1, $2, true)"
 _TEXT_OID = 25
-_SET_KEY: Key = (_SET_CONFIG, (_TEXT_OID, _TEXT_OID))
-_TEXT_FORMATS = (pq.Format.TEXT, pq.Format.TEXT)
 
 _OK = pq.ConnStatus.OK
 _IDLE = pq.TransactionStatus.IDLE
@@ -118,6 +119,36 @@ class Statements:
 
 _statements: weakref.WeakKeyDictionary[Any, Statements] = weakref.WeakKeyDictionary()
 _owned: weakref.WeakSet[Any] = weakref.WeakSet()
+# behind a transaction pooler: the settings each call carries, per connection (as text)
+_every_call: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def settings_in_every_call(conn: AnyConnection, settings: tuple[tuple[str, str], ...]) -> None:
+    """Send ``settings`` (name, value) with every call on ``conn``, transaction-local
+    (``set_config(..., true)``), beside the tenant setting: behind a transaction
+    pooler a session ``SET`` would stay on whichever server connection ran it."""
+    _every_call[conn] = pooled.flat(settings)
+
+
+def call_settings(conn: AnyConnection, *settings: Setting | None) -> tuple[str, ...]:
+    """The ``set_config`` parameters of a call on ``conn``: its connection's settings
+    when it is behind a transaction pooler, then each given one (the tenant, a commit
+    level: llmcp.tenancy) that is not None; () when none."""
+    values = _every_call.get(conn, ())
+    for setting in settings:
+        if setting is not None:
+            values += setting
+    return values
+
+
+@functools.cache
+def _settings_key(pairs: int) -> Key:
+    return (pooled.set_config_statement(pairs), (_TEXT_OID,) * (2 * pairs))
+
+
+@functools.cache
+def _text_formats(count: int) -> tuple[pq.Format, ...]:
+    return (pq.Format.TEXT,) * count
 
 
 def own_statements(conn: AnyConnection) -> None:
@@ -178,11 +209,11 @@ def plan(conn: AnyConnection, sql: str, parameters: Any, setting: Setting | None
             result.closing[len(commands)] = name
             commands.append((_CLOSE, name, None, None))
         statements.to_close = []
-    for given in (setting, also):  # the tenant; a commit level (llmcp.tenancy)
-        if given is not None:
-            encoding = pgconn._encoding
-            values = (given[0].encode(encoding), given[1].encode(encoding))
-            _add(result, statements, _SET_KEY, values, _TEXT_FORMATS)
+    texts = call_settings(conn, setting, also)  # pooled connection's, tenant's, commit level
+    if texts:
+        encoding = pgconn._encoding
+        values = tuple(text.encode(encoding) for text in texts)
+        _add(result, statements, _settings_key(len(texts) // 2), values, _text_formats(len(texts)))
     result.statement = _add(result, statements, (query.query, query.types), query.params,
                             query.formats)  # fmt: skip
     return result

@@ -8,6 +8,11 @@ Tests run as the application role (``databases.url``, ``fresh_db``,
 ``shared_db``: a login role that is a member of ``llmcp_app`` and nothing else).
 The ``*_owner_db`` fixtures are the same databases as the owner, for the few
 tests that need more than the service may do; each use says why.
+
+The pooled pass (``make test-pgbouncer``: ``LLMCP_TEST_POOLER_URL`` names a
+PgBouncer in transaction mode) runs the application role through PgBouncer;
+there the tests marked ``direct_connection`` (they take one client connection
+for one server backend: its pid, its session) are skipped, with their reason.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import pytest
 
 from llmcp.config import DatabaseConfig
 from llmcp.dev.embedded import EmbeddedServer
+from llmcp.dev.scratch import pooler_url
 from llmcp.migrate import Migrator
 from llmcp.testing import TestDatabases
 
@@ -36,6 +42,17 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     names = pyfuncitem._fixtureinfo.argnames
     asyncio.run(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
     return True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the pooled pass, skip the tests that need one server backend per connection."""
+    if pooler_url() is None:
+        return
+    for item in items:
+        marker = item.get_closest_marker("direct_connection")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"through a transaction pooler: {reason}"))
 
 
 @pytest.fixture(scope="session")

@@ -336,6 +336,7 @@ def test_a_plan_whose_result_type_changed_is_prepared_again(
         assert queries.get_by_id(app_conn, org_id=tenants.org_of(app), id=app) is not None
 
 
+@pytest.mark.direct_connection(reason="terminates its backend by the client's backend_pid")
 def test_a_lost_server_closes_the_connection(owner: Conn, app_conn: Conn, tenants: Tenants) -> None:
     queries = ApplicationsQueries()
     org = tenants.orgs[0]

@@ -15,6 +15,12 @@ login role that is a member of ``llmcp_app`` and of nothing else
 (:data:`TEST_APP_ROLE`, the application role of production):
 :meth:`ScratchDatabases.url`. What truly needs the owner (DDL, migrating,
 seeding with COPY, other roles' backends) takes :meth:`ScratchDatabases.owner_url`.
+
+When ``LLMCP_TEST_POOLER_URL`` names a transaction pooler (PgBouncer) in front of
+that server (``scripts/pgbouncer-url`` starts one), :meth:`ScratchDatabases.url`
+goes through it, as a service behind PgBouncer does, while the owner's URLs
+(migrating, DDL, seeding) stay direct, as migrations must;
+:meth:`ScratchDatabases.direct_url` is the application role on the server itself.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ from llmcp.errors import LlmcpError
 from llmcp.migrate import GroupRole, Migrator
 
 DATA_DIR_VARIABLE = "LLMCP_DATA_DIR"
+POOLER_URL_VARIABLE = "LLMCP_TEST_POOLER_URL"
+"""A pooler in front of the server (``postgresql://127.0.0.1:<port>``): the
+application role's URLs go through it (the pooled test pass)."""
 EMBEDDED_DATABASE = "llmcp"
 
 TEST_APP_ROLE = "llmcp_test_app"
@@ -55,6 +64,11 @@ _ROLE_LOCK_KEY = int.from_bytes(b"llmcp_tr", "big")
 def external_url() -> str | None:
     """The server named by ``LLMCP_DATABASE_URL``, if any."""
     return os.environ.get(URL_VARIABLE) or None
+
+
+def pooler_url() -> str | None:
+    """The pooler named by ``LLMCP_TEST_POOLER_URL``, if any."""
+    return os.environ.get(POOLER_URL_VARIABLE) or None
 
 
 @contextmanager
@@ -98,6 +112,20 @@ def with_role(url: str, user: str, password: str | None = None) -> str:
         userinfo += ":" + quote(password, safe="")
     netloc = f"{userinfo}@{hostport}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def through(url: str, pooler: str) -> str:
+    """``url`` (its role, password, database and settings) aimed at the host and port of
+    ``pooler`` instead: the same database, through the pooler."""
+    parts, via = urlsplit(url), urlsplit(pooler)
+    userinfo = parts.netloc.rpartition("@")[0]
+    hostport = via.netloc.rpartition("@")[2]
+    netloc = f"{userinfo}@{hostport}" if userinfo else hostport
+    query = "&".join(
+        item for item in parts.query.split("&")
+        if item and item.partition("=")[0] not in ("host", "hostaddr", "port")
+    )  # fmt: skip
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def ensure_app_login_role(
@@ -175,6 +203,7 @@ class ScratchDatabases:
         Migrator(self.owner_url(self.template), migrations_dirs=migrations_dirs).up()
         ensure_app_login_role(self.admin_url)
         self.app_role = TEST_APP_ROLE
+        self.pooler_url = pooler_url()
 
     @property
     def server(self) -> EmbeddedServer | None:
@@ -182,7 +211,13 @@ class ScratchDatabases:
         return self._server
 
     def url(self, dbname: str) -> str:
-        """The URL of ``dbname`` as the application role (a member of ``llmcp_app`` only)."""
+        """The URL of ``dbname`` as the application role (a member of ``llmcp_app`` only);
+        through the pooler of ``LLMCP_TEST_POOLER_URL`` when one is set."""
+        direct = self.direct_url(dbname)
+        return direct if self.pooler_url is None else through(direct, self.pooler_url)
+
+    def direct_url(self, dbname: str) -> str:
+        """``dbname`` as the application role on the server itself, never through a pooler."""
         return with_role(self.owner_url(dbname), self.app_role, TEST_APP_PASSWORD)
 
     def owner_url(self, dbname: str) -> str:

@@ -1,7 +1,8 @@
 """Property-based tests: hypothesis profiles, and the fixtures of ``llmcp.testing.plugin``.
 
 Profiles (``HYPOTHESIS_PROFILE``): ``default`` for ``make test``, ``thorough``
-(ten times the examples) for ``make test-thorough``. Each test asks for a number
+(ten times the examples) for ``make test-thorough``, ``pooled`` (a tenth) for
+the pass through PgBouncer. Each test asks for a number
 of examples relative to the profile (``budget.examples``). A failure prints the
 shrunk example and a ``@reproduce_failure`` blob to replay it.
 
@@ -37,6 +38,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile("thorough", settings.get_profile("default"), max_examples=1000)
+# the second pass through PgBouncer (make test-pgbouncer): what the pooler changes is
+# the path of each call, not the data, so a tenth of the examples suffices
+settings.register_profile("pooled", settings.get_profile("default"), max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "default")
 
 

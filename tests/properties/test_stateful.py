@@ -35,6 +35,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from llmcp.dev.scratch import pooler_url
 from llmcp.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -693,7 +694,8 @@ class RepositoryMachine(RuleBasedStateMachine):
             self.repos.organizations.create(NewOrganization(name="dup", slug=org.slug))
         self.aborted = True
 
-    @precondition(lambda self: self.stack)
+    # not through a pooler: it finds the backend by the client's pid, which is the pooler's
+    @precondition(lambda self: self.stack and pooler_url() is None)
     @rule(commit=st.booleans(), savepoints_raise=st.booleans())
     def lose_the_connection(self, commit: bool, savepoints_raise: bool) -> None:
         """The server drops the transaction's connection (a restart, a terminated backend):

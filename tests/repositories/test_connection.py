@@ -137,6 +137,7 @@ def test_a_failure_inside_a_transaction_spoils_it(shared_config: DatabaseConfig)
         assert repos.organizations.get_by_id(kept_back.id) is None
 
 
+@pytest.mark.direct_connection(reason="terminates its backend by the client's backend_pid")
 def test_a_connection_that_dies_is_unavailable(one_connection: DatabaseConfig) -> None:
     with RepositoryFactory.connect(one_connection) as factory:
         tm = factory.transaction_manager()

@@ -136,6 +136,7 @@ async def test_a_failure_inside_a_transaction_spoils_it(shared_config: DatabaseC
         assert await arepos.organizations.get_by_id(kept_back.id) is None
 
 
+@pytest.mark.direct_connection(reason="terminates its backend by the client's backend_pid")
 async def test_a_connection_that_dies_is_unavailable(one_connection: DatabaseConfig) -> None:
     async with await AsyncRepositoryFactory.connect(one_connection) as afactory:
         tm = afactory.transaction_manager()

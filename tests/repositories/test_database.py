@@ -121,6 +121,10 @@ def test_a_connection_the_server_dropped_is_replaced_before_use(
 
 # east of UTC, 9999-12-31 UTC is in the year 10000; west of it, 0001-01-01 UTC is BC
 @pytest.mark.parametrize("zone", ["Pacific/Chatham", "America/St_Johns"])
+@pytest.mark.direct_connection(
+    reason="a URL with options (PgBouncer refuses the startup parameter) and session SETs read"
+    " back with SHOW on a raw connection; tests/test_pgbouncer.py covers the time zones there"
+)
 def test_utc_and_url_options_on_a_server_whose_time_zone_is_not_utc(
     fresh_db: str, fresh_owner_db: str, zone: str
 ) -> None:

@@ -553,6 +553,7 @@ def test_pinned_inside_a_transaction_or_a_pinned_block_changes_nothing(
 # -- the connection dies (a restart, a terminated backend) -------------------------
 
 
+@pytest.mark.direct_connection(reason="terminates its backend by the client's backend_pid")
 def test_a_block_whose_connection_dies_raises_unavailable_and_commits_nothing(
     one_connection: DatabaseConfig,
 ) -> None:
@@ -581,6 +582,7 @@ def test_a_block_whose_connection_dies_raises_unavailable_and_commits_nothing(
         assert repos.applications.get_by_id(org.id, app.id) == app
 
 
+@pytest.mark.direct_connection(reason="terminates its backend by the client's backend_pid")
 def test_begin_whose_connection_dies_commits_nothing_and_rolls_back_quietly(
     one_connection: DatabaseConfig,
 ) -> None:
@@ -603,6 +605,7 @@ def test_begin_whose_connection_dies_commits_nothing_and_rolls_back_quietly(
         assert repos.organizations.get_by_id(org.id) == org
 
 
+@pytest.mark.direct_connection(reason="terminates its backend by the client's backend_pid")
 def test_a_pinned_connection_that_dies_fails_its_calls_then_is_replaced(
     one_connection: DatabaseConfig,
 ) -> None:
@@ -646,6 +649,7 @@ def terminate_when_sleeping(url: str, pid: int) -> threading.Thread:
     return thread
 
 
+@pytest.mark.direct_connection(reason="terminates its backend by the client's backend_pid")
 def test_a_connection_lost_during_commit_leaves_the_outcome_unknown(
     fresh_db: str, fresh_owner_db: str
 ) -> None:
