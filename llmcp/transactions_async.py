@@ -24,7 +24,7 @@ from typing import Any, Self, TypeVar
 
 import psycopg
 
-from llmcp import routing
+from llmcp import pipelined, routing
 from llmcp.database_async import AsyncDatabase
 from llmcp.error_map import map_error
 from llmcp.errors import (
@@ -323,10 +323,14 @@ class AsyncTransactionManager:
         isolation_level: IsolationLevel | None,
         read_only: bool,
     ) -> None:
-        """SET TRANSACTION (and SET LOCAL synchronous_commit) right after BEGIN: nothing
-        leaks to the pooled connection."""
+        """SET TRANSACTION (SET LOCAL synchronous_commit, and behind a transaction
+        pooler the connection's settings) right after BEGIN: nothing leaks to the
+        pooled connection."""
         statement = transaction_modes(
-            isolation_level, read_only, self.database.config.synchronous_commit
+            isolation_level,
+            read_only,
+            self.database.config.synchronous_commit,
+            pipelined.call_settings(conn),
         )
         if statement is not None:
             await conn.execute(statement)

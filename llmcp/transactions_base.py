@@ -57,14 +57,19 @@ def commit_error(exc: psycopg.Error, *, operation: str) -> LlmcpError:
 
 
 def transaction_modes(
-    isolation_level: IsolationLevel | None, read_only: bool, synchronous_commit: str | None = None
+    isolation_level: IsolationLevel | None,
+    read_only: bool,
+    synchronous_commit: str | None = None,
+    connection_settings: tuple[str, ...] = (),
 ) -> sql.Composed | None:
     """What to run right after BEGIN for these options (one round trip), or None.
 
     ``synchronous_commit`` (``DatabaseConfig.synchronous_commit``, one of
-    PostgreSQL's levels, checked by the config) is set with ``SET LOCAL``: it
-    ends with the transaction, so nothing sticks to a pooled server connection
-    (behind PgBouncer included)."""
+    PostgreSQL's levels, checked by the config) is set with ``SET LOCAL``, and
+    ``connection_settings`` (name, value, ...: behind a transaction pooler, what a
+    direct connection sets for its session, llmcp.pipelined.call_settings) with
+    ``set_config(..., true)``: both end with the transaction, so nothing sticks to
+    a pooled server connection (behind PgBouncer included)."""
     statements: list[sql.Composable] = []
     modes = []
     if isolation_level is not None:
@@ -77,4 +82,9 @@ def transaction_modes(
         statements.append(
             sql.SQL("SET LOCAL synchronous_commit = {}").format(sql.Literal(synchronous_commit))
         )
+    if connection_settings:
+        pairs = zip(connection_settings[::2], connection_settings[1::2], strict=True)
+        calls = [sql.SQL("set_config({}, {}, true)").format(sql.Literal(n), sql.Literal(v))
+                 for n, v in pairs]  # fmt: skip
+        statements.append(sql.SQL("SELECT ") + sql.SQL(", ").join(calls))
     return sql.SQL("; ").join(statements) if statements else None
