@@ -49,12 +49,15 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 # In CI, when the machine has a system PostgreSQL (Debian's pg_ctlcluster), the
-# suite runs a second time against it, so that older servers stay supported.
+# suite runs a second time against it, so that older servers stay supported: the
+# tests that use that server (the others ran above and would run the same), with
+# the "repeat" hypothesis profile (a third of the examples).
+REPEAT_PASS := LLMCP_TEST_REPEAT_PASS=1 HYPOTHESIS_PROFILE=repeat
 test-system-postgres: $(STAMP)
 	@if [ "$$CI" = "true" ] && command -v pg_ctlcluster >/dev/null 2>&1; then \
 		url=$$(scripts/system-postgres-url) && \
 		echo "--- again against the system PostgreSQL ($$url)" && \
-		LLMCP_DATABASE_URL="$$url" $(BIN)/pytest; \
+		LLMCP_DATABASE_URL="$$url" $(REPEAT_PASS) $(BIN)/pytest; \
 	else echo "--- no second pass: CI is not set or there is no system PostgreSQL"; fi
 
 # In CI, the suites that go through the repositories, transactions and the writer run
@@ -69,7 +72,7 @@ test-pgbouncer: $(STAMP)
 		url=$$(scripts/system-postgres-url) && pooler=$$(scripts/pgbouncer-url) && \
 		echo "--- again through PgBouncer ($$pooler, transaction mode) in front of $$url" && \
 		LLMCP_DATABASE_URL="$$url" LLMCP_TEST_POOLER_URL="$$pooler" LLMCP_POOLER=transaction \
-		HYPOTHESIS_PROFILE=pooled $(BIN)/pytest $(POOLED_SUITES); \
+		LLMCP_TEST_REPEAT_PASS=1 HYPOTHESIS_PROFILE=pooled $(BIN)/pytest $(POOLED_SUITES); \
 	else echo "--- no PgBouncer pass: CI is not set or there is no system PostgreSQL"; fi
 
 clean:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -44,8 +45,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
+REPEAT_PASS_VARIABLE = "LLMCP_TEST_REPEAT_PASS"
+"""Set by ``make test`` for the passes after the first (another server behind
+``LLMCP_DATABASE_URL``, or PgBouncer): only the tests that use that server run again."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In the pooled pass, skip the tests that need one server backend per connection."""
+    """In a repeat pass, deselect the tests that do not use the server under test
+    (no ``databases`` fixture: no server at all, or embedded servers of their own):
+    they ran in the first pass, and would run exactly the same again. In the pooled
+    pass, skip the tests that need one server backend per connection."""
+    if os.environ.get(REPEAT_PASS_VARIABLE) == "1":
+        uses_server = [i for i in items if "databases" in getattr(i, "fixturenames", ())]
+        config.hook.pytest_deselected(items=[i for i in items if i not in uses_server])
+        items[:] = uses_server
     if pooler_url() is None:
         return
     for item in items:

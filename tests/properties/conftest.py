@@ -1,8 +1,9 @@
 """Property-based tests: hypothesis profiles, and the fixtures of ``llmcp.testing.plugin``.
 
-Profiles (``HYPOTHESIS_PROFILE``): ``default`` for ``make test``, ``thorough``
-(ten times the examples) for ``make test-thorough``, ``pooled`` (a tenth) for
-the pass through PgBouncer. Each test asks for a number
+Profiles (``HYPOTHESIS_PROFILE``): ``default`` for ``make test``, ``repeat``
+(about a third of the examples) for its pass on the system PostgreSQL,
+``pooled`` (a tenth) for the pass through PgBouncer, ``thorough`` (ten times
+the examples) for ``make test-thorough``. Each test asks for a number
 of examples relative to the profile (``budget.examples``). A failure prints the
 shrunk example and a ``@reproduce_failure`` blob to replay it.
 
@@ -38,6 +39,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile("thorough", settings.get_profile("default"), max_examples=1000)
+# the passes of `make test` after the first (another server): the same properties,
+# a third of the examples, since the first pass has given them their full budget
+settings.register_profile("repeat", settings.get_profile("default"), max_examples=30)
 # the second pass through PgBouncer (make test-pgbouncer): what the pooler changes is
 # the path of each call, not the data, so a tenth of the examples suffices
 settings.register_profile("pooled", settings.get_profile("default"), max_examples=10)

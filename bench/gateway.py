@@ -1,0 +1,497 @@
+"""The gateway's request path, async, as an LLM gateway calls it: 32 requests in
+flight on a pool of 10, each one looking up the application by its API key hash,
+reading the policies that apply, creating the inference request as pending,
+appending an audit log and completing the request with tokens, cost and latency.
+
+Every side does the same SQL work, as the application role under row-level
+security (so each sets the transaction-local tenant settings llmcp sets): llmcp
+as the README shows (a pool checkout per call), hand-written psycopg async with
+psycopg_pool and asyncpg with its pool (one transaction per request, the
+natural way to write it by hand), and SQLAlchemy 2's async ORM (a session per
+request). Before timing, the same requests go through each side on the same
+seed, and each must return the same policies and write the same rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from llmcp.config import DatabaseConfig
+from llmcp.factory import RepositoryFactory
+from llmcp.factory_async import AsyncRepositoryFactory
+from llmcp.generated.models import AuditAction, InferenceStatus, PolicyType
+from llmcp.ids import uuid7
+from llmcp.inputs import (
+    NewApplication,
+    NewAuditLog,
+    NewInferenceRequest,
+    NewOrganization,
+    NewPolicy,
+    NewUser,
+)
+from llmcp.policy_config import RateLimitConfig, TokenBudgetConfig
+
+IN_FLIGHT = 32
+POOL_SIZE = 10
+
+APP_COLUMNS = "id, org_id, name, description, api_key_hash, version, created_at, updated_at"
+POLICY_COLUMNS = (
+    "id, org_id, app_id, user_id, name, policy_type, config, priority, enabled, version,"
+    " created_at, updated_at"
+)
+REQUEST_COLUMNS = (
+    "id, org_id, app_id, user_id, request_id, provider, model, status, prompt_tokens,"
+    " completion_tokens, total_tokens, cost, latency_ms, error_message, version, created_at,"
+    " updated_at, completed_at"
+)
+AUDIT_COLUMNS = (
+    "id, org_id, app_id, user_id, action, resource_type, resource_id, request_id, details,"
+    " ip_address, user_agent, created_at"
+)
+SET_KEY = "SELECT set_config('llmcp.api_key_hash', $1, true)"
+SET_ORG = "SELECT set_config('llmcp.org_id', $1, true)"
+APP_BY_KEY = f"SELECT {APP_COLUMNS} FROM applications WHERE api_key_hash = $1"
+APPLICABLE = f"""SELECT {POLICY_COLUMNS} FROM policies
+WHERE org_id = $1 AND enabled AND (
+    (app_id IS NULL AND user_id IS NULL) OR (app_id = $2 AND user_id IS NULL)
+    OR (user_id = $3 AND (app_id IS NULL OR app_id = $2)))
+ORDER BY CASE WHEN user_id IS NOT NULL AND app_id IS NOT NULL THEN 1
+    WHEN user_id IS NOT NULL THEN 2 WHEN app_id IS NOT NULL THEN 3 ELSE 4 END,
+    priority DESC, created_at ASC, id ASC"""
+CREATE_REQUEST = f"""INSERT INTO inference_requests (id, org_id, app_id, user_id, request_id,
+    provider, model, status, prompt_tokens, completion_tokens, total_tokens, cost)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, 0, 0, 0) RETURNING {REQUEST_COLUMNS}"""
+INSERT_AUDIT = f"""INSERT INTO audit_logs (id, org_id, app_id, user_id, action, resource_type,
+    resource_id, request_id, details)
+VALUES ($1, $2, $3, $4, 'inference_requested', 'inference_request', $5, $6, $7)
+RETURNING {AUDIT_COLUMNS}"""
+COMPLETE_REQUEST = f"""UPDATE inference_requests SET status = 'completed', prompt_tokens = $4,
+    completion_tokens = $5, total_tokens = $4::integer + $5::integer, cost = $6,
+    latency_ms = $7, completed_at = $8
+WHERE org_id = $1 AND id = $2 AND version = $3 RETURNING {REQUEST_COLUMNS}"""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One gateway request: who calls, and what the provider answered."""
+
+    api_key_hash: str
+    user_id: uuid.UUID
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal
+    latency_ms: int
+
+
+Outcome = tuple[uuid.UUID, ...]  # the ids of the applicable policies, in order
+Gateway = Callable[[Call, str], Awaitable[Outcome]]  # (call, request_id) -> outcome
+
+
+def _key_hash(n: int) -> str:
+    return hashlib.sha256(f"bench-key-{n}".encode()).hexdigest()
+
+
+def seed(url: str, organizations: int = 20) -> list[Call]:
+    """Organizations with 5 applications, 10 users and org, app and user policies
+    each; returns one call per (application, user) pair."""
+    calls: list[Call] = []
+    with RepositoryFactory.connect(DatabaseConfig(url=url, min_size=1, max_size=2)) as factory:
+        repos = factory.repositories()
+        for o in range(organizations):
+            org = repos.organizations.create(NewOrganization(name=f"G{o}", slug=f"gateway-{o}"))
+            repos.policies.create(NewPolicy(org_id=org.id, name="org rate", config=RateLimitConfig(
+                requests=600, window_seconds=60)))  # fmt: skip
+            users = [
+                repos.users.create(
+                    NewUser(org_id=org.id, email=f"u{u}@g{o}.example", cognito_sub=f"g{o}-u{u}")
+                ).id
+                for u in range(10)
+            ]
+            for u, user in enumerate(users[:3]):
+                repos.policies.create(NewPolicy(org_id=org.id, user_id=user, name=f"user {u}",
+                    config=TokenBudgetConfig(max_tokens=10_000 + u)))  # fmt: skip
+            for a in range(5):
+                key = _key_hash(o * 10 + a)
+                app = repos.applications.create(
+                    NewApplication(org_id=org.id, name=f"app {a}", api_key_hash=key)
+                )
+                repos.policies.create(NewPolicy(org_id=org.id, app_id=app.id, name=f"app {a}",
+                    config=RateLimitConfig(requests=60 + a, window_seconds=60), priority=a))  # fmt: skip
+                for u, user in enumerate(users):
+                    calls.append(Call(key, user, 100 + u, 20 + a, Decimal("0.0042"), 300 + u))
+    return calls
+
+
+def llmcp_gateway(factory: AsyncRepositoryFactory) -> Gateway:
+    repos = factory.repositories()
+
+    async def request(call: Call, request_id: str) -> Outcome:
+        app = await repos.applications.get_by_api_key_hash(call.api_key_hash)
+        assert app is not None
+        policies = await repos.policies.get_applicable_policies(app.org_id, app.id, call.user_id)
+        pending = await repos.inference_requests.create(NewInferenceRequest(
+            org_id=app.org_id, app_id=app.id, user_id=call.user_id, request_id=request_id,
+            provider="openai", model="gpt-4o-mini", id=uuid7()))  # fmt: skip
+        await repos.audit_logs.insert(NewAuditLog(
+            org_id=app.org_id, app_id=app.id, user_id=call.user_id,
+            action=AuditAction.INFERENCE_REQUESTED, resource_type="inference_request",
+            resource_id=pending.id, request_id=request_id, details={"model": pending.model},
+            id=uuid7()))  # fmt: skip
+        await repos.inference_requests.update(msgspec.structs.replace(pending,
+            status=InferenceStatus.COMPLETED, prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens, cost=call.cost,
+            latency_ms=call.latency_ms, completed_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+        return tuple(p.id for p in policies)
+
+    return request
+
+
+def psycopg_gateway(pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]) -> Gateway:
+    """The pool's connections use psycopg's raw cursor ($n placeholders, as written)."""
+
+    async def request(call: Call, request_id: str) -> Outcome:
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute(SET_KEY, (call.api_key_hash,))
+            cur = await conn.execute(APP_BY_KEY, (call.api_key_hash,))
+            app = await cur.fetchone()
+            assert app is not None
+            org_id, app_id = app[1], app[0]
+            await conn.execute(SET_ORG, (str(org_id),))
+            cur = await conn.execute(APPLICABLE, (org_id, app_id, call.user_id))
+            policies = await cur.fetchall()
+            cur = await conn.execute(CREATE_REQUEST, (uuid7(), org_id, app_id, call.user_id,
+                                                      request_id, "openai", "gpt-4o-mini"))  # fmt: skip
+            pending = await cur.fetchone()
+            assert pending is not None
+            await conn.execute(INSERT_AUDIT, (uuid7(), org_id, app_id, call.user_id, pending[0],
+                                              request_id, Jsonb({"model": pending[6]})))  # fmt: skip
+            await conn.execute(COMPLETE_REQUEST, (org_id, pending[0], pending[14],
+                call.prompt_tokens, call.completion_tokens, call.cost, call.latency_ms,
+                dt.datetime.now(dt.UTC)))  # fmt: skip
+        return tuple(p[0] for p in policies)
+
+    return request
+
+
+def asyncpg_gateway(pool: Any) -> Gateway:
+    async def request(call: Call, request_id: str) -> Outcome:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(SET_KEY, call.api_key_hash)
+            app = await conn.fetchrow(APP_BY_KEY, call.api_key_hash)
+            org_id, app_id = app["org_id"], app["id"]
+            await conn.execute(SET_ORG, str(org_id))
+            policies = await conn.fetch(APPLICABLE, org_id, app_id, call.user_id)
+            pending = await conn.fetchrow(CREATE_REQUEST, uuid7(), org_id, app_id, call.user_id,
+                                          request_id, "openai", "gpt-4o-mini")  # fmt: skip
+            await conn.fetchrow(INSERT_AUDIT, uuid7(), org_id, app_id, call.user_id,
+                                pending["id"], request_id, {"model": pending["model"]})  # fmt: skip
+            await conn.fetchrow(COMPLETE_REQUEST, org_id, pending["id"], pending["version"],
+                                call.prompt_tokens, call.completion_tokens, call.cost,
+                                call.latency_ms, dt.datetime.now(dt.UTC))  # fmt: skip
+        return tuple(p["id"] for p in policies)
+
+    return request
+
+
+def sqlalchemy_gateway(url: str) -> tuple[Gateway, Callable[[], Awaitable[None]]] | None:
+    """SQLAlchemy 2's async ORM on asyncpg, mapped as an ORM user maps these tables
+    (version counter, server defaults fetched on flush); a session per request."""
+    try:
+        from sqlalchemy import Boolean, DateTime, Integer, Numeric, Text, Uuid, case, select, text
+        from sqlalchemy.dialects.postgresql import ENUM, INET, JSONB
+        from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+        from sqlalchemy.orm import DeclarativeBase, mapped_column
+    except ImportError:
+        print("(sqlalchemy not installed: gateway_vs_sqlalchemy_async skipped)")
+        return None
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Application(Base):
+        __tablename__ = "applications"
+        id = mapped_column(Uuid, primary_key=True)
+        org_id = mapped_column(Uuid, primary_key=True)
+        name = mapped_column(Text, nullable=False)
+        description = mapped_column(Text)
+        api_key_hash = mapped_column(Text, nullable=False)
+        version = mapped_column(Integer, nullable=False, server_default=text("1"))
+        created_at = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+        updated_at = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+    class Policy(Base):
+        __tablename__ = "policies"
+        id = mapped_column(Uuid, primary_key=True)
+        org_id = mapped_column(Uuid, primary_key=True)
+        app_id = mapped_column(Uuid)
+        user_id = mapped_column(Uuid)
+        name = mapped_column(Text, nullable=False)
+        policy_type = mapped_column(
+            ENUM(*[t.value for t in PolicyType], name="policy_type", create_type=False),
+            nullable=False,
+        )
+        config = mapped_column(JSONB, nullable=False)
+        priority = mapped_column(Integer, nullable=False)
+        enabled = mapped_column(Boolean, nullable=False)
+        version = mapped_column(Integer, nullable=False, server_default=text("1"))
+        created_at = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+        updated_at = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+    status_type = ENUM(*[s.value for s in InferenceStatus], name="inference_status",
+                       create_type=False)  # fmt: skip
+
+    class InferenceRequest(Base):
+        __tablename__ = "inference_requests"
+        id = mapped_column(Uuid, primary_key=True)
+        org_id = mapped_column(Uuid, primary_key=True)
+        app_id = mapped_column(Uuid, nullable=False)
+        user_id = mapped_column(Uuid)
+        request_id = mapped_column(Text, nullable=False)
+        provider = mapped_column(Text, nullable=False)
+        model = mapped_column(Text, nullable=False)
+        status = mapped_column(status_type, nullable=False)
+        prompt_tokens = mapped_column(Integer, nullable=False)
+        completion_tokens = mapped_column(Integer, nullable=False)
+        total_tokens = mapped_column(Integer, nullable=False)
+        cost = mapped_column(Numeric(14, 6), nullable=False)
+        latency_ms = mapped_column(Integer)
+        error_message = mapped_column(Text)
+        completed_at = mapped_column(DateTime(timezone=True))
+        version = mapped_column(Integer, nullable=False, server_default=text("1"))
+        created_at = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+        updated_at = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+        # the row's version is bumped by the server's trigger, checked on UPDATE
+        # (SQLAlchemy reads __mapper_args__ off the class, as its documentation writes it)
+        __mapper_args__ = {  # noqa: RUF012
+            "version_id_col": version, "version_id_generator": False, "eager_defaults": True,
+        }  # fmt: skip
+
+    class AuditLog(Base):
+        __tablename__ = "audit_logs"
+        id = mapped_column(Uuid, primary_key=True)
+        org_id = mapped_column(Uuid, primary_key=True)
+        app_id = mapped_column(Uuid)
+        user_id = mapped_column(Uuid)
+        action = mapped_column(ENUM(*[a.value for a in AuditAction], name="audit_action",
+                                    create_type=False), nullable=False)  # fmt: skip
+        resource_type = mapped_column(Text, nullable=False)
+        resource_id = mapped_column(Uuid)
+        request_id = mapped_column(Text)
+        details = mapped_column(JSONB, nullable=False)
+        ip_address = mapped_column(INET)
+        user_agent = mapped_column(Text)
+        created_at = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+        __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
+
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1),
+                                 pool_size=POOL_SIZE, max_overflow=0)  # fmt: skip
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    set_key = text("SELECT set_config('llmcp.api_key_hash', :value, true)")
+    set_org = text("SELECT set_config('llmcp.org_id', :value, true)")
+    specificity = case(
+        (Policy.user_id.is_not(None) & Policy.app_id.is_not(None), 1),
+        (Policy.user_id.is_not(None), 2),
+        (Policy.app_id.is_not(None), 3),
+        else_=4,
+    )
+
+    async def request(call: Call, request_id: str) -> Outcome:
+        async with sessions() as session, session.begin():
+            await session.execute(set_key, {"value": call.api_key_hash})
+            found = await session.execute(
+                select(Application).where(Application.api_key_hash == call.api_key_hash)
+            )
+            app = found.scalar_one()
+            await session.execute(set_org, {"value": str(app.org_id)})
+            applicable = await session.execute(
+                select(Policy)
+                .where(
+                    Policy.org_id == app.org_id,
+                    Policy.enabled,
+                    ((Policy.app_id.is_(None)) & (Policy.user_id.is_(None)))
+                    | ((Policy.app_id == app.id) & (Policy.user_id.is_(None)))
+                    | ((Policy.user_id == call.user_id)
+                       & ((Policy.app_id.is_(None)) | (Policy.app_id == app.id))),
+                )
+                .order_by(specificity, Policy.priority.desc(), Policy.created_at, Policy.id)
+            )  # fmt: skip
+            policies = applicable.scalars().all()
+            pending = InferenceRequest(id=uuid7(), org_id=app.org_id, app_id=app.id,
+                user_id=call.user_id, request_id=request_id, provider="openai",
+                model="gpt-4o-mini", status="pending", prompt_tokens=0, completion_tokens=0,
+                total_tokens=0, cost=Decimal(0))  # fmt: skip
+            session.add(pending)
+            await session.flush()
+            session.add(AuditLog(id=uuid7(), org_id=app.org_id, app_id=app.id,
+                user_id=call.user_id, action="inference_requested",
+                resource_type="inference_request", resource_id=pending.id,
+                request_id=request_id, details={"model": pending.model}))  # fmt: skip
+            await session.flush()
+            pending.status = "completed"
+            pending.prompt_tokens = call.prompt_tokens
+            pending.completion_tokens = call.completion_tokens
+            pending.total_tokens = call.prompt_tokens + call.completion_tokens
+            pending.cost = call.cost
+            pending.latency_ms = call.latency_ms
+            pending.completed_at = dt.datetime.now(dt.UTC)
+        return tuple(p.id for p in policies)
+
+    return request, engine.dispose
+
+
+@dataclass
+class Side:
+    name: str
+    gateway: Gateway
+    best_rate: float = 0.0
+    best_cpu_per_request: float = float("inf")
+
+
+async def _drive(
+    gateway: Gateway, calls: Sequence[Call], seconds: float, tag: str
+) -> tuple[int, float, float]:
+    """Run requests IN_FLIGHT at a time for ``seconds``: (requests, wall s, CPU s)."""
+    deadline = time.monotonic() + seconds
+    done = 0
+
+    async def worker(w: int) -> None:
+        nonlocal done
+        n = w
+        while time.monotonic() < deadline:
+            await gateway(calls[n % len(calls)], f"{tag}-{w}-{n}")
+            n += IN_FLIGHT
+            done += 1
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(IN_FLIGHT)))
+    return done, time.perf_counter() - wall, time.process_time() - cpu
+
+
+async def _verify(sides: list[Side], calls: Sequence[Call], url: str) -> None:
+    """The same calls through each side: the same policies, the same rows."""
+    sample = calls[:: max(1, len(calls) // 40)]
+    outcomes = {}
+    for side in sides:
+        outcomes[side.name] = [await side.gateway(c, f"verify-{side.name}-{i}")
+                               for i, c in enumerate(sample)]  # fmt: skip
+    first = outcomes[sides[0].name]
+    assert all(o == first for o in outcomes.values()), "the sides saw different policies"
+    assert all(first), "no policy applied: the tenant settings are not taking effect"
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        rows = {}
+        for side in sides:
+            cur = await conn.execute(
+                "SELECT r.status, r.prompt_tokens, r.completion_tokens, r.total_tokens, r.cost,"
+                " r.latency_ms, r.completed_at IS NOT NULL, r.version, a.action, a.resource_type,"
+                " a.details FROM inference_requests AS r JOIN audit_logs AS a"
+                " ON a.org_id = r.org_id AND a.resource_id = r.id"
+                " WHERE r.request_id LIKE %s ORDER BY r.request_id", (f"verify-{side.name}-%",),
+            )  # fmt: skip
+            rows[side.name] = await cur.fetchall()
+    assert all(len(r) == len(sample) for r in rows.values()), {k: len(v) for k, v in rows.items()}
+    reference = rows[sides[0].name]
+    for name, found in rows.items():
+        assert found == reference, f"{name} wrote different rows than {sides[0].name}"
+
+
+async def run(
+    app_url: str, owner_url: str, rounds: int, seconds: float
+) -> dict[str, tuple[float, float]]:
+    """Throughput (requests/s) and client CPU per request (s) of each side, best round."""
+    import asyncpg  # benchmark-only
+
+    calls = seed(owner_url)
+    config = DatabaseConfig(url=app_url, min_size=POOL_SIZE, max_size=POOL_SIZE)
+    factory = await AsyncRepositoryFactory.connect(config)
+    pool = AsyncConnectionPool(app_url, min_size=POOL_SIZE, max_size=POOL_SIZE, open=False,
+                               kwargs={"cursor_factory": psycopg.AsyncRawCursor})  # fmt: skip
+    await pool.open(wait=True)
+
+    async def jsonb(conn: Any) -> None:
+        await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads,
+                                  schema="pg_catalog")  # fmt: skip
+
+    apg = await asyncpg.create_pool(app_url, min_size=POOL_SIZE, max_size=POOL_SIZE, init=jsonb)
+    sides = [Side("llmcp", llmcp_gateway(factory)), Side("psycopg", psycopg_gateway(pool)),
+             Side("asyncpg", asyncpg_gateway(apg))]  # fmt: skip
+    orm = sqlalchemy_gateway(app_url)
+    if orm is not None:
+        sides.append(Side("sqlalchemy", orm[0]))
+    try:
+        await _verify(sides, calls, owner_url)
+        for side in sides:  # warm every connection and statement cache
+            await _drive(side.gateway, calls, 0.3, f"warm-{side.name}")
+        for r in range(rounds):
+            for side in sides if r % 2 == 0 else reversed(sides):
+                done, wall, cpu = await _drive(side.gateway, calls, seconds, f"r{r}-{side.name}")
+                side.best_rate = max(side.best_rate, done / wall)
+                side.best_cpu_per_request = min(side.best_cpu_per_request, cpu / done)
+    finally:
+        await factory.close()
+        await pool.close()
+        await apg.close()
+        if orm is not None:
+            await orm[1]()
+    return {s.name: (s.best_rate, s.best_cpu_per_request) for s in sides}
+
+
+async def lookup_rates(url: str, org_ids: Sequence[uuid.UUID], rounds: int,
+                       seconds: float) -> dict[str, float]:  # fmt: skip
+    """Sequential point lookups (organizations by id) on one dedicated connection:
+    llmcp's repository in ``pinned()``, raw prepared psycopg async, asyncpg."""
+    import asyncpg  # benchmark-only
+
+    config = DatabaseConfig(url=url, min_size=1, max_size=1)
+    factory = await AsyncRepositoryFactory.connect(config)
+    organizations = factory.repositories().organizations
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=0)
+    apg = await asyncpg.connect(url)
+    statement = (
+        "SELECT id, name, slug, version, created_at, updated_at FROM organizations WHERE id = "
+    )
+
+    async def ours() -> int:
+        async with factory.transaction_manager().pinned():
+            for org_id in org_ids:
+                await organizations.get_by_id(org_id)
+        return len(org_ids)
+
+    async def raw_psycopg() -> int:
+        for org_id in org_ids:
+            await (await conn.execute(statement + "%s", (org_id,))).fetchone()
+        return len(org_ids)
+
+    async def raw_asyncpg() -> int:
+        for org_id in org_ids:
+            await apg.fetchrow(statement + "$1", org_id)
+        return len(org_ids)
+
+    sides = {"llmcp": ours, "psycopg": raw_psycopg, "asyncpg": raw_asyncpg}
+    best = dict.fromkeys(sides, 0.0)
+    try:
+        for r in range(rounds + 1):  # round 0 warms up
+            for name, work in sides.items() if r % 2 else reversed(sides.items()):
+                started, done = time.perf_counter(), 0
+                while time.perf_counter() - started < seconds:
+                    done += await work()
+                if r:
+                    best[name] = max(best[name], done / (time.perf_counter() - started))
+    finally:
+        await factory.close()
+        await conn.close()
+        await apg.close()
+    return best
