@@ -1,11 +1,10 @@
 """Behind a transaction-mode PgBouncer (llmcp.pooled), in every pass.
 
 ``bouncer`` is a PgBouncer of this module's own in front of the test server
-(Debian's ``pgbouncer`` must be installed: ``scripts/pgbouncer-url`` installs
-it in CI), so that it may be killed; the tests that need no PgBouncer of
+(Debian's ``pgbouncer``, which ``scripts/install-pgbouncer`` installs when it
+is missing), so that it may be killed; the tests that need no PgBouncer of
 their own run through ``LLMCP_TEST_POOLER_URL`` in the pooled pass, through
-``bouncer`` otherwise, and on the server itself (pooled mode said by the
-setting) when PgBouncer is not installed, observed on the server.
+``bouncer`` otherwise.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -44,6 +44,8 @@ from tests.repositories.helpers import make_app, make_log, make_org, make_user
 from tests.repositories.helpers_async import make_app as amake_app
 from tests.repositories.helpers_async import make_org as amake_org
 
+ROOT = Path(__file__).resolve().parents[1]
+
 _SLOW_COMMIT = """
 CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -58,8 +60,9 @@ CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON applications
 @pytest.fixture(scope="module")
 def bouncer(databases: TestDatabases) -> Iterator[PgBouncer]:
     """A PgBouncer (transaction mode) of this module in front of the test server."""
-    if binary() is None:
-        pytest.skip("Debian's pgbouncer is not installed (scripts/pgbouncer-url installs it)")
+    if binary() is None:  # installed by the suite, as CI's system PostgreSQL is
+        subprocess.run([str(ROOT / "scripts" / "install-pgbouncer")], check=True)
+    assert binary() is not None, "scripts/install-pgbouncer did not install pgbouncer"
     admin = conninfo.parse(databases.admin_url)
     server = {"host": admin.get("host") or "127.0.0.1", "port": admin.get("port") or "5432"}
     folder = Path(tempfile.mkdtemp(prefix="llmcp-pgbouncer-test-"))
@@ -72,11 +75,9 @@ def bouncer(databases: TestDatabases) -> Iterator[PgBouncer]:
 @pytest.fixture
 def pooled_url(request: pytest.FixtureRequest, databases: TestDatabases) -> Callable[[str], str]:
     """A database's URL as the application role through a PgBouncer: the pooled pass's,
-    else ``bouncer`` (when installed), else the server itself."""
+    else ``bouncer``."""
     if databases.pooler_url is not None:
         return databases.url
-    if binary() is None:
-        return databases.direct_url
     running: PgBouncer = request.getfixturevalue("bouncer")
     return lambda dbname: running.url(dbname, TEST_APP_ROLE)
 
