@@ -260,6 +260,12 @@ def exchange(plan: Plan) -> PQGen[list[list[PGresult]]]:
         if got and got[0].status == _PIPELINE_SYNC:
             break
         if len(results) == expected:
+            # more results than commands: behind PgBouncer, a server connection lost in
+            # the call arrives as the server's FATAL error and then PgBouncer's own
+            # (the client connection then closes): raise the error as the server sent it
+            for extra in got:
+                if extra.status == _FATAL_ERROR:
+                    raise errors.error_from_result(extra, encoding=pgconn._encoding)
             raise errors.InternalError(f"unexpected results in a pipeline: {got}")
         results.append(got)
     pgconn.exit_pipeline_mode()

@@ -43,6 +43,20 @@ def refuse_uncommittable(conn: psycopg.BaseConnection[Any]) -> None:
         )
 
 
+def single_write_error(exc: psycopg.Error, *, operation: str) -> LlmcpError:
+    """The llmcp error of a write outside a transaction (its own implicit
+    transaction, committed by the server as it ends) that failed: a connection
+    lost once the statement may have reached the server leaves its outcome
+    unknown, as a COMMIT's (:func:`commit_error`)."""
+    error = map_error(exc, operation=operation)
+    if type(error) is DatabaseUnavailableError:
+        return CommitOutcomeUnknownError(
+            f"{operation}: the connection was lost while the statement ran on its own, "
+            f"so it may or may not have been committed ({error})"
+        )
+    return error
+
+
 def commit_error(exc: psycopg.Error, *, operation: str) -> LlmcpError:
     """The llmcp error of a failed COMMIT: a connection lost during it leaves the
     outcome unknown; anything else (a serialization failure, a deferred

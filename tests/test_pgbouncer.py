@@ -298,6 +298,15 @@ def test_a_connection_lost_during_commit_through_pgbouncer_leaves_the_outcome_un
             assert "may or may not have been committed" in str(caught.value)
             bouncer.start()  # after a kill; reused otherwise
 
+        with RepositoryFactory.connect(_config(url, max_size=1)) as factory:
+            repos = factory.repositories()  # a create on its own, committed as it ends
+            org = make_org(repos)
+            watching = watcher()
+            with pytest.raises(CommitOutcomeUnknownError, match="on its own"):
+                make_app(repos, org.id)
+            watching.join(10)
+            bouncer.start()
+
         async def begin_commit() -> None:
             async with await AsyncRepositoryFactory.connect(_config(url, max_size=1)) as afactory:
                 arepos, atm = afactory.repositories(), afactory.transaction_manager()

@@ -20,6 +20,7 @@ from llmcp.error_map import map_error, sqlstate_of
 from llmcp.errors import ConflictError, LlmcpError, NotFoundError
 from llmcp.paging import Page, decode_cursor, encode_cursor
 from llmcp.transactions import TransactionManager
+from llmcp.transactions_base import single_write_error
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -148,6 +149,9 @@ class Repository:
         except psycopg.Error as exc:
             operation = self._operation(query)
             logger.warning("%s failed with SQLSTATE %s", operation, sqlstate_of(exc))
+            if self._transactions.current() is None and not routing.is_read(query.__name__):
+                # a write committed (or not) by the server as the statement ends
+                raise single_write_error(exc, operation=operation) from exc
             raise map_error(exc, operation=operation) from exc
         except msgspec.ValidationError as exc:  # a stored row that does not fit its type
             operation = self._operation(query)
