@@ -96,7 +96,8 @@ class InferenceRequestsQueries:
     def get_by_id(
         self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.InferenceRequest | None:
-        """Fetch one inference request of an organization by its id.
+        """Fetch one inference request of an organization by its id. the key gives created_at:
+        one partition is read, not every month's
 
         ``get_by_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -108,7 +109,7 @@ class InferenceRequestsQueries:
         self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, request_id: str
     ) -> models.InferenceRequest | None:
         """Fetch one inference request of an organization by its request id (unique per
-        organization).
+        organization). the key gives created_at: one partition is read, not every month's
 
         ``get_by_request_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -140,7 +141,7 @@ class InferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization newest first, the keyset page after a
-        cursor.
+        cursor. the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_org_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -187,7 +188,7 @@ class InferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an application newest first, the keyset page after a
-        cursor.
+        cursor. the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_app_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -234,6 +235,7 @@ class InferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of a user newest first, the keyset page after a cursor.
+        the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_user_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -281,7 +283,8 @@ class InferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization in one status newest first, the
-        keyset page after a cursor.
+        keyset page after a cursor. the same bound alone: the planner prunes the partitions
+        after the cursor
 
         ``get_by_status_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -336,7 +339,8 @@ class InferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization in [start_time, end_time) newest
-        first, the keyset page after a cursor.
+        first, the keyset page after a cursor. the same bound alone: the planner prunes the
+        partitions after the cursor
 
         ``get_by_date_range_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -501,7 +505,8 @@ class AsyncInferenceRequestsQueries:
     async def get_by_id(
         self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.InferenceRequest | None:
-        """Fetch one inference request of an organization by its id.
+        """Fetch one inference request of an organization by its id. the key gives created_at:
+        one partition is read, not every month's
 
         ``get_by_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -514,7 +519,7 @@ class AsyncInferenceRequestsQueries:
         self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, request_id: str
     ) -> models.InferenceRequest | None:
         """Fetch one inference request of an organization by its request id (unique per
-        organization).
+        organization). the key gives created_at: one partition is read, not every month's
 
         ``get_by_request_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -546,7 +551,7 @@ class AsyncInferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization newest first, the keyset page after a
-        cursor.
+        cursor. the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_org_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -593,7 +598,7 @@ class AsyncInferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an application newest first, the keyset page after a
-        cursor.
+        cursor. the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_app_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -640,6 +645,7 @@ class AsyncInferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of a user newest first, the keyset page after a cursor.
+        the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_user_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -687,7 +693,8 @@ class AsyncInferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization in one status newest first, the
-        keyset page after a cursor.
+        keyset page after a cursor. the same bound alone: the planner prunes the partitions
+        after the cursor
 
         ``get_by_status_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -742,7 +749,8 @@ class AsyncInferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization in [start_time, end_time) newest
-        first, the keyset page after a cursor.
+        first, the keyset page after a cursor. the same bound alone: the planner prunes the
+        partitions after the cursor
 
         ``get_by_date_range_after`` (sql/inference_requests.sql); returns a list of rows.
         """

@@ -61,52 +61,58 @@ RETURNING
 -- name: get_by_id(org_id, id)^
 -- Fetch one inference request of an organization by its id.
 SELECT
-    id,
-    org_id,
-    app_id,
-    user_id,
-    request_id,
-    provider,
-    model,
-    status,
-    prompt_tokens,
-    completion_tokens,
-    total_tokens,
-    cost,
-    latency_ms,
-    error_message,
-    version,
-    created_at,
-    updated_at,
-    completed_at
-FROM inference_requests
-WHERE org_id = :org_id
-    AND id = :id;
+    r.id,
+    r.org_id,
+    r.app_id,
+    r.user_id,
+    r.request_id,
+    r.provider,
+    r.model,
+    r.status,
+    r.prompt_tokens,
+    r.completion_tokens,
+    r.total_tokens,
+    r.cost,
+    r.latency_ms,
+    r.error_message,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.completed_at
+FROM inference_request_keys AS k
+-- the key gives created_at: one partition is read, not every month's
+INNER JOIN inference_requests AS r
+    ON k.org_id = r.org_id AND k.id = r.id AND k.created_at = r.created_at
+WHERE k.org_id = :org_id
+    AND k.id = :id;
 
 -- name: get_by_request_id(org_id, request_id)^
 -- Fetch one inference request of an organization by its request id (unique per organization).
 SELECT
-    id,
-    org_id,
-    app_id,
-    user_id,
-    request_id,
-    provider,
-    model,
-    status,
-    prompt_tokens,
-    completion_tokens,
-    total_tokens,
-    cost,
-    latency_ms,
-    error_message,
-    version,
-    created_at,
-    updated_at,
-    completed_at
-FROM inference_requests
-WHERE org_id = :org_id
-    AND request_id = :request_id;
+    r.id,
+    r.org_id,
+    r.app_id,
+    r.user_id,
+    r.request_id,
+    r.provider,
+    r.model,
+    r.status,
+    r.prompt_tokens,
+    r.completion_tokens,
+    r.total_tokens,
+    r.cost,
+    r.latency_ms,
+    r.error_message,
+    r.version,
+    r.created_at,
+    r.updated_at,
+    r.completed_at
+FROM inference_request_keys AS k
+-- the key gives created_at: one partition is read, not every month's
+INNER JOIN inference_requests AS r
+    ON k.org_id = r.org_id AND k.id = r.id AND k.created_at = r.created_at
+WHERE k.org_id = :org_id
+    AND k.request_id = :request_id;
 
 -- name: get_by_org_id(org_id, limit, offset)
 -- List the inference requests of an organization newest first, one offset page at a time.
@@ -159,6 +165,8 @@ SELECT
 FROM inference_requests
 WHERE org_id = :org_id
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -215,6 +223,8 @@ FROM inference_requests
 WHERE org_id = :org_id
     AND app_id = :app_id
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -271,6 +281,8 @@ FROM inference_requests
 WHERE org_id = :org_id
     AND user_id = :user_id
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -327,6 +339,8 @@ FROM inference_requests
 WHERE org_id = :org_id
     AND status = :status
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -385,6 +399,8 @@ WHERE org_id = :org_id
     AND created_at >= :start_time
     AND created_at < :end_time
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
