@@ -96,8 +96,8 @@ class InferenceRequestsQueries:
     def get_by_id(
         self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.InferenceRequest | None:
-        """Fetch one inference request of an organization by its id. the key gives created_at:
-        one partition is read, not every month's
+        """Fetch one inference request of an organization by its id. created_at from the key:
+        one month's partition is read, not every month's
 
         ``get_by_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -109,7 +109,8 @@ class InferenceRequestsQueries:
         self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, request_id: str
     ) -> models.InferenceRequest | None:
         """Fetch one inference request of an organization by its request id (unique per
-        organization). the key gives created_at: one partition is read, not every month's
+        organization). id and created_at from the key (unique per organization for all
+        time): one month's partition is read, through its primary key
 
         ``get_by_request_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -505,8 +506,8 @@ class AsyncInferenceRequestsQueries:
     async def get_by_id(
         self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.InferenceRequest | None:
-        """Fetch one inference request of an organization by its id. the key gives created_at:
-        one partition is read, not every month's
+        """Fetch one inference request of an organization by its id. created_at from the key:
+        one month's partition is read, not every month's
 
         ``get_by_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -519,7 +520,8 @@ class AsyncInferenceRequestsQueries:
         self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, request_id: str
     ) -> models.InferenceRequest | None:
         """Fetch one inference request of an organization by its request id (unique per
-        organization). the key gives created_at: one partition is read, not every month's
+        organization). id and created_at from the key (unique per organization for all
+        time): one month's partition is read, through its primary key
 
         ``get_by_request_id`` (sql/inference_requests.sql); returns one row or None.
         """

@@ -61,58 +61,66 @@ RETURNING
 -- name: get_by_id(org_id, id)^
 -- Fetch one inference request of an organization by its id.
 SELECT
-    r.id,
-    r.org_id,
-    r.app_id,
-    r.user_id,
-    r.request_id,
-    r.provider,
-    r.model,
-    r.status,
-    r.prompt_tokens,
-    r.completion_tokens,
-    r.total_tokens,
-    r.cost,
-    r.latency_ms,
-    r.error_message,
-    r.version,
-    r.created_at,
-    r.updated_at,
-    r.completed_at
-FROM inference_request_keys AS k
--- the key gives created_at: one partition is read, not every month's
-INNER JOIN inference_requests AS r
-    ON k.org_id = r.org_id AND k.id = r.id AND k.created_at = r.created_at
-WHERE k.org_id = :org_id
-    AND k.id = :id;
+    id,
+    org_id,
+    app_id,
+    user_id,
+    request_id,
+    provider,
+    model,
+    status,
+    prompt_tokens,
+    completion_tokens,
+    total_tokens,
+    cost,
+    latency_ms,
+    error_message,
+    version,
+    created_at,
+    updated_at,
+    completed_at
+FROM inference_requests
+WHERE org_id = :org_id
+    AND id = :id
+    -- created_at from the key: one month's partition is read, not every month's
+    AND created_at = (
+        SELECT k.created_at  -- one target -- noqa: LT09
+        FROM inference_request_keys AS k
+        WHERE k.org_id = :org_id AND k.id = :id  -- parameters, not columns -- noqa: RF02
+    );
 
 -- name: get_by_request_id(org_id, request_id)^
 -- Fetch one inference request of an organization by its request id (unique per organization).
 SELECT
-    r.id,
-    r.org_id,
-    r.app_id,
-    r.user_id,
-    r.request_id,
-    r.provider,
-    r.model,
-    r.status,
-    r.prompt_tokens,
-    r.completion_tokens,
-    r.total_tokens,
-    r.cost,
-    r.latency_ms,
-    r.error_message,
-    r.version,
-    r.created_at,
-    r.updated_at,
-    r.completed_at
-FROM inference_request_keys AS k
--- the key gives created_at: one partition is read, not every month's
-INNER JOIN inference_requests AS r
-    ON k.org_id = r.org_id AND k.id = r.id AND k.created_at = r.created_at
-WHERE k.org_id = :org_id
-    AND k.request_id = :request_id;
+    id,
+    org_id,
+    app_id,
+    user_id,
+    request_id,
+    provider,
+    model,
+    status,
+    prompt_tokens,
+    completion_tokens,
+    total_tokens,
+    cost,
+    latency_ms,
+    error_message,
+    version,
+    created_at,
+    updated_at,
+    completed_at
+FROM inference_requests
+WHERE org_id = :org_id
+    -- id and created_at from the key (unique per organization for all time): one
+    -- month's partition is read, through its primary key
+    AND (id, created_at) = (
+        SELECT
+            k.id,
+            k.created_at
+        FROM inference_request_keys AS k
+        WHERE k.org_id = :org_id AND k.request_id = :request_id  -- parameters -- noqa: RF02
+    );
 
 -- name: get_by_org_id(org_id, limit, offset)
 -- List the inference requests of an organization newest first, one offset page at a time.

@@ -203,6 +203,8 @@ $$;
 
 -- audit_logs -------------------------------------------------------------------
 
+-- squawk: the old table is renamed to make room, copied and dropped in this transaction
+-- squawk-ignore renaming-table
 ALTER TABLE audit_logs RENAME TO audit_logs_unpartitioned;
 CREATE TABLE audit_logs (
     LIKE audit_logs_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS
@@ -229,6 +231,7 @@ END;
 $$;
 
 INSERT INTO audit_logs SELECT * FROM audit_logs_unpartitioned;
+-- squawk-ignore ban-drop-table
 DROP TABLE audit_logs_unpartitioned;
 
 ALTER TABLE audit_logs ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (org_id, id, created_at);
@@ -267,6 +270,8 @@ GRANT SELECT ON audit_logs TO llmcp_readonly;
 
 -- inference_requests -----------------------------------------------------------
 
+-- squawk: the old table is renamed to make room, copied and dropped in this transaction
+-- squawk-ignore renaming-table
 ALTER TABLE inference_requests RENAME TO inference_requests_unpartitioned;
 CREATE TABLE inference_requests (
     LIKE inference_requests_unpartitioned
@@ -295,6 +300,7 @@ END;
 $$;
 
 INSERT INTO inference_requests SELECT * FROM inference_requests_unpartitioned;
+-- squawk-ignore ban-drop-table
 DROP TABLE inference_requests_unpartitioned;
 
 -- The per-tenant key of a request, for all time (see the top of this file).
@@ -416,13 +422,18 @@ SELECT count(*) AS created FROM llmcp_create_partitions(3);
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1h';
 
+-- squawk: the old table is renamed to make room, copied and dropped in this transaction
+-- squawk-ignore renaming-table
 ALTER TABLE inference_requests RENAME TO inference_requests_partitioned;
 CREATE TABLE inference_requests (
     LIKE inference_requests_partitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS
 );
 INSERT INTO inference_requests SELECT * FROM inference_requests_partitioned;
+-- squawk-ignore ban-drop-table
 DROP TABLE inference_requests_partitioned;
+-- squawk-ignore ban-drop-table
 DROP TABLE inference_request_keys;
+-- squawk-ignore ban-drop-function
 DROP FUNCTION inference_request_keys_apply();
 ALTER TABLE inference_requests ADD CONSTRAINT inference_requests_pkey PRIMARY KEY (org_id, id);
 ALTER TABLE inference_requests
@@ -477,11 +488,14 @@ GRANT UPDATE (
 ) ON inference_requests TO llmcp_app;
 GRANT SELECT ON inference_requests TO llmcp_readonly;
 
+-- squawk: the old table is renamed to make room, copied and dropped in this transaction
+-- squawk-ignore renaming-table
 ALTER TABLE audit_logs RENAME TO audit_logs_partitioned;
 CREATE TABLE audit_logs (
     LIKE audit_logs_partitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS
 );
 INSERT INTO audit_logs SELECT * FROM audit_logs_partitioned;
+-- squawk-ignore ban-drop-table
 DROP TABLE audit_logs_partitioned;
 ALTER TABLE audit_logs ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (org_id, id);
 CREATE INDEX audit_logs_org_id_created_at_idx ON audit_logs (org_id, created_at DESC, id DESC);
@@ -514,11 +528,19 @@ CREATE POLICY audit_logs_readonly ON audit_logs FOR SELECT TO llmcp_readonly USI
 GRANT SELECT, INSERT ON audit_logs TO llmcp_app;
 GRANT SELECT ON audit_logs TO llmcp_readonly;
 
+-- squawk-ignore ban-drop-function
 DROP FUNCTION llmcp_first_partition_month(timestamptz);
+-- squawk-ignore ban-drop-function
 DROP FUNCTION llmcp_retire_partition(text, text, timestamptz, timestamptz, text);
+-- squawk-ignore ban-drop-function
 DROP FUNCTION llmcp_create_partitions(integer);
+-- squawk-ignore ban-drop-function
 DROP FUNCTION llmcp_partitions_end(text);
+-- squawk-ignore ban-drop-function
 DROP FUNCTION llmcp_create_month_partition(text, timestamptz);
+-- squawk-ignore ban-drop-function
 DROP FUNCTION llmcp_prepare_partition(text, text);
+-- squawk-ignore ban-drop-function
 DROP FUNCTION audit_logs_refuse_direct_change();
+-- squawk-ignore ban-drop-function
 DROP FUNCTION llmcp_partition_name(text, timestamptz);

@@ -306,6 +306,13 @@ def _render_entry(
         f"- Called by: {callers}",
         f"- Indexes used: {indexes}",
     ]
+    partitions = plan.partitions()
+    if partitions:
+        read, total = partitions
+        out.append(
+            f"- Partitions: {read} of {total} in the plan (the others pruned by the"
+            " parameters as the executor starts; a sub-query's value prunes as it runs)"
+        )
     if scans:
         out.append(f"- Sequential scans: {scans}")
     if entry.params:
