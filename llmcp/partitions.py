@@ -138,8 +138,9 @@ class Partitions:
     def drop(self, older_than: int, *, now: datetime.datetime | None = None) -> list[Retired]:
         """Detach (concurrently) and drop every partition whose whole range ends at
         or before the start of the month ``older_than`` months before ``now``'s
-        (default: the server's clock), first finishing what an interrupted run left.
-        Returns what went, oldest first."""
+        (default: the server's clock), first finishing what an interrupted run left
+        (a table detached but not dropped; a detach left pending, which is finished
+        whatever its age). Returns what went."""
         if isinstance(older_than, bool) or not isinstance(older_than, int) or older_than < 1:
             raise ValidationError("older_than: must be a whole number of months, 1 or more")
         retired: list[Retired] = []
@@ -150,10 +151,12 @@ class Partitions:
             partitions = [Partition(*r) for r in conn.execute(_PARTITIONS, (list(PARENTS),))]
             for name in [str(r[0]) for r in conn.execute(_DETACHED)]:  # an interrupted run's
                 retired.append(self._retire(conn, name, partitions, reason))
-            for part in partitions:
-                if part.end <= cutoff:
-                    self._detach(conn, part)
-                    retired.append(self._retire(conn, part.name, partitions, reason))
+            # a parent allows one pending detach at a time: finish those first
+            pending = [p for p in partitions if p.detach_pending]
+            due = [p for p in partitions if p.end <= cutoff and not p.detach_pending]
+            for part in pending + due:
+                self._detach(conn, part)
+                retired.append(self._retire(conn, part.name, partitions, reason))
         return retired
 
     # -- steps ----------------------------------------------------------------------

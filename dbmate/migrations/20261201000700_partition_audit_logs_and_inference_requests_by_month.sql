@@ -49,7 +49,10 @@ $$;
 
 -- Audit partitions are written through audit_logs only: a statement naming a
 -- partition itself would skip the checks and records of the audit trail (statement
--- triggers of the parent fire only for statements on the parent).
+-- triggers of the parent fire only for statements on the parent). TRUNCATE is not
+-- guarded here: a TRUNCATE of audit_logs fires its partitions' TRUNCATE triggers too
+-- (the parent's trigger refuses it already), and a partition as a whole goes the way
+-- retention takes it, by the owner (DETACH, DROP), which no trigger sees.
 CREATE FUNCTION audit_logs_refuse_direct_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -66,7 +69,7 @@ BEGIN
     EXECUTE format('CREATE UNIQUE INDEX %I ON %I (org_id, id)', name || '_org_id_id_key', name);
     IF parent = 'audit_logs' THEN
         EXECUTE format(
-            'CREATE TRIGGER audit_logs_partition_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE '
+            'CREATE TRIGGER audit_logs_partition_guard BEFORE INSERT OR UPDATE OR DELETE '
             'ON %I FOR EACH STATEMENT EXECUTE FUNCTION audit_logs_refuse_direct_change()',
             name
         );
@@ -191,8 +194,9 @@ REVOKE EXECUTE ON FUNCTION llmcp_prepare_partition(text, text) FROM public;
 REVOKE EXECUTE ON FUNCTION llmcp_retire_partition(text, text, timestamptz, timestamptz, text)
 FROM public;
 
--- The first month that gets a partition of its own: the oldest row's month, at most
--- 24 months back; older rows (and later back-dated ones) go to <table>_history.
+-- The first month that gets a partition of its own: the month of the oldest row of
+-- the last 24 months (else the current month); older rows, and back-dated ones
+-- written later, go to <table>_history.
 CREATE FUNCTION llmcp_first_partition_month(oldest timestamptz) RETURNS timestamptz
 LANGUAGE sql STABLE SET timezone = 'UTC' AS $$
     SELECT greatest(
@@ -213,7 +217,10 @@ CREATE TABLE audit_logs (
 DO $$
 DECLARE
     first_month timestamptz := llmcp_first_partition_month(
-        (SELECT min(l.created_at) FROM audit_logs_unpartitioned AS l)
+        (
+            SELECT min(l.created_at) FROM audit_logs_unpartitioned AS l
+            WHERE l.created_at >= date_trunc('month', now(), 'UTC') - interval '24 months'
+        )
     );
 BEGIN
     EXECUTE format(
@@ -281,7 +288,10 @@ CREATE TABLE inference_requests (
 DO $$
 DECLARE
     first_month timestamptz := llmcp_first_partition_month(
-        (SELECT min(r.created_at) FROM inference_requests_unpartitioned AS r)
+        (
+            SELECT min(r.created_at) FROM inference_requests_unpartitioned AS r
+            WHERE r.created_at >= date_trunc('month', now(), 'UTC') - interval '24 months'
+        )
     );
 BEGIN
     EXECUTE format(
