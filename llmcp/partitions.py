@@ -17,6 +17,7 @@ and retired by the next run, so ``drop`` can always be run again.
 
 from __future__ import annotations
 
+import builtins
 import datetime
 import re
 from collections.abc import Iterator
@@ -120,7 +121,7 @@ class Partitions:
     def __repr__(self) -> str:
         return f"Partitions({conninfo.redact(self._url, self._url)!r})"
 
-    def create(self, ahead: int = 3) -> list[str]:
+    def create(self, ahead: int = 3) -> builtins.list[str]:
         """Create the missing months of both tables through the current month plus
         ``ahead`` (0..120); returns the names created (none when all exist)."""
         if isinstance(ahead, bool) or not isinstance(ahead, int) or not 0 <= ahead <= 120:
@@ -135,7 +136,9 @@ class Partitions:
             rows = conn.execute(_PARTITIONS, (list(PARENTS),)).fetchall()
         return [Partition(*row) for row in rows]
 
-    def drop(self, older_than: int, *, now: datetime.datetime | None = None) -> list[Retired]:
+    def drop(
+        self, older_than: int, *, now: datetime.datetime | None = None
+    ) -> builtins.list[Retired]:
         """Detach (concurrently) and drop every partition whose whole range ends at
         or before the start of the month ``older_than`` months before ``now``'s
         (default: the server's clock), first finishing what an interrupted run left
@@ -143,7 +146,7 @@ class Partitions:
         whatever its age). Returns what went."""
         if isinstance(older_than, bool) or not isinstance(older_than, int) or older_than < 1:
             raise ValidationError("older_than: must be a whole number of months, 1 or more")
-        retired: list[Retired] = []
+        retired: builtins.list[Retired] = []
         with self._connection("partitions.drop") as conn:
             moment = now or conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
             cutoff = month_start(moment, older_than)
@@ -172,7 +175,7 @@ class Partitions:
 
     @staticmethod
     def _retire(
-        conn: psycopg.Connection[Any], name: str, partitions: list[Partition], reason: str
+        conn: psycopg.Connection[Any], name: str, partitions: builtins.list[Partition], reason: str
     ) -> Retired:
         found = _NAME.match(name)
         assert found is not None
@@ -197,9 +200,10 @@ class Partitions:
     @contextmanager
     def _connection(self, operation: str) -> Iterator[psycopg.Connection[Any]]:
         try:
-            conn = psycopg.connect(
-                self._url, autocommit=True, connect_timeout=self._connect_timeout
+            timeout = (
+                None if self._connect_timeout is None else max(1, round(self._connect_timeout))
             )
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=timeout)
         except psycopg.OperationalError as exc:
             raise conninfo.connection_error(exc, self._url) from None
         try:

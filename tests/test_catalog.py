@@ -88,7 +88,10 @@ def test_a_section_reads_well(queries_md: str) -> None:
     assert "| `app_id` | uuid | yes | `audit_logs.app_id` |" in section
     assert "    AND (created_at, id) < (:after_created_at, :after_id)" in section
     # the month partitions the cursor leaves (pruned when the executor starts) are not read
-    assert "Index Scan using audit_logs_history_org_id_created_at_id_idx on audit_logs_history" in section
+    assert (
+        "Index Scan using audit_logs_history_org_id_created_at_id_idx on audit_logs_history"
+        in section
+    )
     assert "Subplans Removed: 4" in section
     assert not re.search(r"cost=|rows=|actual time", section)
     metrics = _section(queries_md, "inference_requests.get_metrics")

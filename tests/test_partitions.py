@@ -29,7 +29,7 @@ from llmcp.generated.models import AuditAction
 from llmcp.inputs import NewAuditLog, NewInferenceRequest
 from llmcp.migrate import Migrator, packaged_migrations_dir
 from llmcp.partitions import Partitions, month_start
-from tests.conftest import TestDatabases
+from llmcp.testing import TestDatabases
 from tests.repositories.helpers import make_tenant
 
 MIGRATION = "20261201000700_partition_audit_logs_and_inference_requests_by_month.sql"

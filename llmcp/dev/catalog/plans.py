@@ -121,8 +121,9 @@ def explain(conn: psycopg.Connection[Any], statement: str, params: int) -> Plan:
     ``plan_cache_mode`` forces the generic plan, and ``EXPLAIN EXECUTE`` binds
     NULLs, which a generic plan does not look at; except a ``timestamptz``
     parameter, bound to the last day of the seeded data: the executor prunes
-    partitions by the values bound when it starts (a NULL would prune them all). The plan shows which months a query then reads (the partitions
-    ahead are pruned by a keyset page's cursor) under stable names
+    partitions by the values bound when it starts (a NULL would prune them all).
+    The plan shows which months a query then reads (a keyset page's cursor prunes
+    the months after it), under names that do not change with the month
     (``audit_logs_pYYYY_MM``).
     """
     conn.execute("SET plan_cache_mode = force_generic_plan")
@@ -158,5 +159,5 @@ def explain(conn: psycopg.Connection[Any], statement: str, params: int) -> Plan:
         roots[name] = root
         if nothing:
             empty.add(name)
-    text = _MONTH.sub(r"\1_pYYYY_MM", "\n".join(line for (line,) in text))
-    return Plan(text, document[0]["Plan"], roots, frozenset(empty))
+    shown = _MONTH.sub(r"\1_pYYYY_MM", "\n".join(line for (line,) in text))
+    return Plan(shown, document[0]["Plan"], roots, frozenset(empty))
