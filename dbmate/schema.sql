@@ -445,7 +445,7 @@ BEGIN
     EXECUTE format('CREATE UNIQUE INDEX %I ON %I (org_id, id)', name || '_org_id_id_key', name);
     IF parent = 'audit_logs' THEN
         EXECUTE format(
-            'CREATE TRIGGER audit_logs_partition_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE '
+            'CREATE TRIGGER audit_logs_partition_guard BEFORE INSERT OR UPDATE OR DELETE '
             'ON %I FOR EACH STATEMENT EXECUTE FUNCTION audit_logs_refuse_direct_change()',
             name
         );
