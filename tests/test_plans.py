@@ -200,6 +200,18 @@ def test_keyset_cursor_is_an_index_condition(seeded_conn: Conn, key: tuple[str, 
     assert any("ROW(created_at, id) <" in c for c in conditions), plan.text
 
 
+@pytest.mark.parametrize("key", sorted(k for k in HOT if k[1].endswith("_after")))
+def test_keyset_pages_prune_the_months_after_their_cursor(
+    seeded_conn: Conn, key: tuple[str, str]
+) -> None:
+    """``created_at <= :after_created_at`` lets the executor drop the month partitions
+    after the cursor before it reads any (the cursor is bound to the seeded month)."""
+    plan = _plan(seeded_conn, key)
+    partitions = plan.partitions()
+    assert partitions is not None and partitions[0] < partitions[1], plan.text
+    assert "Subplans Removed" in plan.text, plan.text
+
+
 @pytest.fixture
 def many_organizations(databases: TestDatabases) -> Iterator[Conn]:
     """A migrated database with 20,000 organizations, analyzed."""
