@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from llmcp import DatabaseConfig, RepositoryFactory
+from llmcp.audit_writer_base import MERGE, audit_row, rows_param
 from llmcp.cli import main
 from llmcp.errors import ConflictError, PermissionDeniedError, ValidationError
 from llmcp.generated.models import AuditAction
@@ -329,3 +330,42 @@ def test_the_command_creates_lists_and_drops(
 def test_the_service_role_cannot_maintain_partitions(db_config: DatabaseConfig) -> None:
     with pytest.raises(PermissionDeniedError):
         Partitions(db_config.url).create(ahead=1)
+
+
+def test_the_writers_idempotent_insert_skips_exactly_the_rows_stored(fresh_owner_db: str) -> None:
+    """The audit writer's retry after an unexplained lost acknowledgement (``MERGE``:
+    INSERT ... ON CONFLICT DO NOTHING) stores each row once on the partitioned table:
+    a row carries its created_at from the first attempt, so it conflicts with itself."""
+    with psycopg.connect(fresh_owner_db) as conn:
+        org = uuid.uuid4()
+        conn.execute(
+            "INSERT INTO organizations (id, name, slug) VALUES (%s, 'o', %s)", (org, org.hex)
+        )
+        rows = [
+            audit_row(
+                NewAuditLog(
+                    org_id=org,
+                    action=AuditAction.USER_CREATED,
+                    resource_type="u",
+                    created_at=moment,
+                ),
+                max_details_bytes=1 << 20,
+                max_depth=64,
+            )  # fmt: skip
+            for moment in (LONG_AGO, *MONTHS)
+        ]
+        first = conn.execute(MERGE, (rows_param(rows),)).rowcount
+        again = conn.execute(MERGE, (rows_param(rows),)).rowcount
+        assert (first, again) == (len(rows), 0)
+        stored = conn.execute(
+            "SELECT count(*) FROM audit_logs WHERE org_id = %s", (org,)
+        ).fetchone()
+        assert stored == (len(rows),)
+        # a caller-supplied id taken in the same month is skipped too (the writer then
+        # tells it apart as a conflict, row by row); in another month it is a new entry
+        for taken, stored_anew in ((rows[-1][0], 0), (rows[1][0], 1)):
+            new = NewAuditLog(
+                org_id=org, action=AuditAction.USER_CREATED, resource_type="u", id=taken
+            )
+            row = audit_row(new, max_details_bytes=1 << 20, max_depth=64)
+            assert conn.execute(MERGE, (rows_param([row]),)).rowcount == stored_anew
