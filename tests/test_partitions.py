@@ -351,7 +351,7 @@ def test_the_writers_idempotent_insert_skips_exactly_the_rows_stored(fresh_owner
                 ),
                 max_details_bytes=1 << 20,
                 max_depth=64,
-            )  # fmt: skip
+            )
             for moment in (LONG_AGO, *MONTHS)
         ]
         first = conn.execute(MERGE, (rows_param(rows),)).rowcount
