@@ -176,14 +176,18 @@ def test_every_constraint_is_validated(loaded: tuple[str, SeedSummary]) -> None:
     """Re-check every CHECK and foreign key against the stored rows (NOT VALID, then VALIDATE)."""
     with psycopg.connect(loaded[0]) as conn:
         constraints = conn.execute(
-            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid),"
+            " contype = 'f' AND (SELECT relkind FROM pg_class WHERE oid = conrelid) = 'p'"
             " FROM pg_constraint WHERE contype IN ('c', 'f')"
             " AND connamespace = 'public'::regnamespace"
             " AND conislocal AND conparentid = 0 ORDER BY 1, 2"  # a partition's come from its table
         ).fetchall()
         assert len(constraints) > 20
-        for table, name, definition in constraints:
+        for table, name, definition, partitioned_fkey in constraints:
             conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+            if partitioned_fkey:  # PostgreSQL 15 checks it as it is added (no NOT VALID there)
+                conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+                continue
             conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition} NOT VALID")
             conn.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
         conn.rollback()
