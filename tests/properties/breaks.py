@@ -82,12 +82,16 @@ ORG = "WHERE org_id = :org_id"
 ANY_ORG = "WHERE (org_id = :org_id OR TRUE)"
 RLS = "dbmate/migrations/20261201000500_enable_row_level_security.sql"
 # rebuilds audit_logs and inference_requests (partitioned), their policies and keys included
-PARTITIONED = "dbmate/migrations/20261201000700_partition_audit_logs_and_inference_requests_by_month.sql"
+PARTITIONED = (
+    "dbmate/migrations/20261201000700_partition_audit_logs_and_inference_requests_by_month.sql"
+)
 AUDIT_POLICY = (
     "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\n"
     "USING (org_id = llmcp_current_org());"
 )
-AUDIT_POLICY_WIDE = "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\nUSING (true);"
+AUDIT_POLICY_WIDE = (
+    "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\nUSING (true);"
+)
 PREDICATES_ALONE = f"{ISOLATION} -k 'learns_nothing and predicates'"
 BOTH_WALLS = f"{ISOLATION} -k 'learns_nothing and both'"
 RLS_ALONE = f"{ISOLATION} -k 'rls_alone or without_a_tenant'"
