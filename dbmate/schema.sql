@@ -188,6 +188,20 @@ $$;
 
 
 --
+-- Name: audit_logs_refuse_direct_change(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_logs_refuse_direct_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_logs: % on a partition is refused (write through audit_logs)', TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
+
+--
 -- Name: inference_hourly_metrics_apply(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -288,6 +302,85 @@ $$;
 
 
 --
+-- Name: inference_request_keys_apply(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.inference_request_keys_apply() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO inference_request_keys (org_id, request_id, id, created_at)
+        SELECT n.org_id, n.request_id, n.id, n.created_at FROM new_rows AS n;
+    ELSIF TG_OP = 'DELETE' THEN
+        DELETE FROM inference_request_keys AS k
+        USING old_rows AS o
+        WHERE k.org_id = o.org_id AND k.request_id = o.request_id;
+    ELSE
+        TRUNCATE inference_request_keys;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: llmcp_create_month_partition(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.llmcp_create_month_partition(parent text, month_start timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql
+    SET "TimeZone" TO 'UTC'
+    AS $$
+DECLARE
+    low timestamptz := date_trunc('month', month_start, 'UTC');
+    name text := llmcp_partition_name(parent, low);
+BEGIN
+    IF to_regclass(name) IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE format(
+        'CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+        name, parent, low, low + interval '1 month'
+    );
+    PERFORM llmcp_prepare_partition(parent, name);
+    RETURN true;
+END;
+$$;
+
+
+--
+-- Name: llmcp_create_partitions(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.llmcp_create_partitions(ahead integer) RETURNS SETOF text
+    LANGUAGE plpgsql
+    SET "TimeZone" TO 'UTC'
+    AS $$
+DECLARE
+    parent text;
+    month timestamptz;
+    last_month timestamptz := date_trunc('month', now(), 'UTC') + make_interval(months => ahead);
+BEGIN
+    IF ahead IS NULL OR ahead < 0 OR ahead > 120 THEN
+        RAISE EXCEPTION 'llmcp_create_partitions: ahead must be 0..120'
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH parent IN ARRAY ARRAY['audit_logs', 'inference_requests'] LOOP
+        month := coalesce(llmcp_partitions_end(parent), date_trunc('month', now(), 'UTC'));
+        WHILE month <= last_month LOOP
+            IF llmcp_create_month_partition(parent, month) THEN
+                RETURN NEXT llmcp_partition_name(parent, month);
+            END IF;
+            month := month + interval '1 month';
+        END LOOP;
+    END LOOP;
+END;
+$$;
+
+
+--
 -- Name: llmcp_current_org(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -295,6 +388,69 @@ CREATE FUNCTION public.llmcp_current_org() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
     SELECT nullif(current_setting('llmcp.org_id', true), '')::uuid
+$$;
+
+
+--
+-- Name: llmcp_first_partition_month(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.llmcp_first_partition_month(oldest timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    SET "TimeZone" TO 'UTC'
+    AS $$
+    SELECT greatest(
+        least(date_trunc('month', oldest, 'UTC'), date_trunc('month', now(), 'UTC')),
+        date_trunc('month', now(), 'UTC') - interval '24 months'
+    )
+$$;
+
+
+--
+-- Name: llmcp_partition_name(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.llmcp_partition_name(parent text, month_start timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT parent || '_p' || to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM')
+$$;
+
+
+--
+-- Name: llmcp_partitions_end(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.llmcp_partitions_end(parent text) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    SET "TimeZone" TO 'UTC'
+    AS $$
+    SELECT max(
+        (regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz
+    )
+    FROM pg_catalog.pg_inherits AS i
+    INNER JOIN pg_catalog.pg_class AS c ON i.inhrelid = c.oid
+    WHERE i.inhparent = parent::regclass
+$$;
+
+
+--
+-- Name: llmcp_prepare_partition(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.llmcp_prepare_partition(parent text, name text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    EXECUTE format('CREATE UNIQUE INDEX %I ON %I (org_id, id)', name || '_org_id_id_key', name);
+    IF parent = 'audit_logs' THEN
+        EXECUTE format(
+            'CREATE TRIGGER audit_logs_partition_guard BEFORE INSERT OR UPDATE OR DELETE '
+            'ON %I FOR EACH STATEMENT EXECUTE FUNCTION audit_logs_refuse_direct_change()',
+            name
+        );
+    END IF;
+END;
 $$;
 
 
@@ -334,6 +490,59 @@ BEGIN
     RETURN purged;
 END;
 $$;
+
+
+--
+-- Name: llmcp_retire_partition(text, text, timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.llmcp_retire_partition(parent text, name text, range_start timestamp with time zone, range_end timestamp with time zone, reason text) RETURNS bigint
+    LANGUAGE plpgsql
+    SET "TimeZone" TO 'UTC'
+    AS $_$
+DECLARE
+    gone bigint;
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhrelid = name::regclass) THEN
+        RAISE EXCEPTION 'llmcp_retire_partition: % is still attached', name
+        USING ERRCODE = 'object_in_use';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %I', name) INTO gone;
+    IF parent = 'audit_logs' THEN
+        EXECUTE format(
+            $q$INSERT INTO audit_logs (org_id, action, resource_type, details)
+            SELECT
+                o.org_id,
+                'audit_logs_purged',
+                'audit_logs',
+                jsonb_build_object(
+                    'purged', count(*),
+                    'before', %L::timestamptz,
+                    'oldest', min(o.created_at),
+                    'newest', max(o.created_at),
+                    'by', session_user,
+                    'reason', %L::text
+                )
+            FROM %I AS o
+            GROUP BY o.org_id$q$,
+            range_end, reason, name
+        );
+    ELSIF parent = 'inference_requests' THEN
+        DELETE FROM inference_hourly_metrics AS m
+        WHERE m.hour >= coalesce(range_start, '-infinity') AND m.hour < range_end;
+        EXECUTE format(
+            'DELETE FROM inference_request_keys AS k USING %I AS r '
+            'WHERE k.org_id = r.org_id AND k.request_id = r.request_id',
+            name
+        );
+    ELSE
+        RAISE EXCEPTION 'llmcp_retire_partition: % is not a partitioned llmcp table', parent
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    EXECUTE format('DROP TABLE %I', name);
+    RETURN gone;
+END;
+$_$;
 
 
 --
@@ -395,7 +604,8 @@ CREATE TABLE public.audit_logs (
     CONSTRAINT audit_logs_request_id_check CHECK (((char_length(request_id) >= 1) AND (char_length(request_id) <= 200))),
     CONSTRAINT audit_logs_resource_type_check CHECK (((char_length(resource_type) >= 1) AND (char_length(resource_type) <= 100))),
     CONSTRAINT audit_logs_user_agent_check CHECK ((char_length(user_agent) <= 1000))
-);
+)
+PARTITION BY RANGE (created_at);
 
 
 --
@@ -414,6 +624,18 @@ CREATE TABLE public.inference_hourly_metrics (
     total_cost numeric DEFAULT 0 NOT NULL,
     latency_sum bigint DEFAULT 0 NOT NULL,
     latency_count bigint DEFAULT 0 NOT NULL
+);
+
+
+--
+-- Name: inference_request_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.inference_request_keys (
+    org_id uuid NOT NULL,
+    request_id text NOT NULL,
+    id uuid NOT NULL,
+    created_at timestamp with time zone NOT NULL
 );
 
 
@@ -449,7 +671,8 @@ CREATE TABLE public.inference_requests (
     CONSTRAINT inference_requests_request_id_check CHECK (((char_length(request_id) >= 1) AND (char_length(request_id) <= 200))),
     CONSTRAINT inference_requests_tokens_check CHECK (((prompt_tokens >= 0) AND (completion_tokens >= 0))),
     CONSTRAINT inference_requests_total_tokens_check CHECK ((total_tokens = (prompt_tokens + completion_tokens)))
-);
+)
+PARTITION BY RANGE (created_at);
 
 
 --
@@ -543,7 +766,7 @@ ALTER TABLE ONLY public.applications
 --
 
 ALTER TABLE ONLY public.audit_logs
-    ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (org_id, id);
+    ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (org_id, id, created_at);
 
 
 --
@@ -555,11 +778,11 @@ ALTER TABLE ONLY public.inference_hourly_metrics
 
 
 --
--- Name: inference_requests inference_requests_org_id_request_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: inference_request_keys inference_request_keys_org_id_id_key; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.inference_requests
-    ADD CONSTRAINT inference_requests_org_id_request_id_key UNIQUE (org_id, request_id);
+ALTER TABLE ONLY public.inference_request_keys
+    ADD CONSTRAINT inference_request_keys_org_id_id_key UNIQUE (org_id, id);
 
 
 --
@@ -567,7 +790,15 @@ ALTER TABLE ONLY public.inference_requests
 --
 
 ALTER TABLE ONLY public.inference_requests
-    ADD CONSTRAINT inference_requests_pkey PRIMARY KEY (org_id, id);
+    ADD CONSTRAINT inference_requests_pkey PRIMARY KEY (org_id, id, created_at);
+
+
+--
+-- Name: inference_request_keys inference_requests_org_id_request_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.inference_request_keys
+    ADD CONSTRAINT inference_requests_org_id_request_id_key PRIMARY KEY (org_id, request_id);
 
 
 --
@@ -629,63 +860,63 @@ CREATE INDEX applications_org_id_created_at_idx ON public.applications USING btr
 -- Name: audit_logs_app_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX audit_logs_app_id_created_at_idx ON public.audit_logs USING btree (app_id, created_at DESC, id DESC);
+CREATE INDEX audit_logs_app_id_created_at_idx ON ONLY public.audit_logs USING btree (app_id, created_at DESC, id DESC);
 
 
 --
 -- Name: audit_logs_org_id_action_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX audit_logs_org_id_action_created_at_idx ON public.audit_logs USING btree (org_id, action, created_at DESC, id DESC);
+CREATE INDEX audit_logs_org_id_action_created_at_idx ON ONLY public.audit_logs USING btree (org_id, action, created_at DESC, id DESC);
 
 
 --
 -- Name: audit_logs_org_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX audit_logs_org_id_created_at_idx ON public.audit_logs USING btree (org_id, created_at DESC, id DESC);
+CREATE INDEX audit_logs_org_id_created_at_idx ON ONLY public.audit_logs USING btree (org_id, created_at DESC, id DESC);
 
 
 --
 -- Name: audit_logs_org_id_request_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX audit_logs_org_id_request_id_idx ON public.audit_logs USING btree (org_id, request_id);
+CREATE INDEX audit_logs_org_id_request_id_idx ON ONLY public.audit_logs USING btree (org_id, request_id);
 
 
 --
 -- Name: audit_logs_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX audit_logs_user_id_created_at_idx ON public.audit_logs USING btree (user_id, created_at DESC, id DESC);
+CREATE INDEX audit_logs_user_id_created_at_idx ON ONLY public.audit_logs USING btree (user_id, created_at DESC, id DESC);
 
 
 --
 -- Name: inference_requests_app_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX inference_requests_app_id_created_at_idx ON public.inference_requests USING btree (app_id, created_at DESC, id DESC);
+CREATE INDEX inference_requests_app_id_created_at_idx ON ONLY public.inference_requests USING btree (app_id, created_at DESC, id DESC);
 
 
 --
 -- Name: inference_requests_org_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX inference_requests_org_id_created_at_idx ON public.inference_requests USING btree (org_id, created_at DESC, id DESC);
+CREATE INDEX inference_requests_org_id_created_at_idx ON ONLY public.inference_requests USING btree (org_id, created_at DESC, id DESC);
 
 
 --
 -- Name: inference_requests_org_id_status_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX inference_requests_org_id_status_created_at_idx ON public.inference_requests USING btree (org_id, status, created_at DESC, id DESC);
+CREATE INDEX inference_requests_org_id_status_created_at_idx ON ONLY public.inference_requests USING btree (org_id, status, created_at DESC, id DESC);
 
 
 --
 -- Name: inference_requests_user_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX inference_requests_user_id_created_at_idx ON public.inference_requests USING btree (user_id, created_at DESC, id DESC);
+CREATE INDEX inference_requests_user_id_created_at_idx ON ONLY public.inference_requests USING btree (user_id, created_at DESC, id DESC);
 
 
 --
@@ -794,6 +1025,27 @@ CREATE TRIGGER inference_hourly_metrics_on_update AFTER UPDATE ON public.inferen
 
 
 --
+-- Name: inference_requests inference_request_keys_on_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER inference_request_keys_on_delete AFTER DELETE ON public.inference_requests REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.inference_request_keys_apply();
+
+
+--
+-- Name: inference_requests inference_request_keys_on_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER inference_request_keys_on_insert AFTER INSERT ON public.inference_requests REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.inference_request_keys_apply();
+
+
+--
+-- Name: inference_requests inference_request_keys_on_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER inference_request_keys_on_truncate AFTER TRUNCATE ON public.inference_requests FOR EACH STATEMENT EXECUTE FUNCTION public.inference_request_keys_apply();
+
+
+--
 -- Name: inference_requests inference_requests_touch; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -833,7 +1085,7 @@ ALTER TABLE ONLY public.applications
 -- Name: inference_requests inference_requests_app_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.inference_requests
+ALTER TABLE public.inference_requests
     ADD CONSTRAINT inference_requests_app_fkey FOREIGN KEY (org_id, app_id) REFERENCES public.applications(org_id, id) ON DELETE CASCADE;
 
 
@@ -841,7 +1093,7 @@ ALTER TABLE ONLY public.inference_requests
 -- Name: inference_requests inference_requests_org_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.inference_requests
+ALTER TABLE public.inference_requests
     ADD CONSTRAINT inference_requests_org_id_fkey FOREIGN KEY (org_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
 
 
@@ -849,7 +1101,7 @@ ALTER TABLE ONLY public.inference_requests
 -- Name: inference_requests inference_requests_user_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.inference_requests
+ALTER TABLE public.inference_requests
     ADD CONSTRAINT inference_requests_user_fkey FOREIGN KEY (org_id, user_id) REFERENCES public.users(org_id, id) ON DELETE SET NULL (user_id);
 
 
@@ -960,6 +1212,26 @@ CREATE POLICY inference_hourly_metrics_tenant ON public.inference_hourly_metrics
 
 
 --
+-- Name: inference_request_keys; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.inference_request_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: inference_request_keys inference_request_keys_readonly; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY inference_request_keys_readonly ON public.inference_request_keys FOR SELECT TO llmcp_readonly USING (true);
+
+
+--
+-- Name: inference_request_keys inference_request_keys_tenant; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY inference_request_keys_tenant ON public.inference_request_keys FOR SELECT TO llmcp_app USING ((org_id = public.llmcp_current_org()));
+
+
+--
 -- Name: inference_requests; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -1053,4 +1325,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261201000300'),
     ('20261201000400'),
     ('20261201000500'),
-    ('20261201000600');
+    ('20261201000600'),
+    ('20261201000700');

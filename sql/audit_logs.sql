@@ -100,6 +100,8 @@ SELECT
 FROM audit_logs
 WHERE org_id = :org_id
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -144,6 +146,8 @@ FROM audit_logs
 WHERE org_id = :org_id
     AND app_id = :app_id
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -188,6 +192,8 @@ FROM audit_logs
 WHERE org_id = :org_id
     AND user_id = :user_id
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -234,6 +240,8 @@ WHERE org_id = :org_id
     AND created_at >= :start_time
     AND created_at < :end_time
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -278,6 +286,8 @@ FROM audit_logs
 WHERE org_id = :org_id
     AND action = :action
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 

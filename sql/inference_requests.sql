@@ -81,7 +81,13 @@ SELECT
     completed_at
 FROM inference_requests
 WHERE org_id = :org_id
-    AND id = :id;
+    AND id = :id
+    -- created_at from the key: one month's partition is read, not every month's
+    AND created_at = (
+        SELECT k.created_at  -- one target -- noqa: LT09
+        FROM inference_request_keys AS k
+        WHERE k.org_id = :org_id AND k.id = :id  -- parameters, not columns -- noqa: RF02
+    );
 
 -- name: get_by_request_id(org_id, request_id)^
 -- Fetch one inference request of an organization by its request id (unique per organization).
@@ -106,7 +112,15 @@ SELECT
     completed_at
 FROM inference_requests
 WHERE org_id = :org_id
-    AND request_id = :request_id;
+    -- id and created_at from the key (unique per organization for all time): one
+    -- month's partition is read, through its primary key
+    AND (id, created_at) = (
+        SELECT
+            k.id,
+            k.created_at
+        FROM inference_request_keys AS k
+        WHERE k.org_id = :org_id AND k.request_id = :request_id  -- parameters -- noqa: RF02
+    );
 
 -- name: get_by_org_id(org_id, limit, offset)
 -- List the inference requests of an organization newest first, one offset page at a time.
@@ -159,6 +173,8 @@ SELECT
 FROM inference_requests
 WHERE org_id = :org_id
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -215,6 +231,8 @@ FROM inference_requests
 WHERE org_id = :org_id
     AND app_id = :app_id
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -271,6 +289,8 @@ FROM inference_requests
 WHERE org_id = :org_id
     AND user_id = :user_id
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -327,6 +347,8 @@ FROM inference_requests
 WHERE org_id = :org_id
     AND status = :status
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 
@@ -385,6 +407,8 @@ WHERE org_id = :org_id
     AND created_at >= :start_time
     AND created_at < :end_time
     AND (created_at, id) < (:after_created_at, :after_id)
+    -- the same bound alone: the planner prunes the partitions after the cursor
+    AND created_at <= :after_created_at
 ORDER BY created_at DESC, id DESC
 LIMIT :limit;
 

@@ -343,8 +343,19 @@ def policy_configs(
 
 def _created_at(
     created_at: st.SearchStrategy[datetime.datetime | None] | None,
+    *,
+    max_value: datetime.datetime = UTC_MAX,
 ) -> st.SearchStrategy[datetime.datetime | None]:
-    return _optional(aware_datetimes()) if created_at is None else created_at
+    if created_at is not None:
+        return created_at
+    return _optional(aware_datetimes(max_value=max_value))
+
+
+PARTITIONED_MAX = datetime.datetime(2026, 12, 30)
+"""The latest wall time the strategies give a partitioned table's ``created_at``
+(audit logs, inference requests): a month with a partition on every database
+migrated since llmcp partitioned them (everything before the month of migrating
+goes to ``*_history``, and the migration makes the next three months)."""
 
 
 def _ids(ids: st.SearchStrategy[uuid.UUID | None] | None) -> st.SearchStrategy[uuid.UUID | None]:
@@ -484,7 +495,7 @@ def new_audit_logs(
         ip_address=_optional(ip_addresses(), lean),
         user_agent=_optional(texts(min_size=0, max_size=1000), lean),
         id=_ids(ids),
-        created_at=_created_at(created_at),
+        created_at=_created_at(created_at, max_value=PARTITIONED_MAX),
     )
 
 
@@ -564,7 +575,7 @@ def new_inference_requests(
         unique,
         lean,
         _ids(ids),
-        _created_at(created_at),
+        _created_at(created_at, max_value=PARTITIONED_MAX),
     )
 
 

@@ -81,6 +81,17 @@ ISOLATION = "tests/properties/test_tenant_isolation.py"
 ORG = "WHERE org_id = :org_id"
 ANY_ORG = "WHERE (org_id = :org_id OR TRUE)"
 RLS = "dbmate/migrations/20261201000500_enable_row_level_security.sql"
+# rebuilds audit_logs and inference_requests (partitioned), their policies and keys included
+PARTITIONED = (
+    "dbmate/migrations/20261201000700_partition_audit_logs_and_inference_requests_by_month.sql"
+)
+AUDIT_POLICY = (
+    "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\n"
+    "USING (org_id = llmcp_current_org());"
+)
+AUDIT_POLICY_WIDE = (
+    "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\nUSING (true);"
+)
 PREDICATES_ALONE = f"{ISOLATION} -k 'learns_nothing and predicates'"
 BOTH_WALLS = f"{ISOLATION} -k 'learns_nothing and both'"
 RLS_ALONE = f"{ISOLATION} -k 'rls_alone or without_a_tenant'"
@@ -165,7 +176,9 @@ BREAKS = [
     Break("cascade-user-requests", "dbmate/migrations/20261126000700_create_inference_requests.sql",
           None, "REFERENCES users (org_id, id) ON DELETE SET NULL (user_id)",
           "REFERENCES users (org_id, id) ON DELETE CASCADE",
-          "deleting a user deletes their inference requests"),
+          "deleting a user deletes their inference requests",
+          also=(Edit(PARTITIONED, None, "REFERENCES users (org_id, id) ON DELETE SET NULL (user_id);",
+                     "REFERENCES users (org_id, id) ON DELETE CASCADE;"),)),
     Break("metrics-hour-double-counted", "sql/inference_requests.sql", "get_metrics",
           "AND m.hour < (SELECT b.last_hour", "AND m.hour <= (SELECT b.last_hour",
           "the last whole hour counted from the rollup and again from raw rows",
@@ -209,7 +222,7 @@ BREAKS = [
           "USING (org_id = llmcp_current_org());",
           "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\nUSING (true);",
           "the audit trail's policy lets every tenant read every entry",
-          tests=RLS_ALONE),
+          tests=RLS_ALONE, also=(Edit(PARTITIONED, None, AUDIT_POLICY, AUDIT_POLICY_WIDE),)),
     Break("rls-policy-dropped-users", RLS, None,
           "CREATE POLICY users_tenant ON users TO llmcp_app\n"
           "USING (org_id = llmcp_current_org()) WITH CHECK (org_id = llmcp_current_org());",
@@ -246,7 +259,8 @@ BREAKS = [
                      "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\n"
                      "USING (org_id = llmcp_current_org());",
                      "CREATE POLICY audit_logs_tenant ON audit_logs FOR SELECT TO llmcp_app\n"
-                     "USING (true);"),)),
+                     "USING (true);"),
+                Edit(PARTITIONED, None, AUDIT_POLICY, AUDIT_POLICY_WIDE))),
     Break("scope-not-set", "llmcp/repositories/base.py", None,
           'org_id = kwargs.get("org_id")', "org_id = None",
           "repositories never set the tenant: as the service's role every tenant call sees "

@@ -264,6 +264,15 @@ def render_queries(conn: psycopg.Connection[Any], config: CodegenConfig) -> str:
         "  small table whole rather than through an index, so its lookups show a",
         "  sequential scan. `tests/test_plans.py` checks them on 20,000 organizations,",
         "  and checks every other query below for its index and no sequential scan.",
+        "- `audit_logs` and `inference_requests` are partitioned by month of",
+        "  `created_at`: `*_history` holds everything before the first month (the",
+        "  seeded rows here), `*_pYYYY_MM` one month each (the current one and three",
+        "  ahead, empty here). The executor drops the partitions a statement's",
+        "  parameters exclude before it reads any (*Subplans Removed*): to show it,",
+        "  `timestamptz` parameters are bound to the last day of the seeded data, the",
+        "  others to NULL. A keyset page's cursor (`created_at <= :after_created_at`)",
+        "  leaves out the months after it; a lookup by id reads every month's index,",
+        "  unless a key gives its `created_at` first (`inference_request_keys`).",
         "- A DELETE's plan does not show its foreign keys' ON DELETE actions (they run",
         "  as separate queries at the end of the statement); see [schema.md](schema.md).",
         "- Regenerate with `llmcp catalog`; `make test` runs `llmcp catalog --check`,",
@@ -306,6 +315,13 @@ def _render_entry(
         f"- Called by: {callers}",
         f"- Indexes used: {indexes}",
     ]
+    partitions = plan.partitions()
+    if partitions:
+        read, total = partitions
+        out.append(
+            f"- Partitions: {read} of {total} in the plan (the others pruned by the"
+            " parameters as the executor starts; a sub-query's value prunes as it runs)"
+        )
     if scans:
         out.append(f"- Sequential scans: {scans}")
     if entry.params:
@@ -342,7 +358,7 @@ def _table_sizes(conn: psycopg.Connection[Any]) -> list[tuple[str, int]]:
         SELECT c.relname
         FROM pg_class AS c
         JOIN pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE n.nspname = current_schema() AND c.relkind = 'r'
+        WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
             AND c.relname <> 'schema_migrations'
         ORDER BY c.relname
         """
