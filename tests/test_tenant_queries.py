@@ -166,12 +166,12 @@ def tenant_tables(catalog: psycopg.Connection[tuple[object, ...]]) -> frozenset[
     return frozenset(str(row[0]) for row in rows)
 
 
-def test_the_tenant_tables_are_the_five_entities_and_the_rollup(
+def test_the_tenant_tables_are_the_five_entities_the_rollup_and_the_request_keys(
     tenant_tables: frozenset[str],
 ) -> None:
     assert tenant_tables == {
         "applications", "users", "policies", "audit_logs", "inference_requests",
-        "inference_hourly_metrics",
+        "inference_hourly_metrics", "inference_request_keys",
     }  # fmt: skip
 
 
@@ -249,3 +249,14 @@ def test_every_tenant_key_includes_the_organization(
     checked = [(name, has_org) for name, table, has_org in keys if table in tenant_tables]
     assert {name for name, has_org in checked if not has_org} == GLOBAL_KEYS
     assert len(checked) >= 10  # the five entities' keys and foreign keys, the rollup's
+
+
+def test_every_tenant_table_has_row_level_security(
+    catalog: psycopg.Connection[tuple[object, ...]], tenant_tables: frozenset[str]
+) -> None:
+    rows = catalog.execute(
+        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        " AND relname = ANY (%s) AND relrowsecurity",
+        (list(tenant_tables),),
+    ).fetchall()
+    assert {row[0] for row in rows} == tenant_tables
