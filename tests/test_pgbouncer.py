@@ -168,6 +168,8 @@ def test_utc_behind_pgbouncer_on_a_server_whose_time_zone_is_not_utc(
 ) -> None:
     with psycopg.connect(fresh_owner_db, autocommit=True) as conn:  # ALTER DATABASE: its owner
         conn.execute(f"ALTER DATABASE \"{fresh_name}\" SET TimeZone = '{zone}'")
+        # the year 9999 gets the month partition of audit_logs an operator would make
+        conn.execute("SELECT llmcp_create_month_partition('audit_logs', '9999-12-01+00')")
     with RepositoryFactory.connect(_config(pooled_url(fresh_name))) as factory:
         repos = factory.repositories()
         org = make_org(repos)

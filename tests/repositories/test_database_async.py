@@ -131,6 +131,8 @@ async def test_utc_and_url_options_on_a_server_whose_time_zone_is_not_utc(
     with psycopg.connect(fresh_owner_db, autocommit=True) as conn:  # ALTER DATABASE: its owner
         name = conn.info.dbname
         conn.execute(f"ALTER DATABASE \"{name}\" SET TimeZone = '{zone}'")
+        # the year 9999 gets the month partition of audit_logs an operator would make
+        conn.execute("SELECT llmcp_create_month_partition('audit_logs', '9999-12-01+00')")
     # the URL's own options and llmcp's settings combine: neither replaces the other
     url = conninfo.make_conninfo(fresh_db, options="-c work_mem=7MB")
     config = DatabaseConfig(url=url, min_size=1, max_size=2, statement_timeout=12.5)
