@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +41,6 @@ def _queries() -> Iterator[tuple[str, QuerySpec]]:
             yield f"{path.stem}.{spec.name}", spec
 
 
-@dataclass(frozen=True, slots=True)
-class _Scope:
-    """The tenant tables of one statement level, by the name they are referred to."""
-
-    tables: dict[str, str]  # alias (or table name) -> table name
-
-
 def _conjuncts(node: Any) -> Iterator[Any]:
     if isinstance(node, ast.BoolExpr) and node.boolop == BoolExprType.AND_EXPR:
         for arg in node.args or ():
@@ -57,19 +49,20 @@ def _conjuncts(node: Any) -> Iterator[Any]:
         yield node
 
 
-def _org_column(node: Any, scope: _Scope) -> str | None:
-    """The alias whose ``org_id`` this column reference is, if it is one."""
+def _org_column(node: Any, tables: dict[str, str]) -> str | None:
+    """The alias (of ``tables``: alias -> table) whose ``org_id`` this column
+    reference is, if it is one."""
     if not isinstance(node, ast.ColumnRef):
         return None
     names = [str(f.sval) for f in node.fields or () if isinstance(f, ast.String)]
     if not names or names[-1] != "org_id":
         return None
     if len(names) == 1:
-        return next(iter(scope.tables)) if len(scope.tables) == 1 else None
-    return names[-2] if names[-2] in scope.tables else None
+        return next(iter(tables)) if len(tables) == 1 else None
+    return names[-2] if names[-2] in tables else None
 
 
-def _scoped(conditions: list[Any], scope: _Scope, org_param: int | None) -> set[str]:
+def _scoped(conditions: list[Any], tables: dict[str, str], org_param: int | None) -> set[str]:
     """The aliases held to the tenant parameter by ``org_id = $n`` or an ``org_id``
     equality with an alias that is."""
     direct: set[str] = set()
@@ -79,7 +72,7 @@ def _scoped(conditions: list[Any], scope: _Scope, org_param: int | None) -> set[
             if not (isinstance(term, ast.A_Expr) and term.name and term.name[-1].sval == "="):
                 continue
             sides = (term.lexpr, term.rexpr)
-            aliases = [_org_column(side, scope) for side in sides]
+            aliases = [_org_column(side, tables) for side in sides]
             params = [side.number for side in sides if isinstance(side, ast.ParamRef)]
             if org_param is not None and params == [org_param]:
                 direct.update(a for a in aliases if a is not None)
@@ -128,10 +121,9 @@ def unscoped_tables(spec: QuerySpec, tenants: frozenset[str]) -> list[str]:
             tables = {alias: table for alias, table, _ in found if table}
             if not tables:
                 continue
-            scope = _Scope(tables)
             conditions = [q for _, table, q in found if not table and q is not None]
             conditions.append(node.whereClause)
-            scoped = _scoped(conditions, scope, org_param)
+            scoped = _scoped(conditions, tables, org_param)
             missing += [table for alias, table in tables.items() if alias not in scoped]
     return missing
 
