@@ -5,7 +5,9 @@ appending an audit log and completing the request with tokens, cost and latency.
 
 Every side does the same SQL work, as the application role under row-level
 security (so each sets the transaction-local tenant settings llmcp sets): llmcp
-as the README shows (a pool checkout per call), hand-written psycopg async with
+as the README shows (``factory.request()``: one pooled connection per request,
+each call autocommitted) and, as ``llmcp_per_call``, without it (a pool checkout
+per call), hand-written psycopg async with
 psycopg_pool and asyncpg with its pool (one transaction per request, the
 natural way to write it by hand), and SQLAlchemy 2's async ORM (a session per
 request). Before timing, the same requests go through each side on the same
@@ -15,6 +17,7 @@ seed, and each must return the same policies and write the same rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -136,25 +139,31 @@ def seed(url: str, organizations: int = 20) -> list[Call]:
     return calls
 
 
-def llmcp_gateway(factory: AsyncRepositoryFactory) -> Gateway:
-    repos = factory.repositories()
+def llmcp_gateway(factory: AsyncRepositoryFactory, *, per_call: bool = False) -> Gateway:
+    """llmcp as the README shows: ``factory.request()`` around the request (one pooled
+    connection for its calls, each autocommitted); ``per_call``: no scope, so each
+    call checks a connection out of the pool and back in."""
+    every_call = contextlib.nullcontext(factory.repositories())
 
     async def request(call: Call, request_id: str) -> Outcome:
-        app = await repos.applications.get_by_api_key_hash(call.api_key_hash)
-        assert app is not None
-        policies = await repos.policies.get_applicable_policies(app.org_id, app.id, call.user_id)
-        pending = await repos.inference_requests.create(NewInferenceRequest(
-            org_id=app.org_id, app_id=app.id, user_id=call.user_id, request_id=request_id,
-            provider="openai", model="gpt-4o-mini", id=uuid7()))  # fmt: skip
-        await repos.audit_logs.insert(NewAuditLog(
-            org_id=app.org_id, app_id=app.id, user_id=call.user_id,
-            action=AuditAction.INFERENCE_REQUESTED, resource_type="inference_request",
-            resource_id=pending.id, request_id=request_id, details={"model": pending.model},
-            id=uuid7()))  # fmt: skip
-        await repos.inference_requests.update(msgspec.structs.replace(pending,
-            status=InferenceStatus.COMPLETED, prompt_tokens=call.prompt_tokens,
-            completion_tokens=call.completion_tokens, cost=call.cost,
-            latency_ms=call.latency_ms, completed_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+        async with every_call if per_call else factory.request() as repos:
+            app = await repos.applications.get_by_api_key_hash(call.api_key_hash)
+            assert app is not None
+            policies = await repos.policies.get_applicable_policies(
+                app.org_id, app.id, call.user_id
+            )
+            pending = await repos.inference_requests.create(NewInferenceRequest(
+                org_id=app.org_id, app_id=app.id, user_id=call.user_id, request_id=request_id,
+                provider="openai", model="gpt-4o-mini", id=uuid7()))  # fmt: skip
+            await repos.audit_logs.insert(NewAuditLog(
+                org_id=app.org_id, app_id=app.id, user_id=call.user_id,
+                action=AuditAction.INFERENCE_REQUESTED, resource_type="inference_request",
+                resource_id=pending.id, request_id=request_id, details={"model": pending.model},
+                id=uuid7()))  # fmt: skip
+            await repos.inference_requests.update(msgspec.structs.replace(pending,
+                status=InferenceStatus.COMPLETED, prompt_tokens=call.prompt_tokens,
+                completion_tokens=call.completion_tokens, cost=call.cost,
+                latency_ms=call.latency_ms, completed_at=dt.datetime.now(dt.UTC)))  # fmt: skip
         return tuple(p.id for p in policies)
 
     return request
@@ -426,8 +435,9 @@ async def run(
                                   schema="pg_catalog")  # fmt: skip
 
     apg = await asyncpg.create_pool(app_url, min_size=POOL_SIZE, max_size=POOL_SIZE, init=jsonb)
-    sides = [Side("llmcp", llmcp_gateway(factory)), Side("psycopg", psycopg_gateway(pool)),
-             Side("asyncpg", asyncpg_gateway(apg))]  # fmt: skip
+    sides = [Side("llmcp", llmcp_gateway(factory)),
+             Side("llmcp_per_call", llmcp_gateway(factory, per_call=True)),
+             Side("psycopg", psycopg_gateway(pool)), Side("asyncpg", asyncpg_gateway(apg))]  # fmt: skip
     orm = sqlalchemy_gateway(app_url)
     if orm is not None:
         sides.append(Side("sqlalchemy", orm[0]))

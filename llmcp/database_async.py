@@ -55,6 +55,7 @@ class AsyncDatabase:
         # connections made on a caller's path while pool slots wait to reconnect
         self._direct: weakref.WeakSet[Any] = weakref.WeakSet()
         self._out = 0  # pooled connections handed out and not given back (about)
+        self._asking = 0  # callers inside the pool's getconn (about)
         # behind a transaction pooler (said by config.pooler, or detected by open())
         self._pooled = config.pooler == "transaction"
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
@@ -191,36 +192,55 @@ class AsyncDatabase:
         while True:
             remaining = max(0.0, deadline - time.monotonic())
             degraded = self._degraded()
+            self._asking += 1
             try:
                 conn = await self._pool.getconn(min(remaining, 0.1) if degraded else remaining)
             except Exception as exc:  # PoolTimeout, PoolClosed, connection failures
-                if degraded and remaining > 0.1 and not self._pool.closed:
+                self._asking -= 1
+                # asked again after the wait: under load a connection on its way to
+                # a waiter looks like a missing slot for a moment
+                if degraded and remaining > 0.1 and not self._pool.closed and self._degraded():
                     direct = await self._connect_directly()
                     if direct is not None:
                         return direct
                     continue
+                if degraded and remaining > 0.1 and not self._pool.closed:
+                    continue  # busy, not degraded: wait for the pool
                 raise map_error(exc, operation="pool.getconn") from exc
+            except BaseException:
+                self._asking -= 1
+                raise
+            self._asking -= 1
+            self._out += 1
             try:
                 await self._check_if_idle(conn)
             except Exception:
+                self._out -= 1
                 await conn.close()  # the pool discards a closed connection and makes another
                 await self._pool.putconn(conn)
                 continue
             except BaseException:  # cancelled: give it back unchecked
+                self._out -= 1
                 await self._pool.putconn(conn)
                 raise
-            self._out += 1
             return conn
 
     def _degraded(self) -> bool:
         """Whether some pool slots hold no connection: they are being replaced, after
         a failure with psycopg_pool's backoff (1, 2, 4, ... s between attempts), or
         gave up. Then each checkout waits briefly and asks again (each asking grows
-        the pool anew) or connects on its own."""
+        the pool anew) or connects on its own.
+
+        A connection the pool has just handed to a waiting caller is neither
+        available nor out yet: callers of ours inside ``getconn`` that the pool no
+        longer counts as waiting hold such connections (``_asking``). Without
+        them, a busy pool (requests holding connections while others queue) would
+        look degraded and make connections of its own."""
         stats = self._pool.get_stats()
         # slots that gave up reconnecting (RECONNECT_WINDOW) left the pool: below min_size
         slots = max(stats.get("pool_size", 0), self.config.min_size)
-        return stats.get("pool_available", 0) == 0 and self._out < slots
+        in_transit = max(0, self._asking - stats.get("requests_waiting", 0))
+        return stats.get("pool_available", 0) == 0 and self._out + in_transit < slots
 
     async def _connect_directly(self) -> psycopg.AsyncConnection[Any] | None:
         """A connection of its own for one caller while the pool waits to reconnect

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -19,6 +21,7 @@ from llmcp.repositories.organizations import OrganizationRepository
 from llmcp.repositories.policies import PolicyRepository
 from llmcp.repositories.users import UserRepository
 from llmcp.transactions import TransactionManager
+from llmcp.transactions_base import IsolationLevel
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +40,9 @@ class RepositoryFactory:
     """Builds the repositories on one database; ``with`` closes the pool.
 
     >>> factory = RepositoryFactory.connect(DatabaseConfig.from_env())
-    >>> repos = factory.repositories()
-    >>> with factory.transaction_manager().transaction():
+    >>> with factory.request() as repos:      # one pooled connection per request
+    ...     app = repos.applications.get_by_api_key_hash(key_hash)
+    >>> with factory.request(transaction=True) as repos:
     ...     org = repos.organizations.create(NewOrganization(name="Acme", slug="acme"))
     """
 
@@ -69,6 +73,22 @@ class RepositoryFactory:
 
     def transaction_manager(self) -> TransactionManager:
         return self._transactions
+
+    @contextmanager
+    def request(
+        self,
+        *,
+        transaction: bool = False,
+        isolation_level: IsolationLevel | None = None,
+        read_only: bool = False,
+    ) -> Iterator[Repositories]:
+        """The repositories, with every call of the block on one pooled connection:
+        the way to serve a request (``TransactionManager.request``: autocommit
+        call by call, or one transaction with ``transaction=True``)."""
+        with self._transactions.request(
+            transaction=transaction, isolation_level=isolation_level, read_only=read_only
+        ):
+            yield self._repositories
 
     def close(self, timeout: float | None = None) -> Unstored:
         """Store every queued audit row, then close the pool (idempotent).

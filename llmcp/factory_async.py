@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -18,6 +20,7 @@ from llmcp.repositories.organizations_async import AsyncOrganizationRepository
 from llmcp.repositories.policies_async import AsyncPolicyRepository
 from llmcp.repositories.users_async import AsyncUserRepository
 from llmcp.transactions_async import AsyncTransactionManager
+from llmcp.transactions_base import IsolationLevel
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +39,9 @@ class AsyncRepositoryFactory:
     """Builds the repositories on one database; ``async with`` closes the pool.
 
     >>> factory = await AsyncRepositoryFactory.connect(DatabaseConfig.from_env())
-    >>> repos = factory.repositories()
-    >>> async with factory.transaction_manager().transaction():
+    >>> async with factory.request() as repos:      # one pooled connection per request
+    ...     app = await repos.applications.get_by_api_key_hash(key_hash)
+    >>> async with factory.request(transaction=True) as repos:
     ...     org = await repos.organizations.create(NewOrganization(name="Acme", slug="acme"))
     """
 
@@ -72,6 +76,22 @@ class AsyncRepositoryFactory:
 
     def transaction_manager(self) -> AsyncTransactionManager:
         return self._transactions
+
+    @asynccontextmanager
+    async def request(
+        self,
+        *,
+        transaction: bool = False,
+        isolation_level: IsolationLevel | None = None,
+        read_only: bool = False,
+    ) -> AsyncIterator[AsyncRepositories]:
+        """The repositories, with every call of the block on one pooled connection:
+        the way to serve a request (``AsyncTransactionManager.request``: autocommit
+        call by call, or one transaction with ``transaction=True``)."""
+        async with self._transactions.request(
+            transaction=transaction, isolation_level=isolation_level, read_only=read_only
+        ):
+            yield self._repositories
 
     async def close(self, timeout: float | None = None) -> Unstored:
         """Store every queued audit row, then close the pool (idempotent).

@@ -110,6 +110,56 @@ class AsyncTransaction:
             await self._end(commit=exc is None)
 
 
+class _Pinned:
+    """``pinned()``: a plain class rather than a generator context manager, since a
+    request takes one and it should cost next to nothing beyond the checkout."""
+
+    __slots__ = ("_link", "_manager")
+
+    def __init__(self, manager: AsyncTransactionManager) -> None:
+        self._manager = manager
+        self._link: _Active | None = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        manager = self._manager
+        outer = manager._link()
+        if outer is not None:  # inside a transaction or a pinned block: that connection
+            return outer.connection
+        conn = await manager.database.acquire()
+        self._link = link = _Active(manager, conn, None, _current.get())
+        _current.set(link)
+        return conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        link, self._link = self._link, None
+        if link is None:
+            return
+        manager, conn = link.manager, link.connection
+        try:
+            left_open = manager.current()  # from begin(), never ended
+            try:
+                if left_open is not None:
+                    with contextlib.suppress(LlmcpError):
+                        await left_open.rollback()
+            finally:
+                active = _current.get()
+                _current.set(link.outer if active is link else _without(active, link))
+        finally:
+            await manager.database.release(conn)
+        if left_open is not None:
+            raise TransactionError(
+                "pinned(): a transaction from begin() was still open when the block "
+                "ended; it was rolled back"
+            )
+        if isinstance(exc, psycopg.Error):  # a service's own query on the pinned connection
+            raise map_error(exc, operation="pool.connection") from exc
+
+
 class AsyncTransactionManager:
     """Transactions on one database, visible to every repository of the same factory."""
 
@@ -185,42 +235,51 @@ class AsyncTransactionManager:
         async with self.database.connection() as conn:
             yield conn
 
-    @asynccontextmanager
-    async def pinned(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    def pinned(self) -> _Pinned:
         """Run every call of the block on one pooled connection, taken once.
 
         Outside a transaction each repository call checks a connection out of the
         pool and back in; a request handler that makes several calls saves that
-        per call by pinning one. Calls still autocommit one by one;
-        ``transaction()`` inside the block runs on the pinned connection. Inside a
-        transaction or another pinned block this changes nothing. A transaction
-        from ``begin()`` must end before the block does (else it is rolled back and
-        ``TransactionError`` raised). Code that runs in a copy of this context (a
-        task started in the block, say) shares the connection; psycopg runs the
-        statements one at a time.
+        per call by pinning one (:meth:`request` does, and more). Calls still
+        autocommit one by one; ``transaction()`` inside the block runs on the
+        pinned connection. Inside a transaction or another pinned block this
+        changes nothing. A transaction from ``begin()`` must end before the block
+        does (else it is rolled back and ``TransactionError`` raised). Code that
+        runs in a copy of this context (a task started in the block, say) shares
+        the connection; psycopg runs the statements one at a time.
         """
-        outer = self._link()
-        if outer is not None:
-            yield outer.connection
-            return
-        async with self.database.connection() as conn:
-            link = _Active(self, conn, None, _current.get())
-            _current.set(link)
-            try:
-                yield conn
-            finally:
-                left_open = self.current()  # from begin(), never ended
-                try:
-                    if left_open is not None:
-                        with contextlib.suppress(LlmcpError):
-                            await left_open.rollback()
-                finally:
-                    _current.set(_without(_current.get(), link))
-            if left_open is not None:
-                raise TransactionError(
-                    "pinned(): a transaction from begin() was still open when the block "
-                    "ended; it was rolled back"
-                )
+        return _Pinned(self)
+
+    @asynccontextmanager
+    async def request(
+        self,
+        *,
+        transaction: bool = False,
+        isolation_level: IsolationLevel | None = None,
+        read_only: bool = False,
+    ) -> AsyncIterator[None]:
+        """The scope of one request: every call in it on one pooled connection.
+
+        The connection is taken when the block starts and given back when it
+        ends, whatever ends it (an exception, a cancelled task); each call is still
+        one round trip. By default calls autocommit one by one, as in
+        :meth:`pinned`; ``transaction=True`` (with ``isolation_level`` and
+        ``read_only``) runs the whole request in one transaction instead, committed
+        when the block ends normally. A request starts with a clean
+        read-your-writes mark (``forget_writes``), so a worker thread that serves
+        request after request in one context needs nothing else. Inside a
+        transaction or a pinned block it joins that one (``transaction=True`` is
+        then a savepoint) and keeps the mark.
+        """
+        outermost = self._link() is None
+        async with self.pinned():
+            if outermost:  # a block nested in another keeps its context's mark
+                self.forget_writes()
+            if not transaction:
+                yield
+                return
+            async with self.transaction(isolation_level=isolation_level, read_only=read_only):
+                yield
 
     @asynccontextmanager
     async def transaction(

@@ -128,6 +128,33 @@ async def test_a_timeout_around_a_pinned_block_gives_the_connection_back(
         assert await arepos.organizations.get_by_id(org.id) == org
 
 
+async def test_a_cancelled_request_gives_its_connection_back_and_rolls_back(
+    one_connection: DatabaseConfig, locker: psycopg.Connection[Any]
+) -> None:
+    async with await AsyncRepositoryFactory.connect(one_connection) as afactory:
+        arepos = afactory.repositories()
+        org = await make_org(arepos)
+        for transaction in (False, True):
+
+            async def handler(transaction: bool = transaction) -> None:
+                async with afactory.request(transaction=transaction) as repos:
+                    await make_app(repos, org.id)
+                    await repos.organizations.update(renamed(org, "Too late"))  # waits
+
+            async with row_locked(locker, org):
+                task = asyncio.create_task(handler())
+                await await_until_blocked(one_connection)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            await assert_server_idle(one_connection)
+            assert afactory.transaction_manager().bound_connection() is None
+            # the pool's one connection came back: the next call gets it
+            assert await arepos.organizations.get_by_id(org.id) == org
+        apps = await arepos.applications.get_by_org_id(org.id)
+        assert len(apps) == 1  # the autocommitted call stayed, the transaction's went
+
+
 async def test_a_call_cancelled_while_waiting_for_the_pool_leaves_the_pool_working(
     one_connection: DatabaseConfig,
 ) -> None:

@@ -11,6 +11,7 @@ import msgspec
 import psycopg
 import pytest
 
+from llmcp import routing
 from llmcp.config import DatabaseConfig
 from llmcp.errors import (
     CommitOutcomeUnknownError,
@@ -548,6 +549,94 @@ def test_pinned_inside_a_transaction_or_a_pinned_block_changes_nothing(
                 assert other_tm.bound_connection() is None
             assert tm.bound_connection() is outer
         assert tm.bound_connection() is None
+
+
+# -- the request scope ---------------------------------------------------------------
+
+
+def test_a_request_takes_one_connection_and_each_call_commits_on_its_own(
+    shared_config: DatabaseConfig,
+) -> None:
+    with (
+        RepositoryFactory.connect(shared_config) as factory,
+        RepositoryFactory.connect(shared_config) as other,
+    ):
+        tm, orepos = factory.transaction_manager(), other.repositories()
+        taken = make_org(factory.repositories())
+        before = factory.database.pool_stats().requests
+        with factory.request() as repos:
+            assert repos is factory.repositories()
+            assert tm.current() is None and tm.bound_connection() is not None
+            org = make_org(repos)
+            assert orepos.organizations.get_by_id(org.id) == org  # committed already
+            with pytest.raises(ConflictError):  # a failed call spoils nothing
+                make_org(repos, slug=taken.slug)
+            app = make_app(repos, org.id)
+            assert repos.applications.get_by_id(org.id, app.id) == app
+        assert factory.database.pool_stats().requests == before + 1
+        assert tm.bound_connection() is None
+
+
+def test_a_request_in_a_transaction_commits_at_its_end_or_rolls_back(
+    shared_config: DatabaseConfig,
+) -> None:
+    with (
+        RepositoryFactory.connect(shared_config) as factory,
+        RepositoryFactory.connect(shared_config) as other,
+    ):
+        tm, orepos = factory.transaction_manager(), other.repositories()
+        with factory.request(transaction=True, read_only=False) as repos:
+            transaction = tm.current()
+            assert transaction is not None and transaction.connection is tm.bound_connection()
+            kept = make_org(repos)
+            assert orepos.organizations.get_by_id(kept.id) is None  # not yet committed
+        assert orepos.organizations.get_by_id(kept.id) == kept
+        with pytest.raises(Boom):
+            scope = factory.request(transaction=True)
+            with scope as repos:
+                undone = make_org(repos)
+                raise Boom
+        assert tm.current() is None and tm.bound_connection() is None
+        assert orepos.organizations.get_by_id(undone.id) is None
+        with pytest.raises(LlmcpError):  # read-only: no write goes through
+            read_only = factory.request(transaction=True, read_only=True)
+            with read_only as repos:
+                make_org(repos)
+
+
+def test_a_request_inside_a_transaction_or_a_request_joins_it(
+    shared_config: DatabaseConfig,
+) -> None:
+    with RepositoryFactory.connect(shared_config) as factory:
+        tm = factory.transaction_manager()
+        with tm.transaction() as transaction, factory.request() as repos:
+            assert tm.current() is transaction
+            org = make_org(repos)
+        with factory.request():
+            outer = tm.bound_connection()
+            with pytest.raises(Boom):
+                inner = factory.request(transaction=True)  # a savepoint
+                with inner as repos:
+                    assert tm.current() is not None and tm.bound_connection() is outer
+                    undone = make_org(repos)
+                    raise Boom
+            assert tm.bound_connection() is outer and tm.current() is None
+        assert repos.organizations.get_by_id(org.id) == org
+        assert repos.organizations.get_by_id(undone.id) is None
+
+
+def test_a_request_starts_with_a_clean_read_your_writes_mark(
+    shared_config: DatabaseConfig,
+) -> None:
+    with RepositoryFactory.connect(shared_config) as factory:
+        make_org(factory.repositories())
+        assert routing.wrote()
+        with factory.request() as repos:
+            assert not routing.wrote()  # a new request: its reads may use a replica again
+            make_org(repos)
+            with factory.request():
+                assert routing.wrote()  # nested: still the same request
+        assert routing.wrote()
 
 
 # -- the connection dies (a restart, a terminated backend) -------------------------

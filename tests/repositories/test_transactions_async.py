@@ -10,6 +10,7 @@ import msgspec
 import psycopg
 import pytest
 
+from llmcp import routing
 from llmcp.config import DatabaseConfig
 from llmcp.errors import (
     CommitOutcomeUnknownError,
@@ -551,6 +552,94 @@ async def test_pinned_inside_a_transaction_or_a_pinned_block_changes_nothing(
                 assert other_tm.bound_connection() is None
             assert tm.bound_connection() is outer
         assert tm.bound_connection() is None
+
+
+# -- the request scope ---------------------------------------------------------------
+
+
+async def test_a_request_takes_one_connection_and_each_call_commits_on_its_own(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with (
+        await AsyncRepositoryFactory.connect(shared_config) as afactory,
+        await AsyncRepositoryFactory.connect(shared_config) as other,
+    ):
+        tm, orepos = afactory.transaction_manager(), other.repositories()
+        taken = await make_org(afactory.repositories())
+        before = afactory.database.pool_stats().requests
+        async with afactory.request() as arepos:
+            assert arepos is afactory.repositories()
+            assert tm.current() is None and tm.bound_connection() is not None
+            org = await make_org(arepos)
+            assert await orepos.organizations.get_by_id(org.id) == org  # committed already
+            with pytest.raises(ConflictError):  # a failed call spoils nothing
+                await make_org(arepos, slug=taken.slug)
+            app = await make_app(arepos, org.id)
+            assert await arepos.applications.get_by_id(org.id, app.id) == app
+        assert afactory.database.pool_stats().requests == before + 1
+        assert tm.bound_connection() is None
+
+
+async def test_a_request_in_a_transaction_commits_at_its_end_or_rolls_back(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with (
+        await AsyncRepositoryFactory.connect(shared_config) as afactory,
+        await AsyncRepositoryFactory.connect(shared_config) as other,
+    ):
+        tm, orepos = afactory.transaction_manager(), other.repositories()
+        async with afactory.request(transaction=True, read_only=False) as arepos:
+            transaction = tm.current()
+            assert transaction is not None and transaction.connection is tm.bound_connection()
+            kept = await make_org(arepos)
+            assert await orepos.organizations.get_by_id(kept.id) is None  # not yet committed
+        assert await orepos.organizations.get_by_id(kept.id) == kept
+        with pytest.raises(Boom):
+            scope = afactory.request(transaction=True)
+            async with scope as arepos:
+                undone = await make_org(arepos)
+                raise Boom
+        assert tm.current() is None and tm.bound_connection() is None
+        assert await orepos.organizations.get_by_id(undone.id) is None
+        with pytest.raises(LlmcpError):  # read-only: no write goes through
+            read_only = afactory.request(transaction=True, read_only=True)
+            async with read_only as arepos:
+                await make_org(arepos)
+
+
+async def test_a_request_inside_a_transaction_or_a_request_joins_it(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        tm = afactory.transaction_manager()
+        async with tm.transaction() as transaction, afactory.request() as arepos:
+            assert tm.current() is transaction
+            org = await make_org(arepos)
+        async with afactory.request():
+            outer = tm.bound_connection()
+            with pytest.raises(Boom):
+                inner = afactory.request(transaction=True)  # a savepoint
+                async with inner as arepos:
+                    assert tm.current() is not None and tm.bound_connection() is outer
+                    undone = await make_org(arepos)
+                    raise Boom
+            assert tm.bound_connection() is outer and tm.current() is None
+        assert await arepos.organizations.get_by_id(org.id) == org
+        assert await arepos.organizations.get_by_id(undone.id) is None
+
+
+async def test_a_request_starts_with_a_clean_read_your_writes_mark(
+    shared_config: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(shared_config) as afactory:
+        await make_org(afactory.repositories())
+        assert routing.wrote()
+        async with afactory.request() as arepos:
+            assert not routing.wrote()  # a new request: its reads may use a replica again
+            await make_org(arepos)
+            async with afactory.request():
+                assert routing.wrote()  # nested: still the same request
+        assert routing.wrote()
 
 
 # -- the connection dies (a restart, a terminated backend) -------------------------
