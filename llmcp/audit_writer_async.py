@@ -112,7 +112,7 @@ class AsyncAuditWriter:
         queue_bytes: int = 64 << 20,
         batch_size: int = 1_000,
         flush_interval: float = 0.05,
-        linger: float = 0.01,
+        linger: float = 0.025,
         put_timeout: float = 5.0,
         drop_when_full: bool = False,
         max_backoff: float = 0.5,
