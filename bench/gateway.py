@@ -21,10 +21,12 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
+import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -368,6 +370,46 @@ class Side:
     gateway: Gateway
     best_rate: float = 0.0
     best_cpu_per_request: float = float("inf")
+    server_cpu_per_request: list[float] = field(default_factory=list)  # one per round
+
+
+# -- the server's CPU -------------------------------------------------------------
+
+BACKENDS = (
+    "SELECT pid FROM pg_stat_activity"
+    " WHERE datname = current_database() AND backend_type = 'client backend'"
+    " AND pid <> pg_backend_pid()"
+)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time of a local process so far (Linux /proc), None if it is not a local
+    PostgreSQL process (gone, another machine, another pid namespace)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # "pid (comm) state ppid ... utime stime"
+            comm, rest = stat.read().split("(", 1)[1].rsplit(")", 1)
+        if not comm.startswith("postgres"):
+            return None
+        try:  # nanoseconds on the CPU: finer than stat's clock ticks
+            with open(f"/proc/{pid}/schedstat") as schedstat:
+                return int(schedstat.read().split()[0]) / 1e9
+        except OSError:
+            fields = rest.split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def _backend_cpu(conn: psycopg.AsyncConnection[Any]) -> dict[int, float]:
+    """CPU seconds so far of every other client backend of ``conn``'s database."""
+    cur = await conn.execute(BACKENDS)
+    found = {pid: _cpu_seconds(pid) for (pid,) in await cur.fetchall()}
+    return {pid: cpu for pid, cpu in found.items() if cpu is not None}
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU the backends spent between the two readings (a new backend: all of its own)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 async def _drive(
@@ -418,9 +460,19 @@ async def _verify(sides: list[Side], calls: Sequence[Call], url: str) -> None:
 
 
 async def run(
-    app_url: str, owner_url: str, rounds: int, seconds: float
+    app_url: str,
+    owner_url: str,
+    rounds: int,
+    seconds: float,
+    server_cpu: dict[str, float] | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Throughput (requests/s) and client CPU per request (s) of each side, best round."""
+    """Throughput (requests/s) and client CPU per request (s) of each side, best round.
+
+    ``server_cpu``, if given, receives each side's server CPU per request (s, the
+    median round): what the database's client backends spent during its rounds,
+    read from /proc (a local server only; left empty otherwise). Every side's pool
+    is open throughout, but only the side being driven is busy.
+    """
     import asyncpg  # benchmark-only
 
     calls = seed(owner_url)
@@ -441,21 +493,30 @@ async def run(
     orm = sqlalchemy_gateway(app_url)
     if orm is not None:
         sides.append(Side("sqlalchemy", orm[0]))
+    watch = await psycopg.AsyncConnection.connect(owner_url, autocommit=True)
     try:
         await _verify(sides, calls, owner_url)
         for side in sides:  # warm every connection and statement cache
             await _drive(side.gateway, calls, 0.3, f"warm-{side.name}")
         for r in range(rounds):
             for side in sides if r % 2 == 0 else reversed(sides):
+                before = await _backend_cpu(watch)
                 done, wall, cpu = await _drive(side.gateway, calls, seconds, f"r{r}-{side.name}")
+                if before:
+                    spent = _spent(before, await _backend_cpu(watch))
+                    side.server_cpu_per_request.append(spent / done)
                 side.best_rate = max(side.best_rate, done / wall)
                 side.best_cpu_per_request = min(side.best_cpu_per_request, cpu / done)
     finally:
+        await watch.close()
         await factory.close()
         await pool.close()
         await apg.close()
         if orm is not None:
             await orm[1]()
+    if server_cpu is not None:
+        server_cpu.update({s.name: statistics.median(s.server_cpu_per_request)
+                           for s in sides if s.server_cpu_per_request})  # fmt: skip
     return {s.name: (s.best_rate, s.best_cpu_per_request) for s in sides}
 
 

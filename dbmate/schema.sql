@@ -287,6 +287,45 @@ $$;
 
 
 --
+-- Name: inference_hourly_metrics_change(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.inference_hourly_metrics_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
+    AS $$
+BEGIN
+    INSERT INTO inference_hourly_metrics AS m (
+        org_id, hour, shard, total_requests, completed_requests, failed_requests,
+        rejected_requests, total_tokens, total_cost, latency_sum, latency_count
+    )
+    VALUES (
+        new.org_id,
+        date_trunc('hour', new.created_at, 'UTC'),
+        (pg_backend_pid() % 4)::smallint,
+        0,
+        (new.status = 'completed')::int - (old.status = 'completed')::int,
+        (new.status = 'failed')::int - (old.status = 'failed')::int,
+        (new.status = 'rejected')::int - (old.status = 'rejected')::int,
+        new.total_tokens - old.total_tokens,
+        new.cost - old.cost,
+        coalesce(new.latency_ms, 0) - coalesce(old.latency_ms, 0),
+        (new.latency_ms IS NOT NULL)::int - (old.latency_ms IS NOT NULL)::int
+    )
+    ON CONFLICT (org_id, hour, shard) DO UPDATE SET
+        completed_requests = m.completed_requests + excluded.completed_requests,
+        failed_requests = m.failed_requests + excluded.failed_requests,
+        rejected_requests = m.rejected_requests + excluded.rejected_requests,
+        total_tokens = m.total_tokens + excluded.total_tokens,
+        total_cost = m.total_cost + excluded.total_cost,
+        latency_sum = m.latency_sum + excluded.latency_sum,
+        latency_count = m.latency_count + excluded.latency_count;
+    RETURN NULL;
+END;
+$$;
+
+
+--
 -- Name: inference_hourly_metrics_truncate(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -321,6 +360,98 @@ BEGIN
         TRUNCATE inference_request_keys;
     END IF;
     RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: inference_requests_record_inserts(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.inference_requests_record_inserts() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO '$user', 'public'
+    AS $$
+DECLARE
+    this_shard smallint := (pg_backend_pid() % 4)::smallint;
+BEGIN
+    -- a request_id taken in the organization raises 23505 naming
+    -- inference_requests_org_id_request_id_key, as before
+    INSERT INTO inference_request_keys (org_id, request_id, id, created_at)
+    SELECT n.org_id, n.request_id, n.id, n.created_at FROM new_rows AS n;
+    IF NOT EXISTS (SELECT FROM new_rows OFFSET 1) THEN
+        -- at most one row: nothing to add up
+        INSERT INTO inference_hourly_metrics AS m (
+            org_id, hour, shard, total_requests, completed_requests, failed_requests,
+            rejected_requests, total_tokens, total_cost, latency_sum, latency_count
+        )
+        SELECT
+            n.org_id,
+            date_trunc('hour', n.created_at, 'UTC'),
+            this_shard,
+            1,
+            (n.status = 'completed')::int,
+            (n.status = 'failed')::int,
+            (n.status = 'rejected')::int,
+            n.total_tokens,
+            n.cost,
+            coalesce(n.latency_ms, 0),
+            (n.latency_ms IS NOT NULL)::int
+        FROM new_rows AS n
+        ON CONFLICT (org_id, hour, shard) DO UPDATE SET
+            total_requests = m.total_requests + excluded.total_requests,
+            completed_requests = m.completed_requests + excluded.completed_requests,
+            failed_requests = m.failed_requests + excluded.failed_requests,
+            rejected_requests = m.rejected_requests + excluded.rejected_requests,
+            total_tokens = m.total_tokens + excluded.total_tokens,
+            total_cost = m.total_cost + excluded.total_cost,
+            latency_sum = m.latency_sum + excluded.latency_sum,
+            latency_count = m.latency_count + excluded.latency_count;
+    ELSE
+        INSERT INTO inference_hourly_metrics AS m (
+            org_id, hour, shard, total_requests, completed_requests, failed_requests,
+            rejected_requests, total_tokens, total_cost, latency_sum, latency_count
+        )
+        SELECT
+            n.org_id,
+            date_trunc('hour', n.created_at, 'UTC'),
+            this_shard,
+            count(*),
+            count(*) FILTER (WHERE n.status = 'completed'),
+            count(*) FILTER (WHERE n.status = 'failed'),
+            count(*) FILTER (WHERE n.status = 'rejected'),
+            sum(n.total_tokens),
+            sum(n.cost),
+            coalesce(sum(n.latency_ms), 0),
+            count(n.latency_ms)
+        FROM new_rows AS n
+        GROUP BY n.org_id, date_trunc('hour', n.created_at, 'UTC')
+        ON CONFLICT (org_id, hour, shard) DO UPDATE SET
+            total_requests = m.total_requests + excluded.total_requests,
+            completed_requests = m.completed_requests + excluded.completed_requests,
+            failed_requests = m.failed_requests + excluded.failed_requests,
+            rejected_requests = m.rejected_requests + excluded.rejected_requests,
+            total_tokens = m.total_tokens + excluded.total_tokens,
+            total_cost = m.total_cost + excluded.total_cost,
+            latency_sum = m.latency_sum + excluded.latency_sum,
+            latency_count = m.latency_count + excluded.latency_count;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: inference_requests_refuse_identity_change(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.inference_requests_refuse_identity_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'inference_requests: org_id, created_at and request_id do not change'
+    USING ERRCODE = 'feature_not_supported',
+    HINT = 'insert a new request (and delete the old one) instead';
 END;
 $$;
 
@@ -1004,13 +1135,6 @@ CREATE TRIGGER inference_hourly_metrics_on_delete AFTER DELETE ON public.inferen
 
 
 --
--- Name: inference_requests inference_hourly_metrics_on_insert; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER inference_hourly_metrics_on_insert AFTER INSERT ON public.inference_requests REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.inference_hourly_metrics_apply();
-
-
---
 -- Name: inference_requests inference_hourly_metrics_on_truncate; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -1021,7 +1145,7 @@ CREATE TRIGGER inference_hourly_metrics_on_truncate AFTER TRUNCATE ON public.inf
 -- Name: inference_requests inference_hourly_metrics_on_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER inference_hourly_metrics_on_update AFTER UPDATE ON public.inference_requests REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.inference_hourly_metrics_apply();
+CREATE TRIGGER inference_hourly_metrics_on_update AFTER UPDATE ON public.inference_requests FOR EACH ROW WHEN (((((old.status IS DISTINCT FROM new.status) OR (old.total_tokens IS DISTINCT FROM new.total_tokens)) OR (old.cost IS DISTINCT FROM new.cost)) OR (old.latency_ms IS DISTINCT FROM new.latency_ms))) EXECUTE FUNCTION public.inference_hourly_metrics_change();
 
 
 --
@@ -1032,17 +1156,24 @@ CREATE TRIGGER inference_request_keys_on_delete AFTER DELETE ON public.inference
 
 
 --
--- Name: inference_requests inference_request_keys_on_insert; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER inference_request_keys_on_insert AFTER INSERT ON public.inference_requests REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.inference_request_keys_apply();
-
-
---
 -- Name: inference_requests inference_request_keys_on_truncate; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER inference_request_keys_on_truncate AFTER TRUNCATE ON public.inference_requests FOR EACH STATEMENT EXECUTE FUNCTION public.inference_request_keys_apply();
+
+
+--
+-- Name: inference_requests inference_requests_keep_identity; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER inference_requests_keep_identity BEFORE UPDATE OF org_id, created_at, request_id ON public.inference_requests FOR EACH ROW WHEN ((((old.org_id IS DISTINCT FROM new.org_id) OR (old.created_at IS DISTINCT FROM new.created_at)) OR (old.request_id IS DISTINCT FROM new.request_id))) EXECUTE FUNCTION public.inference_requests_refuse_identity_change();
+
+
+--
+-- Name: inference_requests inference_requests_on_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER inference_requests_on_insert AFTER INSERT ON public.inference_requests REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.inference_requests_record_inserts();
 
 
 --
@@ -1326,4 +1457,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261201000400'),
     ('20261201000500'),
     ('20261201000600'),
-    ('20261201000700');
+    ('20261201000700'),
+    ('20261201000850');

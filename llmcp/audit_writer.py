@@ -5,7 +5,11 @@
 encoded once, here: what cannot be stored is a ValidationError now), gives it
 its id and time, puts it in a bounded queue and returns the id at once. A
 background worker takes batches from the queue and writes each as one INSERT
-in one transaction (COPY FROM is refused under row-level security). It needs
+in one transaction (COPY FROM is refused under row-level security). Under load
+(rows arrived while the last batch was written) it lets the next batch fill for
+up to ``linger`` seconds first: fewer, larger batches cost the server less per
+row; an idle writer stores a lone row at once, and ``flush``/``close`` cut the
+wait short. It needs
 INSERT on audit_logs and nothing else (no SELECT, UPDATE or DELETE), and no
 tenant set: its batches mix organizations. While the database is away (a
 lost connection, a shutdown, a serialization failure or deadlock, a statement
@@ -109,6 +113,7 @@ class AuditWriter:
         queue_bytes: int = 64 << 20,
         batch_size: int = 1_000,
         flush_interval: float = 0.05,
+        linger: float = 0.025,
         put_timeout: float = 5.0,
         drop_when_full: bool = False,
         max_backoff: float = 0.5,
@@ -118,12 +123,16 @@ class AuditWriter:
     ) -> None:
         if queue_size < 1 or queue_bytes < 1 or batch_size < 1 or failures_kept < 0:
             raise ValidationError("queue_size, queue_bytes and batch_size must be positive")
+        if linger < 0:
+            raise ValidationError("linger must not be negative")
         self._database = database
         self._queue_size = queue_size
         self._queue_bytes = queue_bytes
         self._bytes = 0  # of the rows queued and in flight
         self._batch_size = batch_size
         self._flush_interval = flush_interval
+        self._linger = linger
+        self._flushing = 0  # flush() calls waiting: the worker does not linger for them
         self._put_timeout = put_timeout
         self._drop_when_full = drop_when_full
         self._max_backoff = max_backoff
@@ -143,6 +152,7 @@ class AuditWriter:
         self._worker: Any = None
         self._closing = False
         self._accepted = self._written = self._failed = self._retried = self._dropped = 0
+        self._batches = 0
         # test hook: called with a step name ("before_write", "after_commit", "status"),
         # may raise to inject a fault
         self.fault: Callable[[str], None] | None = None
@@ -158,6 +168,7 @@ class AuditWriter:
                 dropped=self._dropped,
                 queue_depth=len(self._queue) + len(self._flight),
                 queue_bytes=self._bytes,
+                batches=self._batches,
             )
 
     @property
@@ -200,7 +211,10 @@ class AuditWriter:
                 self._queued_total += 1
                 self._accepted += 1
                 self._bytes += size
-            self._condition.notify_all()
+            # the worker waits for a first row, or lingers for a full batch: wake it
+            # then only, not for every row (a wake-up per row costs more than the row)
+            if len(self._queue) in (1, self._batch_size):
+                self._condition.notify_all()
             if self._worker is None:
                 self._worker = spawn(self._run, name="llmcp-audit-writer")
                 at_exit(_exit_handler(self))
@@ -211,11 +225,16 @@ class AuditWriter:
         at most ``timeout`` seconds; returns those still not stored then (none: falsy)."""
         with self._condition:
             target, place = self._accepted, self._queued_total
-            wait_for(
-                self._condition,
-                lambda: self._written + self._failed + self._dropped >= target,
-                timeout,
-            )
+            self._flushing += 1
+            self._condition.notify_all()  # out of a linger
+            try:
+                wait_for(
+                    self._condition,
+                    lambda: self._written + self._failed + self._dropped >= target,
+                    timeout,
+                )
+            finally:
+                self._flushing -= 1
             with self._tally:
                 return self._unstored(place)
 
@@ -273,7 +292,17 @@ class AuditWriter:
                              "factory or the writer before its event loop ends",
                              depth, _shown([row[0] for row in self._queue]))  # fmt: skip
 
+    def _batch_ready(self) -> bool:
+        """Whether the next batch should go now: full, or someone waits for it."""
+        return (
+            len(self._queue) >= self._batch_size
+            or self._closing
+            or self._flushing > 0
+            or self._abandoned
+        )
+
     def _work(self) -> None:
+        arriving = False  # rows came in while the last batch was written
         while True:
             with self._condition:
                 wait_for(
@@ -286,7 +315,14 @@ class AuditWriter:
                 if not self._queue:
                     if self._closing:
                         return
+                    arriving = False
                     continue
+                if arriving and self._linger and not self._batch_ready():
+                    # under load: a moment more fills the batch (one statement and one
+                    # COMMIT for many rows); a lone row of an idle writer goes at once
+                    wait_for(self._condition, self._batch_ready, self._linger)
+                    if self._abandoned:
+                        return
                 size = min(self._batch_size, len(self._queue))
                 with self._tally:
                     first = self._queued_total - len(self._queue)
@@ -294,6 +330,7 @@ class AuditWriter:
                     self._flight = list(enumerate(batch, first))
                 self._condition.notify_all()  # room in the queue
             self._store(batch)
+            arriving = bool(self._queue)
 
     def _settle(self, part: list[Row], failures: list[WriteFailure]) -> None:
         """Count the rows of ``part`` as done: ``failures`` failed, the others written
@@ -304,6 +341,8 @@ class AuditWriter:
             with self._tally:
                 self._bytes -= size
                 self._written += written
+                if written:
+                    self._batches += 1
                 self._failed += len(failures)
                 done = set(map(id, part))
                 self._flight = [entry for entry in self._flight if id(entry[1]) not in done]

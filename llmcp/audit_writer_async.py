@@ -4,7 +4,11 @@
 encoded once, here: what cannot be stored is a ValidationError now), gives it
 its id and time, puts it in a bounded queue and returns the id at once. A
 background worker takes batches from the queue and writes each as one INSERT
-in one transaction (COPY FROM is refused under row-level security). It needs
+in one transaction (COPY FROM is refused under row-level security). Under load
+(rows arrived while the last batch was written) it lets the next batch fill for
+up to ``linger`` seconds first: fewer, larger batches cost the server less per
+row; an idle writer stores a lone row at once, and ``flush``/``close`` cut the
+wait short. It needs
 INSERT on audit_logs and nothing else (no SELECT, UPDATE or DELETE), and no
 tenant set: its batches mix organizations. While the database is away (a
 lost connection, a shutdown, a serialization failure or deadlock, a statement
@@ -108,6 +112,7 @@ class AsyncAuditWriter:
         queue_bytes: int = 64 << 20,
         batch_size: int = 1_000,
         flush_interval: float = 0.05,
+        linger: float = 0.025,
         put_timeout: float = 5.0,
         drop_when_full: bool = False,
         max_backoff: float = 0.5,
@@ -117,12 +122,16 @@ class AsyncAuditWriter:
     ) -> None:
         if queue_size < 1 or queue_bytes < 1 or batch_size < 1 or failures_kept < 0:
             raise ValidationError("queue_size, queue_bytes and batch_size must be positive")
+        if linger < 0:
+            raise ValidationError("linger must not be negative")
         self._database = database
         self._queue_size = queue_size
         self._queue_bytes = queue_bytes
         self._bytes = 0  # of the rows queued and in flight
         self._batch_size = batch_size
         self._flush_interval = flush_interval
+        self._linger = linger
+        self._flushing = 0  # flush() calls waiting: the worker does not linger for them
         self._put_timeout = put_timeout
         self._drop_when_full = drop_when_full
         self._max_backoff = max_backoff
@@ -142,6 +151,7 @@ class AsyncAuditWriter:
         self._worker: Any = None
         self._closing = False
         self._accepted = self._written = self._failed = self._retried = self._dropped = 0
+        self._batches = 0
         # test hook: called with a step name ("before_write", "after_commit", "status"),
         # may raise to inject a fault
         self.fault: Callable[[str], None] | None = None
@@ -157,6 +167,7 @@ class AsyncAuditWriter:
                 dropped=self._dropped,
                 queue_depth=len(self._queue) + len(self._flight),
                 queue_bytes=self._bytes,
+                batches=self._batches,
             )
 
     @property
@@ -199,7 +210,10 @@ class AsyncAuditWriter:
                 self._queued_total += 1
                 self._accepted += 1
                 self._bytes += size
-            self._condition.notify_all()
+            # the worker waits for a first row, or lingers for a full batch: wake it
+            # then only, not for every row (a wake-up per row costs more than the row)
+            if len(self._queue) in (1, self._batch_size):
+                self._condition.notify_all()
             if self._worker is None:
                 self._worker = spawn_async(self._run, name="llmcp-audit-writer")
                 at_exit_async(_exit_handler(self))
@@ -210,11 +224,16 @@ class AsyncAuditWriter:
         at most ``timeout`` seconds; returns those still not stored then (none: falsy)."""
         async with self._condition:
             target, place = self._accepted, self._queued_total
-            await wait_for_async(
-                self._condition,
-                lambda: self._written + self._failed + self._dropped >= target,
-                timeout,
-            )
+            self._flushing += 1
+            self._condition.notify_all()  # out of a linger
+            try:
+                await wait_for_async(
+                    self._condition,
+                    lambda: self._written + self._failed + self._dropped >= target,
+                    timeout,
+                )
+            finally:
+                self._flushing -= 1
             with self._tally:
                 return self._unstored(place)
 
@@ -272,7 +291,17 @@ class AsyncAuditWriter:
                              "factory or the writer before its event loop ends",
                              depth, _shown([row[0] for row in self._queue]))  # fmt: skip
 
+    def _batch_ready(self) -> bool:
+        """Whether the next batch should go now: full, or someone waits for it."""
+        return (
+            len(self._queue) >= self._batch_size
+            or self._closing
+            or self._flushing > 0
+            or self._abandoned
+        )
+
     async def _work(self) -> None:
+        arriving = False  # rows came in while the last batch was written
         while True:
             async with self._condition:
                 await wait_for_async(
@@ -285,7 +314,14 @@ class AsyncAuditWriter:
                 if not self._queue:
                     if self._closing:
                         return
+                    arriving = False
                     continue
+                if arriving and self._linger and not self._batch_ready():
+                    # under load: a moment more fills the batch (one statement and one
+                    # COMMIT for many rows); a lone row of an idle writer goes at once
+                    await wait_for_async(self._condition, self._batch_ready, self._linger)
+                    if self._abandoned:
+                        return
                 size = min(self._batch_size, len(self._queue))
                 with self._tally:
                     first = self._queued_total - len(self._queue)
@@ -293,6 +329,7 @@ class AsyncAuditWriter:
                     self._flight = list(enumerate(batch, first))
                 self._condition.notify_all()  # room in the queue
             await self._store(batch)
+            arriving = bool(self._queue)
 
     async def _settle(self, part: list[Row], failures: list[WriteFailure]) -> None:
         """Count the rows of ``part`` as done: ``failures`` failed, the others written
@@ -303,6 +340,8 @@ class AsyncAuditWriter:
             with self._tally:
                 self._bytes -= size
                 self._written += written
+                if written:
+                    self._batches += 1
                 self._failed += len(failures)
                 done = set(map(id, part))
                 self._flight = [entry for entry in self._flight if id(entry[1]) not in done]

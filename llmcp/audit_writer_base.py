@@ -112,6 +112,7 @@ class WriterStats(msgspec.Struct, frozen=True):
     dropped: int
     queue_depth: int
     queue_bytes: int = 0  # about how much memory the queued rows hold (see ``row_size``)
+    batches: int = 0  # statements that stored rows: ``written / batches`` rows each
 
 
 class Unstored(msgspec.Struct, frozen=True):

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -140,3 +141,80 @@ def test_rollup_rows_of_a_deleted_organization_are_removed(conn: Conn) -> None:
     assert conn.execute(count, (org,)).fetchone() == (3,)
     OrganizationsQueries().delete(conn, id=org)
     assert conn.execute(count, (org,)).fetchone() == (0,)
+
+
+_ROLLUP = """
+SELECT hour, sum(total_requests), sum(completed_requests), sum(failed_requests),
+    sum(rejected_requests), sum(total_tokens), sum(total_cost), sum(latency_sum),
+    sum(latency_count)
+FROM inference_hourly_metrics WHERE org_id = %(org)s
+GROUP BY hour HAVING sum(total_requests) <> 0 ORDER BY hour
+"""
+_RECOMPUTED = """
+SELECT date_trunc('hour', created_at, 'UTC'), count(*),
+    count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
+    count(*) FILTER (WHERE status = 'rejected'), sum(total_tokens), sum(cost),
+    coalesce(sum(latency_ms), 0), count(latency_ms)
+FROM inference_requests WHERE org_id = %(org)s GROUP BY 1 ORDER BY 1
+"""
+
+
+def test_the_rollup_follows_statements_of_many_rows_and_skips_updates_it_does_not_count(
+    owner_conn: Conn,
+) -> None:
+    """One statement inserting 300 requests over 6 hours, one updating all of them, one
+    changing only what the rollup does not count, one deleting some: the rollup equals
+    the recomputed aggregate after each. (As the owner: the service deletes requests
+    only through their application's cascade, and reads no rollup row of another.)"""
+    conn = owner_conn
+    org, apps = _setup(conn)
+    p = {"org": org, "app": apps[0], "epoch": EPOCH}
+    conn.execute(
+        "INSERT INTO inference_requests (org_id, app_id, request_id, provider, model, status,"
+        " prompt_tokens, completion_tokens, total_tokens, cost, created_at)"
+        " SELECT %(org)s, %(app)s, 'bulk-' || g, 'p', 'm', 'pending', g, 1, g + 1, g * 0.001,"
+        " %(epoch)s + (g %% 6) * interval '1 hour' + g * interval '1 second'"
+        " FROM generate_series(1, 300) AS g",
+        p,
+    )
+    assert conn.execute(_ROLLUP, p).fetchall() == conn.execute(_RECOMPUTED, p).fetchall()
+    changes = [
+        "UPDATE inference_requests SET status = CASE WHEN prompt_tokens %% 3 = 0 THEN 'failed'"
+        " ELSE 'completed' END::inference_status, latency_ms = nullif(prompt_tokens %% 5, 0),"
+        " prompt_tokens = prompt_tokens + 1, total_tokens = total_tokens + 1, cost = cost * 2"
+        " WHERE org_id = %(org)s",
+        "UPDATE inference_requests SET error_message = 'late' WHERE org_id = %(org)s",
+        "UPDATE inference_requests SET status = 'rejected' WHERE org_id = %(org)s"
+        " AND prompt_tokens %% 7 = 0",
+        "DELETE FROM inference_requests WHERE org_id = %(org)s AND prompt_tokens %% 4 = 0",
+    ]
+    for change in changes:
+        conn.execute(change, p)
+        assert conn.execute(_ROLLUP, p).fetchall() == conn.execute(_RECOMPUTED, p).fetchall()
+    _same(conn, org, EPOCH - dt.timedelta(hours=1), EPOCH + dt.timedelta(hours=7))
+
+
+def test_a_requests_organization_hour_and_key_do_not_change(owner_conn: Conn) -> None:
+    """The rollup counts a request under its organization and hour, and its key row maps
+    its request_id to its id and month: an UPDATE that would move it is refused. (As the
+    owner: the service may not update these columns at all.)"""
+    org, apps = _setup(owner_conn)
+    row = queries.create(
+        owner_conn, id=uuid.uuid4(), org_id=org, app_id=apps[0], user_id=None,
+        request_id=f"fixed-{uuid.uuid4()}", provider="p", model="m",
+        status=InferenceStatus.PENDING, prompt_tokens=1, completion_tokens=1, cost=Decimal(1),
+        latency_ms=None, error_message=None, created_at=EPOCH, completed_at=None,
+    )  # fmt: skip
+    other, _ = _setup(owner_conn)
+    for change, value in (
+        ("created_at = %s", EPOCH + dt.timedelta(hours=2)),
+        ("created_at = %s", dt.datetime.now(dt.UTC)),  # the current month's partition
+        ("request_id = %s", "renamed"),
+        ("org_id = %s", other),
+    ):
+        with pytest.raises(psycopg.errors.FeatureNotSupported), owner_conn.transaction():
+            owner_conn.execute(
+                f"UPDATE inference_requests SET {change} WHERE id = %s",
+                (value, row.id),
+            )
+    _same(owner_conn, org, EPOCH, EPOCH + dt.timedelta(days=60))
