@@ -204,7 +204,8 @@ steps = st.lists(
     st.one_of(
         st.tuples(st.sampled_from(["read", "begin", "finish"]), st.just(""), st.integers(0, 99)),
         st.tuples(st.just("change"), st.sampled_from(CHANGES), st.integers(0, 99)),
-        st.tuples(st.sampled_from(["settle", "reconnect"]), st.just(""), st.just(0)),
+        # a reconnection waits its backoff (25-75 ms): rarer than the rest
+        st.tuples(st.sampled_from(["settle"] * 3 + ["reconnect"]), st.just(""), st.just(0)),
     ),
     min_size=1,
     max_size=30,
