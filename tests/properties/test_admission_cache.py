@@ -5,8 +5,10 @@ Hypothesis interleaves, on a real server with the real listener: committed chang
 users renamed), lookups through the repositories, reads split in two around
 other steps (the ticket and the database read, then the store: a read in flight
 while changes commit and their notices arrive), waits for the notices, and the
-listener's connection killed. The reference: the database's answer for every
-key after every change, and for every change whether its notice has arrived
+listener's connection killed; and races: every key read in flight across one
+change, its notice arrived or not or the listener reconnected, then stored.
+The reference: the database's answer for every key after every change, and
+for every change whether its notice has arrived
 (notices come in commit order, one per change here, numbered per subscription)
 or the cache has re-subscribed since it committed (everything was dropped
 then). A lookup must return the answer of that latest known change or a later one.
@@ -203,7 +205,9 @@ CHANGES = ["policy", "new", "drop", "app", "key", "user"]
 steps = st.lists(
     st.one_of(
         st.tuples(st.sampled_from(["read", "begin", "finish"]), st.just(""), st.integers(0, 99)),
-        st.tuples(st.just("change"), st.sampled_from(CHANGES), st.integers(0, 99)),
+        st.tuples(
+            st.sampled_from(["change", "race"]), st.sampled_from(CHANGES), st.integers(0, 99)
+        ),
         # a reconnection waits its backoff (25-75 ms): rarer than the rest
         st.tuples(st.sampled_from(["settle"] * 3 + ["reconnect"]), st.just(""), st.just(0)),
     ),
@@ -232,11 +236,9 @@ async def run_plan(env: Env, plan: list[tuple[str, str, int]]) -> None:
     try:
         for step, kind, n in plan:
             keys = every_key(world)
-            if step == "read":
-                key = keys[n % len(keys)]
-                allowed = reference.allowed(key)
-                answer = await served(reader, key)
-                assert answer in allowed, f"{key[0]}: served an answer older than a notice"
+            if step == "read":  # every key, through the repositories
+                for key in keys:
+                    await check(reader, reference, key)
             elif step == "begin":  # a read in flight: its ticket, then the database
                 key = keys[n % len(keys)]
                 ticket = state.ticket()
@@ -246,11 +248,28 @@ async def run_plan(env: Env, plan: list[tuple[str, str, int]]) -> None:
                 row = row_of(key, answer)
                 if row is not None:
                     state.store(ticket, key, answer, row)
+                await check(reader, reference, key)
             elif step == "change":
                 changed = await change(writer, world, kind, n)
                 reference.committed(changed)
                 for key in changed:
                     reference.record(key, await truth(writer, key))
+            elif step == "race":  # every key read in flight across one change
+                flying = [(state.ticket(), key, await truth(writer, key)) for key in keys]
+                changed = await change(writer, world, kind, n)
+                reference.committed(changed)
+                for key in changed:
+                    reference.record(key, await truth(writer, key))
+                if n % 3 == 1:
+                    await until(reference.all_arrived, "every notice")
+                elif n % 3 == 2:
+                    await reconnect(env, reference)
+                for ticket, key, answer in flying:
+                    row = row_of(key, answer)
+                    if row is not None:
+                        state.store(ticket, key, answer, row)
+                for key in every_key(world):
+                    await check(reader, reference, key)
             elif step == "settle":
                 await until(reference.all_arrived, "every notice")
             elif step == "reconnect":
@@ -260,6 +279,12 @@ async def run_plan(env: Env, plan: list[tuple[str, str, int]]) -> None:
             await until(reference.all_arrived, "every notice")
         except AssertionError:
             await reconnect(env, reference)
+
+
+async def check(reader: AsyncRepositories, reference: Reference, key: Key) -> None:
+    allowed = reference.allowed(key)  # no await between this and a hit's answer
+    answer = await served(reader, key)
+    assert answer in allowed, f"{key[0]}: served an answer older than a notice that arrived"
 
 
 async def change(repos: AsyncRepositories, world: World, kind: str, n: int) -> set[Key]:
