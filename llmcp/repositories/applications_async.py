@@ -62,13 +62,14 @@ class AsyncApplicationRepository(AsyncRepository):
         lookup before the tenant is known (it reaches that one application only).
         Answered by the admission cache when there is one, outside a transaction."""
         key_hash = check.text("api_key_hash", api_key_hash, max_length=200)
-        if self._admission is not None and self._transactions.current() is None:
-            return await self._admission.application(key_hash, lambda: self._by_key(key_hash))
-        return await self._by_key(key_hash)
 
-    async def _by_key(self, key_hash: str) -> Application | None:
-        with tenancy.scoped(tenancy.API_KEY_HASH, key_hash):
-            return await self._run(self._queries.get_by_api_key_hash, api_key_hash=key_hash)
+        async def load() -> Application | None:
+            with tenancy.scoped(tenancy.API_KEY_HASH, key_hash):
+                return await self._run(self._queries.get_by_api_key_hash, api_key_hash=key_hash)
+
+        if self._admission is not None and self._transactions.current() is None:
+            return await self._admission.application(key_hash, load)
+        return await load()
 
     async def get_by_org_id(
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0

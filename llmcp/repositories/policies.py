@@ -122,18 +122,13 @@ class PolicyRepository(Repository):
         org = check.uuid_value("org_id", org_id)
         app = check.uuid_value("app_id", app_id)
         user = check.optional_uuid("user_id", user_id)
-        if self._admission is not None and self._transactions.current() is None:
-            return self._admission.policies(
-                org, app, user, lambda: self._applicable(org, app, user)
-            )
-        return self._applicable(org, app, user)
 
-    def _applicable(
-        self, org_id: uuid.UUID, app_id: uuid.UUID, user_id: uuid.UUID | None
-    ) -> builtins.list[Policy]:
-        return self._run(
-            self._queries.get_applicable, org_id=org_id, app_id=app_id, user_id=user_id
-        )
+        def load() -> builtins.list[Policy]:
+            return self._run(self._queries.get_applicable, org_id=org, app_id=app, user_id=user)
+
+        if self._admission is not None and self._transactions.current() is None:
+            return self._admission.policies(org, app, user, load)
+        return load()
 
     def resolve(
         self, org_id: uuid.UUID, app_id: uuid.UUID, user_id: uuid.UUID | None = None

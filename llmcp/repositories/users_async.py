@@ -66,13 +66,14 @@ class AsyncUserRepository(AsyncRepository):
         before the tenant is known (it reaches that one user only). Answered by the
         admission cache when there is one, outside a transaction."""
         sub = check.text("cognito_sub", cognito_sub, max_length=128)
-        if self._admission is not None and self._transactions.current() is None:
-            return await self._admission.user(sub, lambda: self._by_sub(sub))
-        return await self._by_sub(sub)
 
-    async def _by_sub(self, sub: str) -> User | None:
-        with tenancy.scoped(tenancy.COGNITO_SUB, sub):
-            return await self._run(self._queries.get_by_cognito_sub, cognito_sub=sub)
+        async def load() -> User | None:
+            with tenancy.scoped(tenancy.COGNITO_SUB, sub):
+                return await self._run(self._queries.get_by_cognito_sub, cognito_sub=sub)
+
+        if self._admission is not None and self._transactions.current() is None:
+            return await self._admission.user(sub, load)
+        return await load()
 
     async def get_by_email(self, org_id: uuid.UUID, email: str) -> User | None:
         """The organization's user with this e-mail address, compared by
