@@ -11,7 +11,7 @@ natural way to write it by hand), and SQLAlchemy 2's async ORM (a session per
 request). Before timing, the same requests go through each side on the same
 seed, and each must return the same policies and write the same rows.
 
-One more side does less: llmcp with its admission cache on (``llmcp-cache``,
+One more side does less: llmcp with its admission cache on (``cached``,
 llmcp.cache_async), which reads the application and the policies from memory
 once warm (its listener is an eleventh connection, idle but for notices).
 """
@@ -436,7 +436,7 @@ async def run(
     apg = await asyncpg.create_pool(app_url, min_size=POOL_SIZE, max_size=POOL_SIZE, init=jsonb)
     sides = [Side("llmcp", llmcp_gateway(factory)), Side("psycopg", psycopg_gateway(pool)),
              Side("asyncpg", asyncpg_gateway(apg)),
-             Side("llmcp-cache", llmcp_gateway(cached))]  # fmt: skip
+             Side("cached", llmcp_gateway(cached))]  # fmt: skip
     orm = sqlalchemy_gateway(app_url)
     if orm is not None:
         sides.append(Side("sqlalchemy", orm[0]))
