@@ -194,3 +194,18 @@ def test_behind_a_pooler_it_needs_a_direct_url(shared_config: DatabaseConfig) ->
         dataclasses.replace(shared_config, admission_cache_size=10, pooler="transaction")
     with pytest.raises(ValidationError, match="admission_cache_size"):
         dataclasses.replace(shared_config, admission_cache_size=-1)
+
+
+def test_settings_from_the_environment_and_the_password_masked() -> None:
+    config = DatabaseConfig.from_env(
+        {
+            "LLMCP_DATABASE_URL": "postgresql://app:pw1@localhost/db",
+            "LLMCP_ADMISSION_CACHE_SIZE": "5000",
+            "LLMCP_LISTEN_URL": "postgresql://app:s3cret-listen@primary/db",
+        }
+    )
+    assert (config.admission_cache_size, config.listen_url) == (
+        5000,
+        "postgresql://app:s3cret-listen@primary/db",
+    )
+    assert "s3cret-listen" not in repr(config)
