@@ -148,7 +148,6 @@ def test_the_size_is_bounded_least_recently_used_first(
         assert cache.stats().hits == hits + 1
 
 
-@pytest.mark.direct_connection(reason="finds the listener's backend by its application name")
 def test_while_the_listener_is_down_nothing_is_kept(
     cache_config: DatabaseConfig, databases: TestDatabases, repositories_name: str
 ) -> None:
@@ -157,7 +156,7 @@ def test_while_the_listener_is_down_nothing_is_kept(
         tenant = make_tenant(repos)
         repos.applications.get_by_api_key_hash(tenant.app.api_key_hash)
         assert cache.stats().entries == 1
-        url = databases.direct_url(repositories_name)
+        url = databases.direct_url(repositories_name)  # the listener's server, even pooled
         with psycopg.connect(url, autocommit=True) as conn:
             row = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
