@@ -548,6 +548,10 @@ def gateway_cases(
         )
         if side in sides
     ]
+    if "cached" in sides:  # the same requests, the admission cache on
+        cases.append(Case("gateway_cached_vs_asyncpg",
+                          f"gateway request, llmcp with its admission cache vs asyncpg; {what}",
+                          sides["cached"][0], sides["asyncpg"][0], "requests/s", None))  # fmt: skip
     # CPU per request: theirs / ours, so that higher is better here too
     cases.append(Case("gateway_client_cpu_vs_asyncpg", "client CPU per gateway request, asyncpg's / llmcp's",
                       1 / our_cpu, 1 / sides["asyncpg"][1], "requests/CPU-s", 1.0))  # fmt: skip

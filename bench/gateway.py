@@ -12,12 +12,17 @@ psycopg_pool and asyncpg with its pool (one transaction per request, the
 natural way to write it by hand), and SQLAlchemy 2's async ORM (a session per
 request). Before timing, the same requests go through each side on the same
 seed, and each must return the same policies and write the same rows.
+
+One more side does less: llmcp with its admission cache on (``cached``,
+llmcp.cache_async), which reads the application and the policies from memory
+once warm (its listener is an eleventh connection, idle but for notices).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -478,6 +483,9 @@ async def run(
     calls = seed(owner_url)
     config = DatabaseConfig(url=app_url, min_size=POOL_SIZE, max_size=POOL_SIZE)
     factory = await AsyncRepositoryFactory.connect(config)
+    cached = await AsyncRepositoryFactory.connect(
+        dataclasses.replace(config, admission_cache_size=10_000)
+    )
     pool = AsyncConnectionPool(app_url, min_size=POOL_SIZE, max_size=POOL_SIZE, open=False,
                                kwargs={"cursor_factory": psycopg.AsyncRawCursor})  # fmt: skip
     await pool.open(wait=True)
@@ -489,7 +497,8 @@ async def run(
     apg = await asyncpg.create_pool(app_url, min_size=POOL_SIZE, max_size=POOL_SIZE, init=jsonb)
     sides = [Side("llmcp", llmcp_gateway(factory)),
              Side("llmcp_per_call", llmcp_gateway(factory, per_call=True)),
-             Side("psycopg", psycopg_gateway(pool)), Side("asyncpg", asyncpg_gateway(apg))]  # fmt: skip
+             Side("psycopg", psycopg_gateway(pool)), Side("asyncpg", asyncpg_gateway(apg)),
+             Side("cached", llmcp_gateway(cached))]  # fmt: skip
     orm = sqlalchemy_gateway(app_url)
     if orm is not None:
         sides.append(Side("sqlalchemy", orm[0]))
@@ -510,6 +519,7 @@ async def run(
     finally:
         await watch.close()
         await factory.close()
+        await cached.close()
         await pool.close()
         await apg.close()
         if orm is not None:

@@ -457,6 +457,34 @@ $$;
 
 
 --
+-- Name: llmcp_cache_notify(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.llmcp_cache_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM pg_notify('llmcp_cache', '*');
+    ELSIF TG_ARGV[0] = 'p' THEN
+        IF TG_OP <> 'INSERT' THEN
+            PERFORM pg_notify('llmcp_cache', 'p/' || OLD.org_id);
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            PERFORM pg_notify('llmcp_cache', 'p/' || NEW.org_id);
+        END IF;
+    ELSE
+        PERFORM pg_notify('llmcp_cache', TG_ARGV[0] || '/' || OLD.org_id || '/' || OLD.id);
+        IF TG_OP = 'UPDATE' THEN
+            PERFORM pg_notify('llmcp_cache', TG_ARGV[0] || '/' || NEW.org_id || '/' || NEW.id);
+        END IF;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+
+--
 -- Name: llmcp_create_month_partition(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1093,6 +1121,20 @@ CREATE UNIQUE INDEX users_org_id_email_key ON public.users USING btree (org_id, 
 
 
 --
+-- Name: applications applications_notify_cache; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER applications_notify_cache AFTER DELETE OR UPDATE ON public.applications FOR EACH ROW EXECUTE FUNCTION public.llmcp_cache_notify('a');
+
+
+--
+-- Name: applications applications_notify_cache_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER applications_notify_cache_truncate AFTER TRUNCATE ON public.applications FOR EACH STATEMENT EXECUTE FUNCTION public.llmcp_cache_notify();
+
+
+--
 -- Name: applications applications_touch; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -1191,10 +1233,38 @@ CREATE TRIGGER organizations_touch BEFORE UPDATE ON public.organizations FOR EAC
 
 
 --
+-- Name: policies policies_notify_cache; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER policies_notify_cache AFTER INSERT OR DELETE OR UPDATE ON public.policies FOR EACH ROW EXECUTE FUNCTION public.llmcp_cache_notify('p');
+
+
+--
+-- Name: policies policies_notify_cache_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER policies_notify_cache_truncate AFTER TRUNCATE ON public.policies FOR EACH STATEMENT EXECUTE FUNCTION public.llmcp_cache_notify();
+
+
+--
 -- Name: policies policies_touch; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER policies_touch BEFORE UPDATE ON public.policies FOR EACH ROW EXECUTE FUNCTION public.touch_row_version();
+
+
+--
+-- Name: users users_notify_cache; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER users_notify_cache AFTER DELETE OR UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION public.llmcp_cache_notify('u');
+
+
+--
+-- Name: users users_notify_cache_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER users_notify_cache_truncate AFTER TRUNCATE ON public.users FOR EACH STATEMENT EXECUTE FUNCTION public.llmcp_cache_notify();
 
 
 --
@@ -1458,4 +1528,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261201000500'),
     ('20261201000600'),
     ('20261201000700'),
-    ('20261201000850');
+    ('20261201000850'),
+    ('20261201000900');

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from llmcp.audit_writer import AuditWriter
     from llmcp.audit_writer_async import AsyncAuditWriter
     from llmcp.audit_writer_base import FailureKind, Unstored, WriteFailure, WriterStats
+    from llmcp.cache import AdmissionCache
+    from llmcp.cache_async import AsyncAdmissionCache
+    from llmcp.cache_base import CacheStats
     from llmcp.config import DatabaseConfig
     from llmcp.database import Database
     from llmcp.database_async import AsyncDatabase
@@ -100,6 +103,9 @@ _WHERE = {
     "WriteFailure": "llmcp.audit_writer_base",
     "Unstored": "llmcp.audit_writer_base",
     "FailureKind": "llmcp.audit_writer_base",
+    "AdmissionCache": "llmcp.cache",
+    "AsyncAdmissionCache": "llmcp.cache_async",
+    "CacheStats": "llmcp.cache_base",
     "NewApplication": "llmcp.inputs",
     "NewAuditLog": "llmcp.inputs",
     "NewInferenceRequest": "llmcp.inputs",
@@ -147,7 +153,9 @@ _WHERE = {
 """The module each public name lives in."""
 
 __all__ = [
+    "AdmissionCache",
     "Application",
+    "AsyncAdmissionCache",
     "AsyncAuditWriter",
     "AsyncDatabase",
     "AsyncRepositories",
@@ -157,6 +165,7 @@ __all__ = [
     "AuditAction",
     "AuditLog",
     "AuditWriter",
+    "CacheStats",
     "CommitOutcomeUnknownError",
     "ConflictError",
     "ConnectFailure",

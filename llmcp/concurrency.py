@@ -1,4 +1,4 @@
-"""The few concurrency primitives the audit writer needs, in both flavours.
+"""The few concurrency primitives the audit writer and the admission cache need, in both flavours.
 
 Async code (``*_async.py``) uses the ``Async``/``_async`` names; its generated
 sync twin gets the plain names (see ``llmcp.dev.twins``): a task becomes
@@ -65,6 +65,17 @@ def join(worker: threading.Thread, timeout: float | None = None) -> bool:
     """Wait for ``worker`` to end, at most ``timeout`` seconds (it goes on); True if it did."""
     worker.join(None if timeout is None else max(0.0, timeout))
     return not worker.is_alive()
+
+
+async def stop_async(worker: asyncio.Task[None]) -> None:
+    """Cancel ``worker`` and wait until it has ended (its ``finally`` blocks run)."""
+    worker.cancel()
+    await asyncio.wait({worker})
+
+
+def stop(worker: threading.Thread) -> None:
+    """Wait until ``worker``, told to stop by a flag it looks at, has ended."""
+    worker.join()
 
 
 def at_exit_async(callback: Callable[[], None]) -> None:

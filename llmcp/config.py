@@ -15,6 +15,7 @@ _ENV_PREFIX = "LLMCP_"
 URL_VARIABLE = f"{_ENV_PREFIX}DATABASE_URL"
 MIGRATION_URL_VARIABLE = f"{_ENV_PREFIX}MIGRATION_URL"
 REPLICA_URLS_VARIABLE = f"{_ENV_PREFIX}REPLICA_URLS"
+LISTEN_URL_VARIABLE = f"{_ENV_PREFIX}LISTEN_URL"
 
 # what PostgreSQL's synchronous_commit accepts (its synonyms true/false/yes/no left out)
 SYNCHRONOUS_COMMIT_LEVELS = ("off", "local", "remote_write", "on", "remote_apply")
@@ -48,8 +49,9 @@ class DatabaseConfig:
     ``LLMCP_AUDIT_DETAILS_MAX_BYTES``, ``LLMCP_JSON_MAX_DEPTH``,
     ``LLMCP_CURSOR_SECRET``, ``LLMCP_REPLICA_URLS`` (URLs separated by whitespace,
     which a URL cannot hold unencoded; a comma can, in a multi-host URL),
-    ``LLMCP_SYNCHRONOUS_COMMIT``, ``LLMCP_POOLER`` and
-    ``LLMCP_POOLER_PREPARED_STATEMENTS``.
+    ``LLMCP_SYNCHRONOUS_COMMIT``, ``LLMCP_POOLER``,
+    ``LLMCP_POOLER_PREPARED_STATEMENTS``, ``LLMCP_ADMISSION_CACHE_SIZE`` and
+    ``LLMCP_LISTEN_URL``.
 
     ``replica_urls``: read replicas (streaming standbys) for the reads a caller
     marks stale-tolerant (``tx.stale_ok()``, see llmcp.routing); empty, every
@@ -64,6 +66,11 @@ class DatabaseConfig:
     ``pooler_prepared_statements`` says the pooler tracks protocol-level prepared
     statements (PgBouncer 1.21+ with ``max_prepared_statements`` > 0). Left None, a
     pooler is detected when the pool opens (see :mod:`llmcp.pooled`).
+
+    ``admission_cache_size``: entries of the admission cache (:mod:`llmcp.cache_async`),
+    0 (the default) for none. Its listener connects to ``listen_url``, which must
+    reach the server itself (LISTEN does not pass a transaction pooler); None:
+    ``url``, refused behind a pooler.
     """
 
     url: str
@@ -98,6 +105,10 @@ class DatabaseConfig:
     # that pooler keeps protocol-level prepared statements per client (PgBouncer >= 1.21
     # with max_prepared_statements): llmcp's named statements are then safe through it
     pooler_prepared_statements: bool = False
+    # the admission cache's entries (llmcp.cache_async); 0: no cache
+    admission_cache_size: int = 0
+    # where its listener connects (LISTEN): the server itself; None: url (not behind a pooler)
+    listen_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -129,7 +140,16 @@ class DatabaseConfig:
             raise ValidationError(
                 "pooler_prepared_statements: applies behind a pooler; set pooler='transaction' too"
             )
+        if self.admission_cache_size < 0:
+            raise ValidationError("admission_cache_size: 0 (no cache) or more")
+        if self.admission_cache_size and self.pooler is not None and self.listen_url is None:
+            raise ValidationError(
+                "listen_url: behind a transaction pooler the admission cache needs a direct URL"
+                " to LISTEN on (LLMCP_LISTEN_URL)"
+            )
         conninfo.remember(self.url)  # masked in every message and log record from now on
+        if self.listen_url is not None:
+            conninfo.remember(self.listen_url)
         if self.migration_url is not None:
             conninfo.remember(self.migration_url)
         for replica_url in self.replica_urls:
@@ -144,7 +164,7 @@ class DatabaseConfig:
         shown = []
         for spec in fields(self):
             value = getattr(self, spec.name)
-            if spec.name in ("url", "migration_url") and value is not None:
+            if spec.name in ("url", "migration_url", "listen_url") and value is not None:
                 value = conninfo.redact(value, value)
             elif spec.name == "replica_urls":
                 value = tuple(conninfo.redact(url, url) for url in value)
@@ -168,8 +188,10 @@ class DatabaseConfig:
             ("statement_timeout", float), ("application_name", str),
             ("audit_details_max_bytes", int), ("json_max_depth", int),
             ("replica_retry_after", float), ("synchronous_commit", str),
+            ("admission_cache_size", int),
         ):  # fmt: skip
-            raw = env.get(f"{_ENV_PREFIX}{'POOL_' if name.endswith('size') else ''}{name.upper()}")
+            pool = "POOL_" if name in ("min_size", "max_size") else ""
+            raw = env.get(f"{_ENV_PREFIX}{pool}{name.upper()}")
             if raw is not None:
                 try:
                     values[name] = kind(raw)
@@ -180,6 +202,9 @@ class DatabaseConfig:
         migration_url = migration_url_from_env(env)
         if migration_url is not None:
             values["migration_url"] = migration_url
+        listen_url = env.get(LISTEN_URL_VARIABLE)
+        if listen_url:
+            values["listen_url"] = listen_url
         replica_urls = env.get(REPLICA_URLS_VARIABLE)
         if replica_urls is not None:
             values["replica_urls"] = tuple(replica_urls.split())

@@ -11,6 +11,7 @@ from typing import Self
 
 from llmcp.audit_writer import AuditWriter
 from llmcp.audit_writer_base import Unstored
+from llmcp.cache import AdmissionCache
 from llmcp.config import DatabaseConfig
 from llmcp.database import Database
 from llmcp.paging import process_secret
@@ -46,16 +47,27 @@ class RepositoryFactory:
     ...     org = repos.organizations.create(NewOrganization(name="Acme", slug="acme"))
     """
 
-    def __init__(self, database: Database, *, audit_writer: AuditWriter | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        audit_writer: AuditWriter | None = None,
+        admission_cache: AdmissionCache | None = None,
+    ) -> None:
         self.database = database
         self.audit_writer = audit_writer or AuditWriter(database)
+        # llmcp.cache, when DatabaseConfig.admission_cache_size asks for one
+        self.admission_cache = admission_cache
+        cache = admission_cache
         self._transactions = TransactionManager(database)
         secret = database.config.cursor_secret or process_secret()
         self._repositories = Repositories(
             organizations=OrganizationRepository(self._transactions, cursor_secret=secret),
-            applications=ApplicationRepository(self._transactions, cursor_secret=secret),
-            users=UserRepository(self._transactions, cursor_secret=secret),
-            policies=PolicyRepository(self._transactions, cursor_secret=secret),
+            applications=ApplicationRepository(
+                self._transactions, cursor_secret=secret, admission=cache
+            ),
+            users=UserRepository(self._transactions, cursor_secret=secret, admission=cache),
+            policies=PolicyRepository(self._transactions, cursor_secret=secret, admission=cache),
             audit_logs=AuditLogRepository(
                 self._transactions, cursor_secret=secret, writer=self.audit_writer
             ),
@@ -64,9 +76,17 @@ class RepositoryFactory:
 
     @classmethod
     def connect(cls, config: DatabaseConfig | None = None) -> Self:
-        """Open a pool (``DatabaseConfig.from_env()`` by default) and build the factory."""
+        """Open a pool (``DatabaseConfig.from_env()`` by default) and build the factory,
+        with an admission cache listening when ``admission_cache_size`` is set."""
         database = Database.connect(config or DatabaseConfig.from_env())
-        return cls(database)
+        if not database.config.admission_cache_size:
+            return cls(database)
+        try:
+            cache = AdmissionCache.start(database)
+        except BaseException:
+            database.close()
+            raise
+        return cls(database, admission_cache=cache)
 
     def repositories(self) -> Repositories:
         return self._repositories
@@ -97,6 +117,8 @@ class RepositoryFactory:
         returned (see ``AuditWriter.close``).
         """
         try:
+            if self.admission_cache is not None:
+                self.admission_cache.close()
             return self.audit_writer.close(timeout)
         finally:
             self.database.close()

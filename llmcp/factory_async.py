@@ -10,6 +10,7 @@ from typing import Self
 
 from llmcp.audit_writer_async import AsyncAuditWriter
 from llmcp.audit_writer_base import Unstored
+from llmcp.cache_async import AsyncAdmissionCache
 from llmcp.config import DatabaseConfig
 from llmcp.database_async import AsyncDatabase
 from llmcp.paging import process_secret
@@ -46,17 +47,28 @@ class AsyncRepositoryFactory:
     """
 
     def __init__(
-        self, database: AsyncDatabase, *, audit_writer: AsyncAuditWriter | None = None
+        self,
+        database: AsyncDatabase,
+        *,
+        audit_writer: AsyncAuditWriter | None = None,
+        admission_cache: AsyncAdmissionCache | None = None,
     ) -> None:
         self.database = database
         self.audit_writer = audit_writer or AsyncAuditWriter(database)
+        # llmcp.cache_async, when DatabaseConfig.admission_cache_size asks for one
+        self.admission_cache = admission_cache
+        cache = admission_cache
         self._transactions = AsyncTransactionManager(database)
         secret = database.config.cursor_secret or process_secret()
         self._repositories = AsyncRepositories(
             organizations=AsyncOrganizationRepository(self._transactions, cursor_secret=secret),
-            applications=AsyncApplicationRepository(self._transactions, cursor_secret=secret),
-            users=AsyncUserRepository(self._transactions, cursor_secret=secret),
-            policies=AsyncPolicyRepository(self._transactions, cursor_secret=secret),
+            applications=AsyncApplicationRepository(
+                self._transactions, cursor_secret=secret, admission=cache
+            ),
+            users=AsyncUserRepository(self._transactions, cursor_secret=secret, admission=cache),
+            policies=AsyncPolicyRepository(
+                self._transactions, cursor_secret=secret, admission=cache
+            ),
             audit_logs=AsyncAuditLogRepository(
                 self._transactions, cursor_secret=secret, writer=self.audit_writer
             ),
@@ -67,9 +79,17 @@ class AsyncRepositoryFactory:
 
     @classmethod
     async def connect(cls, config: DatabaseConfig | None = None) -> Self:
-        """Open a pool (``DatabaseConfig.from_env()`` by default) and build the factory."""
+        """Open a pool (``DatabaseConfig.from_env()`` by default) and build the factory,
+        with an admission cache listening when ``admission_cache_size`` is set."""
         database = await AsyncDatabase.connect(config or DatabaseConfig.from_env())
-        return cls(database)
+        if not database.config.admission_cache_size:
+            return cls(database)
+        try:
+            cache = await AsyncAdmissionCache.start(database)
+        except BaseException:
+            await database.close()
+            raise
+        return cls(database, admission_cache=cache)
 
     def repositories(self) -> AsyncRepositories:
         return self._repositories
@@ -100,6 +120,8 @@ class AsyncRepositoryFactory:
         returned (see ``AsyncAuditWriter.close``).
         """
         try:
+            if self.admission_cache is not None:
+                await self.admission_cache.close()
             return await self.audit_writer.close(timeout)
         finally:
             await self.database.close()

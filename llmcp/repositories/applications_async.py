@@ -8,10 +8,12 @@ import uuid
 from llmcp import tenancy
 from llmcp import validation as check
 from llmcp.api_keys import API_KEY_HASH
+from llmcp.cache_async import AsyncAdmissionCache
 from llmcp.generated.applications import AsyncApplicationsQueries
 from llmcp.generated.models import Application
 from llmcp.inputs import NewApplication
 from llmcp.repositories.base_async import AsyncRepository
+from llmcp.transactions_async import AsyncTransactionManager
 
 
 class AsyncApplicationRepository(AsyncRepository):
@@ -19,6 +21,16 @@ class AsyncApplicationRepository(AsyncRepository):
 
     entity = "applications"
     _queries = AsyncApplicationsQueries()
+
+    def __init__(
+        self,
+        transactions: AsyncTransactionManager,
+        *,
+        cursor_secret: bytes,
+        admission: AsyncAdmissionCache | None = None,
+    ) -> None:
+        super().__init__(transactions, cursor_secret=cursor_secret)
+        self._admission = admission  # the admission cache, when the factory has one
 
     async def create(self, new: NewApplication) -> Application:
         """Insert an application; ``api_key_hash`` is the SHA-256 of its key, lowercase hex."""
@@ -47,10 +59,17 @@ class AsyncApplicationRepository(AsyncRepository):
 
     async def get_by_api_key_hash(self, api_key_hash: str) -> Application | None:
         """The application of an API key, in any organization: the request path's
-        lookup before the tenant is known (it reaches that one application only)."""
+        lookup before the tenant is known (it reaches that one application only).
+        Answered by the admission cache when there is one, outside a transaction."""
         key_hash = check.text("api_key_hash", api_key_hash, max_length=200)
-        with tenancy.scoped(tenancy.API_KEY_HASH, key_hash):
-            return await self._run(self._queries.get_by_api_key_hash, api_key_hash=key_hash)
+
+        async def load() -> Application | None:
+            with tenancy.scoped(tenancy.API_KEY_HASH, key_hash):
+                return await self._run(self._queries.get_by_api_key_hash, api_key_hash=key_hash)
+
+        if self._admission is not None and self._transactions.current() is None:
+            return await self._admission.application(key_hash, load)
+        return await load()
 
     async def get_by_org_id(
         self, org_id: uuid.UUID, limit: int = 100, offset: int = 0

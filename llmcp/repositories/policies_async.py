@@ -13,6 +13,7 @@ import uuid
 import msgspec
 
 from llmcp import validation as check
+from llmcp.cache_async import AsyncAdmissionCache
 from llmcp.errors import ValidationError
 from llmcp.generated.models import Policy, PolicyType
 from llmcp.generated.policies import AsyncPoliciesQueries
@@ -20,6 +21,7 @@ from llmcp.inputs import NewPolicy
 from llmcp.policy_config import PolicyConfig
 from llmcp.repositories.base_async import AsyncRepository
 from llmcp.resolution import resolve
+from llmcp.transactions_async import AsyncTransactionManager
 
 
 def checked_config(config: PolicyConfig) -> tuple[PolicyType, PolicyConfig]:
@@ -37,6 +39,16 @@ class AsyncPolicyRepository(AsyncRepository):
 
     entity = "policies"
     _queries = AsyncPoliciesQueries()
+
+    def __init__(
+        self,
+        transactions: AsyncTransactionManager,
+        *,
+        cursor_secret: bytes,
+        admission: AsyncAdmissionCache | None = None,
+    ) -> None:
+        super().__init__(transactions, cursor_secret=cursor_secret)
+        self._admission = admission  # the admission cache, when the factory has one
 
     async def create(self, new: NewPolicy) -> Policy:
         """Insert a policy; its type is its config's. App and user must be of the same org."""
@@ -104,13 +116,20 @@ class AsyncPolicyRepository(AsyncRepository):
     async def get_applicable_policies(
         self, org_id: uuid.UUID, app_id: uuid.UUID, user_id: uuid.UUID | None = None
     ) -> builtins.list[Policy]:
-        """Enabled policies that apply to a request, most specific first (one round trip)."""
-        return await self._run(
-            self._queries.get_applicable,
-            org_id=check.uuid_value("org_id", org_id),
-            app_id=check.uuid_value("app_id", app_id),
-            user_id=check.optional_uuid("user_id", user_id),
-        )
+        """Enabled policies that apply to a request, most specific first (one round trip;
+        none when the admission cache has them: outside a transaction, with a cache)."""
+        org = check.uuid_value("org_id", org_id)
+        app = check.uuid_value("app_id", app_id)
+        user = check.optional_uuid("user_id", user_id)
+
+        async def load() -> builtins.list[Policy]:
+            return await self._run(
+                self._queries.get_applicable, org_id=org, app_id=app, user_id=user
+            )
+
+        if self._admission is not None and self._transactions.current() is None:
+            return await self._admission.policies(org, app, user, load)
+        return await load()
 
     async def resolve(
         self, org_id: uuid.UUID, app_id: uuid.UUID, user_id: uuid.UUID | None = None

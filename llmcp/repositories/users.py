@@ -9,10 +9,12 @@ import uuid
 
 from llmcp import tenancy
 from llmcp import validation as check
+from llmcp.cache import AdmissionCache
 from llmcp.generated.models import User, UserRole
 from llmcp.generated.users import UsersQueries
 from llmcp.inputs import NewUser
 from llmcp.repositories.base import Repository
+from llmcp.transactions import TransactionManager
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -22,6 +24,16 @@ class UserRepository(Repository):
 
     entity = "users"
     _queries = UsersQueries()
+
+    def __init__(
+        self,
+        transactions: TransactionManager,
+        *,
+        cursor_secret: bytes,
+        admission: AdmissionCache | None = None,
+    ) -> None:
+        super().__init__(transactions, cursor_secret=cursor_secret)
+        self._admission = admission  # the admission cache, when the factory has one
 
     def create(self, new: NewUser) -> User:
         """Insert a user; an e-mail address is unique in its organization, compared
@@ -52,10 +64,17 @@ class UserRepository(Repository):
 
     def get_by_cognito_sub(self, cognito_sub: str) -> User | None:
         """The user of a Cognito subject, in any organization: the sign-in lookup
-        before the tenant is known (it reaches that one user only)."""
+        before the tenant is known (it reaches that one user only). Answered by the
+        admission cache when there is one, outside a transaction."""
         sub = check.text("cognito_sub", cognito_sub, max_length=128)
-        with tenancy.scoped(tenancy.COGNITO_SUB, sub):
-            return self._run(self._queries.get_by_cognito_sub, cognito_sub=sub)
+
+        def load() -> User | None:
+            with tenancy.scoped(tenancy.COGNITO_SUB, sub):
+                return self._run(self._queries.get_by_cognito_sub, cognito_sub=sub)
+
+        if self._admission is not None and self._transactions.current() is None:
+            return self._admission.user(sub, load)
+        return load()
 
     def get_by_email(self, org_id: uuid.UUID, email: str) -> User | None:
         """The organization's user with this e-mail address, compared by
