@@ -47,7 +47,9 @@ from llmcp.json_types import encode_hook
 
 RowMaker = Callable[..., Any]
 EnumMap = Mapping[str, type[enum.StrEnum]]
-_Done = tuple[pipelined.Plan, PGresult]
+_Take = Callable[[pipelined.Plan, PGresult], Any]
+NOT_RUN: Any = object()
+"""What ``_run`` returns when the call must take psycopg's cursor path."""
 
 SYNC_ADAPTER = "llmcp_psycopg"
 ASYNC_ADAPTER = "llmcp_apsycopg"
@@ -123,15 +125,16 @@ class PsycopgAdapter(_Base):
         self._setup(conn)
         return conn.cursor(row_factory=tuple_row)
 
-    def _run(self, conn: psycopg.Connection[Any], sql: str, parameters: Any) -> _Done | None:
-        """The call as one exchange (llmcp.pipelined); None: take psycopg's cursor path."""
+    def _run(self, conn: psycopg.Connection[Any], sql: str, parameters: Any, take: _Take) -> Any:
+        """The call as one exchange (llmcp.pipelined), its result taken under the
+        connection's lock; NOT_RUN: take psycopg's cursor path."""
         if not self.single_exchange:
-            return None
+            return NOT_RUN
         self._setup(conn)
         setting, commit = tenancy.current(), tenancy.commit_setting()
         with conn.lock:
             if not pipelined.usable(conn):
-                return None
+                return NOT_RUN
             for attempt in range(2):
                 plan = pipelined.plan(conn, sql, parameters, setting, commit)
                 try:
@@ -141,9 +144,10 @@ class PsycopgAdapter(_Base):
                     raise
                 try:
                     statements = pipelined.statements_of(conn)
-                    return plan, pipelined.settle(plan, results, statements, may_retry=not attempt)
+                    result = pipelined.settle(plan, results, statements, may_retry=not attempt)
                 except pipelined.Retry:
                     continue
+                return take(plan, result)
         raise AssertionError("unreachable: the second attempt does not retry")
 
     @staticmethod
@@ -168,15 +172,15 @@ class PsycopgAdapter(_Base):
 
     def select(self, conn: Any, query_name: str, sql: str, parameters: Any,
                record_class: Any = None) -> list[Any]:  # fmt: skip
-        if done := self._run(conn, sql, parameters):
-            return list(starmap(self._maker(query_name), pipelined.rows(*done)))
+        if (rows := self._run(conn, sql, parameters, pipelined.rows)) is not NOT_RUN:
+            return list(starmap(self._maker(query_name), rows))
         with self._cursor(conn) as cur:
             self._execute(conn, cur, sql, parameters)
             return list(starmap(self._maker(query_name), cur.fetchall()))
 
     def _fetchone(self, conn: Any, sql: str, parameters: Any) -> tuple[Any, ...] | None:
-        if done := self._run(conn, sql, parameters):
-            return pipelined.first_row(*done)
+        if (row := self._run(conn, sql, parameters, pipelined.first_row)) is not NOT_RUN:
+            return row  # type: ignore[no-any-return]
         with self._cursor(conn) as cur:
             self._execute(conn, cur, sql, parameters)
             return cur.fetchone()
@@ -197,8 +201,8 @@ class PsycopgAdapter(_Base):
         return self._maker(query_name)(*row)
 
     def insert_update_delete(self, conn: Any, query_name: str, sql: str, parameters: Any) -> int:
-        if done := self._run(conn, sql, parameters):
-            return pipelined.rowcount(done[1])
+        if (count := self._run(conn, sql, parameters, pipelined.rowcount)) is not NOT_RUN:
+            return count  # type: ignore[no-any-return]
         with self._cursor(conn) as cur:
             self._execute(conn, cur, sql, parameters)
             return cur.rowcount
@@ -232,16 +236,17 @@ class AsyncPsycopgAdapter(_Base):
         await self._setup(conn)
         return conn.cursor(row_factory=tuple_row)
 
-    async def _run(self, conn: psycopg.AsyncConnection[Any], sql: str,
-                   parameters: Any) -> _Done | None:  # fmt: skip
-        """The call as one exchange (llmcp.pipelined); None: take psycopg's cursor path."""
+    async def _run(self, conn: psycopg.AsyncConnection[Any], sql: str, parameters: Any,
+                   take: _Take) -> Any:  # fmt: skip
+        """The call as one exchange (llmcp.pipelined), its result taken under the
+        connection's lock; NOT_RUN: take psycopg's cursor path."""
         if not self.single_exchange:
-            return None
+            return NOT_RUN
         await self._setup(conn)
         setting, commit = tenancy.current(), tenancy.commit_setting()
         async with conn.lock:
             if not pipelined.usable(conn):
-                return None
+                return NOT_RUN
             for attempt in range(2):
                 plan = pipelined.plan(conn, sql, parameters, setting, commit)
                 try:
@@ -251,9 +256,10 @@ class AsyncPsycopgAdapter(_Base):
                     raise
                 try:
                     statements = pipelined.statements_of(conn)
-                    return plan, pipelined.settle(plan, results, statements, may_retry=not attempt)
+                    result = pipelined.settle(plan, results, statements, may_retry=not attempt)
                 except pipelined.Retry:
                     continue
+                return take(plan, result)
         raise AssertionError("unreachable: the second attempt does not retry")
 
     @staticmethod
@@ -279,15 +285,15 @@ class AsyncPsycopgAdapter(_Base):
 
     async def select(self, conn: Any, query_name: str, sql: str, parameters: Any,
                      record_class: Any = None) -> list[Any]:  # fmt: skip
-        if done := await self._run(conn, sql, parameters):
-            return list(starmap(self._maker(query_name), pipelined.rows(*done)))
+        if (rows := await self._run(conn, sql, parameters, pipelined.rows)) is not NOT_RUN:
+            return list(starmap(self._maker(query_name), rows))
         async with await self._cursor(conn) as cur:
             await self._execute(conn, cur, sql, parameters)
             return list(starmap(self._maker(query_name), await cur.fetchall()))
 
     async def _fetchone(self, conn: Any, sql: str, parameters: Any) -> tuple[Any, ...] | None:
-        if done := await self._run(conn, sql, parameters):
-            return pipelined.first_row(*done)
+        if (row := await self._run(conn, sql, parameters, pipelined.first_row)) is not NOT_RUN:
+            return row  # type: ignore[no-any-return]
         async with await self._cursor(conn) as cur:
             await self._execute(conn, cur, sql, parameters)
             return await cur.fetchone()
@@ -309,8 +315,8 @@ class AsyncPsycopgAdapter(_Base):
 
     async def insert_update_delete(self, conn: Any, query_name: str, sql: str,
                                    parameters: Any) -> int:  # fmt: skip
-        if done := await self._run(conn, sql, parameters):
-            return pipelined.rowcount(done[1])
+        if (count := await self._run(conn, sql, parameters, pipelined.rowcount)) is not NOT_RUN:
+            return count  # type: ignore[no-any-return]
         async with await self._cursor(conn) as cur:
             await self._execute(conn, cur, sql, parameters)
             return cur.rowcount

@@ -37,14 +37,16 @@ on an upgrade): ``Connection.pgconn`` (``enter_pipeline_mode``,
 ``transaction_status``, ``status``, ``finish``, ``_encoding``),
 ``Connection._pipeline`` (set inside ``conn.pipeline()``), ``Connection.prepare_threshold``, ``Connection.lock``
 and ``Connection.wait()``, ``psycopg.generators.send`` / ``fetch_many`` (the
-C generators psycopg itself uses), ``psycopg._queries.PostgresQuery`` (the
-cursor's ``%(name)s`` to ``$n`` conversion and parameter dumping),
-``psycopg.adapt.Transformer`` (the connection's dumpers and loaders: the enum
-and jsonb loaders registered on it apply) and ``psycopg.errors.error_from_result``.
+C generators psycopg itself uses), ``psycopg._queries._query2pg_nocache`` and
+``PostgresQuery`` (the cursor's ``%(name)s`` to ``$n`` conversion, done once per
+query text here), ``psycopg.adapt.Transformer`` (the connection's dumpers and
+loaders, one Transformer per connection: the enum and jsonb loaders registered
+on it apply) and ``psycopg.errors.error_from_result``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import weakref
 from collections import OrderedDict
@@ -52,10 +54,10 @@ from typing import Any
 
 import psycopg
 from psycopg import errors, pq
-from psycopg._queries import PostgresQuery
+from psycopg._queries import PostgresQuery, _query2pg_nocache
 from psycopg.abc import PQGen
 from psycopg.abc import Transformer as TransformerType
-from psycopg.adapt import Transformer
+from psycopg.adapt import PyFormat, Transformer
 from psycopg.generators import fetch_many, send
 from psycopg.pq.abc import PGconn, PGresult
 
@@ -119,6 +121,7 @@ class Statements:
 
 _statements: weakref.WeakKeyDictionary[Any, Statements] = weakref.WeakKeyDictionary()
 _owned: weakref.WeakSet[Any] = weakref.WeakSet()
+_TRANSFORMER = "_llmcp_transformer"
 # behind a transaction pooler: the settings each call carries, per connection (as text)
 _every_call: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
 
@@ -189,14 +192,48 @@ class Plan:
         self.retryable = pgconn.transaction_status == _IDLE  # its own implicit transaction
 
 
+@functools.lru_cache(maxsize=1024)
+def _converted(sql: str, encoding: str) -> tuple[bytes, list[PyFormat], list[str] | None]:
+    """A query's ``$n`` form, its parameters' formats and their order by name:
+    psycopg's own conversion (``PostgresQuery``), done once per query text."""
+    query, formats, order, _parts = _query2pg_nocache(sql.encode(encoding), encoding)
+    return query, formats, order
+
+
+def _transformer(conn: AnyConnection) -> TransformerType:
+    """The connection's Transformer, reused by every call on it (its dumpers and
+    loaders are looked up once per type, not once per call). Calls on a connection
+    are serialized by its lock, and each one dumps and loads under it.
+
+    Kept on the connection itself: a Transformer refers to its connection, so as
+    the value of a weak-keyed dict it would keep its key alive; as an attribute
+    it is a cycle the garbage collector frees with the connection."""
+    tx: TransformerType | None = getattr(conn, _TRANSFORMER, None)
+    if tx is None:
+        tx = Transformer(conn)
+        with contextlib.suppress(AttributeError):  # a connection class with __slots__
+            setattr(conn, _TRANSFORMER, tx)
+    return tx
+
+
 def plan(conn: AnyConnection, sql: str, parameters: Any, setting: Setting | None,
          also: Setting | None = None) -> Plan:  # fmt: skip
     """Dump the parameters (raising psycopg's errors for bad ones before anything
     is sent) and list the commands: closes due, Parse where needed, executions."""
     pgconn = conn.pgconn
-    tx: TransformerType = Transformer(conn)
-    query = PostgresQuery(tx)
-    query.convert(sql, parameters)
+    tx = _transformer(conn)
+    if type(parameters) is dict:  # aiosql's, for a call with named parameters
+        query, formats, order = _converted(sql, tx.encoding)
+        try:
+            values = [parameters[name] for name in order] if order else []
+        except KeyError:
+            missing = ", ".join(sorted(n for n in order or () if n not in parameters))
+            raise errors.ProgrammingError(f"query parameter missing: {missing}") from None
+        params = tx.dump_sequence(values, formats)
+    else:
+        converted = PostgresQuery(tx)
+        converted.convert(sql, parameters)
+        query, params = converted.query, converted.params or ()
     result = Plan(pgconn, tx)
     commands = result.commands
     statements = _statements.get(conn)
@@ -212,10 +249,11 @@ def plan(conn: AnyConnection, sql: str, parameters: Any, setting: Setting | None
     texts = call_settings(conn, setting, also)  # pooled connection's, tenant's, commit level
     if texts:
         encoding = pgconn._encoding
-        values = tuple(text.encode(encoding) for text in texts)
-        _add(result, statements, _settings_key(len(texts) // 2), values, _text_formats(len(texts)))
-    result.statement = _add(result, statements, (query.query, query.types), query.params,
-                            query.formats)  # fmt: skip
+        settings = tuple(text.encode(encoding) for text in texts)
+        _add(
+            result, statements, _settings_key(len(texts) // 2), settings, _text_formats(len(texts))
+        )
+    result.statement = _add(result, statements, (query, tx.types or ()), params, tx.formats)
     return result
 
 
@@ -357,7 +395,7 @@ def first_row(plan: Plan, result: PGresult) -> tuple[Any, ...] | None:
     return plan.tx.load_row(0, tuple)
 
 
-def rowcount(result: PGresult) -> int:
+def rowcount(plan: Plan, result: PGresult) -> int:
     """As ``cursor.rowcount``: rows returned, or rows the command affected."""
     if result.status == _TUPLES_OK:
         return result.ntuples
