@@ -184,7 +184,9 @@ async def record_usage(
 
 
 @router.get("/v1/requests/{request_id}")
-async def get_request(request_id: str, caller: ApiKeyApplication, repos: RequestRepositories) -> Response:
+async def get_request(
+    request_id: str, caller: ApiKeyApplication, repos: RequestRepositories
+) -> Response:
     found = await repos.inference_requests.get_by_request_id(caller.org_id, request_id)
     if found is None:  # another tenant's request reads the same as a missing one
         raise HTTPException(status_code=404, detail="no such request")
@@ -220,4 +222,3 @@ def create_app(
     app.state.provider = provider
     app.include_router(router)
     return app
-

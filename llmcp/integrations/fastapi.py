@@ -65,9 +65,7 @@ async def transaction_scope(request: Request) -> AsyncIterator[AsyncRepositories
 
 
 RequestRepositories = Annotated[AsyncRepositories, Depends(request_scope, scope="function")]
-TransactionRepositories = Annotated[
-    AsyncRepositories, Depends(transaction_scope, scope="function")
-]
+TransactionRepositories = Annotated[AsyncRepositories, Depends(transaction_scope, scope="function")]
 
 
 async def application_from_api_key(

@@ -48,8 +48,9 @@ log = logging.getLogger("llmcp.integrations")
 STATE_NAME = "llmcp_factory"
 """The attribute of ``app.state`` that holds the factory while the app runs."""
 
-AppLifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]
-"""A Starlette/FastAPI lifespan: ``app -> async context manager`` (state or None)."""
+AppLifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
+"""A Starlette/FastAPI lifespan: ``app -> async context manager`` yielding a state
+mapping or None (typed loosely: Starlette's type is a union of the two)."""
 
 
 def llmcp_lifespan(
@@ -58,7 +59,7 @@ def llmcp_lifespan(
     open_factory: Callable[[], Awaitable[AsyncRepositoryFactory]] | None = None,
     close_timeout: float | None = 10.0,
     inner: AppLifespan | None = None,
-) -> Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]:
+) -> AppLifespan:
     """The lifespan for ``FastAPI(lifespan=...)`` / ``Starlette(lifespan=...)``.
 
     At startup it opens the factory (``AsyncRepositoryFactory.connect(config)``,

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -23,7 +22,7 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
-from examples.gateway.app import Completion, Provider, create_app, echo_provider
+from examples.gateway.app import Completion, create_app, echo_provider
 from examples.gateway.tests.conftest import Database
 from llmcp import (
     AsyncRepositoryFactory,
@@ -51,7 +50,9 @@ class Tenant:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-async def make_tenant(factory: AsyncRepositoryFactory, *, models: list[str] | None = None) -> Tenant:
+async def make_tenant(
+    factory: AsyncRepositoryFactory, *, models: list[str] | None = None
+) -> Tenant:
     repos = factory.repositories()
     suffix = uuid.uuid4().hex[:8]
     org = await repos.organizations.create(NewOrganization(name="Acme", slug=f"acme-{suffix}"))
@@ -126,10 +127,18 @@ async def test_another_tenant_reads_the_same_as_nothing(database: Database) -> N
     app = create_app(database.config())
     async with serving(app) as client:
         ours, theirs = await make_tenant(factory_of(app)), await make_tenant(factory_of(app))
-        policy = await factory_of(app).repositories().policies.create(
-            NewPolicy(org_id=theirs.org_id, name="m", config=ModelAllowlistConfig(models=["small"]))
+        policy = (
+            await factory_of(app)
+            .repositories()
+            .policies.create(
+                NewPolicy(
+                    org_id=theirs.org_id, name="m", config=ModelAllowlistConfig(models=["small"])
+                )
+            )
         )
-        assert (await client.post("/v1/completions", json=completion("t-1"), headers=theirs.auth)).status_code == 200
+        assert (
+            await client.post("/v1/completions", json=completion("t-1"), headers=theirs.auth)
+        ).status_code == 200
         assert (await client.get("/v1/requests/t-1", headers=ours.auth)).status_code == 404
         missing = await client.delete(f"/v1/policies/{uuid.uuid4()}", headers=ours.auth)
         foreign = await client.delete(f"/v1/policies/{policy.id}", headers=ours.auth)
@@ -216,22 +225,13 @@ async def test_a_request_that_fails_mid_transaction_rolls_back_whole(database: D
         )
         assert owner_count(database, counts, tenant.org_id, tenant.org_id) == 0
         for record in records:  # and the connection went back clean to the pool
-            assert (await client.get(f"/v1/requests/{record['request_id']}", headers=tenant.auth)).status_code == 404
+            assert (
+                await client.get(f"/v1/requests/{record['request_id']}", headers=tenant.auth)
+            ).status_code == 404
 
         stored = await client.post("/v1/usage", json=records, headers=tenant.auth)
         assert stored.status_code == 201 and stored.json() == {"recorded": 3}
         assert owner_count(database, counts, tenant.org_id, tenant.org_id) == 6
-
-
-_SLOW_COMMIT = """
-CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_sleep(60);
-    RETURN NULL;
-END $$;
-CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON applications
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
-"""
 
 
 def terminate_the_sleeper(database: Database) -> threading.Thread:
@@ -240,13 +240,77 @@ def terminate_the_sleeper(database: Database) -> threading.Thread:
     def run() -> None:
         deadline = time.monotonic() + 10
         with psycopg.connect(database.owner_url, autocommit=True) as owner:
-            while not owner.execute(
+            while owner.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND wait_event = 'PgSleep'"
-            ).fetchone() == (1,):
+            ).fetchone() != (1,):
                 assert time.monotonic() < deadline, "the COMMIT never reached its trigger"
                 time.sleep(0.005)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
+
+
+_SLOW_COMMIT = """
+CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_sleep(60);
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON inference_requests
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
+"""
+
+
+@pytest.mark.direct_connection(reason="terminates the backend of the request's transaction")
+async def test_a_commit_whose_outcome_is_unknown_is_a_500_without_retry_after(
+    database: Database,
+) -> None:
+    # a deferred trigger makes the COMMIT wait; the backend is terminated meanwhile
+    with psycopg.connect(database.owner_url, autocommit=True) as owner:
+        owner.execute(_SLOW_COMMIT)
+    app = create_app(database.config())
+    record = {"request_id": "c-1", "model": "m", "prompt_tokens": 1, "completion_tokens": 1,
+              "cost": "0"}  # fmt: skip
+    async with serving(app) as client:
+        tenant = await make_tenant(factory_of(app))
+        watcher = terminate_the_sleeper(database)
+        answer = await client.post("/v1/usage", json=[record], headers=tenant.auth)
+        watcher.join(10)
+    # not the endpoint's 201: the COMMIT ran before the response (scope="function")
+    assert answer.status_code == 500, answer.text
+    assert answer.json()["code"] == "commit_outcome_unknown"
+    assert "retry-after" not in answer.headers  # a blind retry could store it twice
+
+
+async def test_a_graceful_shutdown_stores_every_accepted_audit_row(database: Database) -> None:
+    app = create_app(database.config())
+    limit = asyncio.Semaphore(32)
+
+    async def call(client: httpx.AsyncClient, tenant: Tenant, n: int) -> int:
+        async with limit:
+            answer = await client.post(
+                "/v1/completions", json=completion(f"s-{n}"), headers=tenant.auth
+            )
+            return answer.status_code
+
+    with psycopg.connect(database.owner_url) as owner:
+        async with serving(app) as client:
+            tenant = await make_tenant(factory_of(app))
+            writer = factory_of(app).audit_writer
+            # the writer's INSERT waits for this lock: every row accepted is still queued
+            owner.execute("LOCK TABLE audit_logs IN SHARE MODE")
+            statuses = await asyncio.gather(*(call(client, tenant, n) for n in range(120)))
+            accepted = statuses.count(200)
+            assert accepted == 120 and writer.stats.accepted == accepted
+            assert writer.stats.written == 0
+            owner.rollback()  # the writer may go on, and the shutdown must wait for it
+        # the lifespan has ended: the factory is closed, its writer drained
+        assert writer.stats.written == accepted and writer.stats.queue_depth == 0
+    stored = owner_count(
+        database,
+        "SELECT count(*) FROM audit_logs WHERE org_id = %s AND action = 'inference_requested'",
+        tenant.org_id,
+    )
+    assert stored == accepted
