@@ -215,9 +215,12 @@ def create_app(
     *,
     provider: Provider = echo_provider,
     open_factory: Callable[[], Awaitable[AsyncRepositoryFactory]] | None = None,
+    close_timeout: float | None = 10.0,
 ) -> FastAPI:
-    """The gateway on ``config`` (``LLMCP_DATABASE_URL`` and friends by default)."""
-    app = FastAPI(lifespan=llmcp_lifespan(config, open_factory=open_factory, close_timeout=10.0))
+    """The gateway on ``config`` (``LLMCP_DATABASE_URL`` and friends by default);
+    at shutdown the audit writer gets ``close_timeout`` seconds to store its queue."""
+    lifespan = llmcp_lifespan(config, open_factory=open_factory, close_timeout=close_timeout)
+    app = FastAPI(lifespan=lifespan)
     install_problem_details(app)
     app.state.provider = provider
     app.include_router(router)

@@ -68,9 +68,11 @@ def llmcp_lifespan(
     ``app.state``; then it runs ``inner``, the app's own lifespan, whose state it
     passes on and which may use ``factory_of(app)``. At shutdown, after ``inner``
     ends, it closes the factory: the audit writer stores what it accepted, for up
-    to ``close_timeout`` seconds (None: as long as it takes), and what it gives up
-    is logged (how many rows; ``factory_of(app).audit_writer.stats`` tells more).
+    to ``close_timeout`` seconds (None: as long as it takes); what it gives up
+    the writer logs (count and ids) and counts (``audit_writer.stats``).
     """
+    if config is not None and open_factory is not None:
+        raise TypeError("llmcp_lifespan: give a config or open_factory, not both")
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Mapping[str, Any] | None]:
@@ -87,16 +89,10 @@ def llmcp_lifespan(
                     yield state
         finally:
             try:
-                unstored = await factory.close(timeout=close_timeout)
+                # what it gives up, the writer logs itself (count and ids)
+                await factory.close(timeout=close_timeout)
             finally:
                 delattr(app.state, STATE_NAME)
-            if unstored:
-                log.error(
-                    "llmcp: shut down with %d audit rows not stored by the deadline "
-                    "(%d of them in a COMMIT whose outcome is unknown)",
-                    len(unstored.ids) + len(unstored.in_doubt),
-                    len(unstored.in_doubt),
-                )
 
     return lifespan
 

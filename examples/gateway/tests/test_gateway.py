@@ -314,3 +314,26 @@ async def test_a_graceful_shutdown_stores_every_accepted_audit_row(database: Dat
         tenant.org_id,
     )
     assert stored == accepted
+
+
+async def test_a_shutdown_gives_up_at_its_deadline_and_says_how_many(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(database.config(), close_timeout=0.5)
+    with psycopg.connect(database.owner_url) as owner:
+        async with serving(app) as client:
+            tenant = await make_tenant(factory_of(app))
+            writer = factory_of(app).audit_writer
+            owner.execute("LOCK TABLE audit_logs IN SHARE MODE")  # held through the shutdown
+            for n in range(5):
+                answer = await client.post(
+                    "/v1/completions", json=completion(f"g-{n}"), headers=tenant.auth
+                )
+                assert answer.status_code == 200
+            started = time.monotonic()
+        elapsed = time.monotonic() - started
+        owner.rollback()
+    assert elapsed < 3, elapsed
+    assert writer.stats.written == 0
+    assert writer.stats.queue_depth == 5  # given up, and said so:
+    assert "audit writer closed after 0.5 s with 5 rows not stored" in caplog.text
