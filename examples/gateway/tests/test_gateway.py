@@ -31,7 +31,9 @@ from llmcp import (
     NewOrganization,
     NewPolicy,
     hash_api_key,
+    tenancy,
 )
+from llmcp.integrations.fastapi import ApiKeyApplication
 from llmcp.integrations.starlette import factory_of
 
 pytestmark = pytest.mark.anyio
@@ -127,26 +129,43 @@ async def test_another_tenant_reads_the_same_as_nothing(database: Database) -> N
     app = create_app(database.config())
     async with serving(app) as client:
         ours, theirs = await make_tenant(factory_of(app)), await make_tenant(factory_of(app))
-        policy = (
-            await factory_of(app)
-            .repositories()
-            .policies.create(
-                NewPolicy(
-                    org_id=theirs.org_id, name="m", config=ModelAllowlistConfig(models=["small"])
-                )
-            )
+        repos = factory_of(app).repositories()
+        allow = ModelAllowlistConfig(models=["small"])
+        policy = await repos.policies.create(
+            NewPolicy(org_id=theirs.org_id, name="m", config=allow)
         )
-        assert (
-            await client.post("/v1/completions", json=completion("t-1"), headers=theirs.auth)
-        ).status_code == 200
+        made = await client.post("/v1/completions", json=completion("t-1"), headers=theirs.auth)
+        assert made.status_code == 200
         assert (await client.get("/v1/requests/t-1", headers=ours.auth)).status_code == 404
-        missing = await client.delete(f"/v1/policies/{uuid.uuid4()}", headers=ours.auth)
+        nothing = uuid.uuid4()
+        missing = await client.delete(f"/v1/policies/{nothing}", headers=ours.auth)
         foreign = await client.delete(f"/v1/policies/{policy.id}", headers=ours.auth)
         assert missing.status_code == foreign.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
-        assert missing.json()["code"] == foreign.json()["code"] == "not_found"
+        # the same answer but for the id the URL named
+        assert missing.json() == {
+            **foreign.json(),
+            "detail": foreign.json()["detail"].replace(str(policy.id), str(nothing)),
+        }
         mine = await client.delete(f"/v1/policies/{policy.id}", headers=theirs.auth)
         assert mine.status_code == 204
+
+
+async def test_the_key_makes_its_organization_the_tenant_of_the_request(
+    database: Database,
+) -> None:
+    app = create_app(database.config())
+
+    @app.get("/tenant")
+    async def tenant_setting(caller: ApiKeyApplication) -> dict[str, object]:
+        # what a service's own generated queries run with (llmcp.tenancy)
+        return {"setting": tenancy.current(), "org_id": str(caller.org_id)}
+
+    async with serving(app) as client:
+        tenant = await make_tenant(factory_of(app))
+        answer = (await client.get("/tenant", headers=tenant.auth)).json()
+    assert answer == {"setting": [tenancy.ORG_ID, str(tenant.org_id)], "org_id": str(tenant.org_id)}
+    assert tenancy.current() is None
 
 
 async def test_llmcp_errors_are_problem_details_that_echo_no_value(database: Database) -> None:
@@ -156,18 +175,22 @@ async def test_llmcp_errors_are_problem_details_that_echo_no_value(database: Dat
         ok = await client.post("/v1/completions", json=completion(SECRET), headers=tenant.auth)
         assert ok.status_code == 200
 
-        cases = {
+        cases = [
             # ConflictError: the request_id (an idempotency key) is taken
-            409: completion(SECRET),
+            (completion(SECRET), 409, "conflict"),
             # ValidationError: refused before the database
-            422: completion(SECRET + "\x07"),
-        }
-        for status, payload in cases.items():
+            (completion(SECRET + "\x07"), 422, "validation"),
+        ]
+        for payload, status, code in cases:
             answer = await client.post("/v1/completions", json=payload, headers=tenant.auth)
             assert answer.status_code == status, answer.text
             assert answer.headers["content-type"] == "application/problem+json"
             problem = answer.json()
-            assert problem["status"] == status and problem["type"] == "about:blank"
+            assert (problem["status"], problem["code"], problem["type"]) == (
+                status,
+                code,
+                "about:blank",
+            )
             assert "request_id" in problem["detail"]
             assert SECRET not in answer.text and SECRET[8:20] not in answer.text
         # ReferenceViolationError: a user that is not one of this organization's
