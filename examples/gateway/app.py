@@ -38,6 +38,7 @@ from llmcp import (
 )
 from llmcp.integrations.fastapi import (
     ApiKeyApplication,
+    Factory,
     RequestRepositories,
     TransactionRepositories,
 )
@@ -97,44 +98,47 @@ router = APIRouter()
 
 @router.post("/v1/completions")
 async def complete(
-    body: CompletionIn, request: Request, caller: ApiKeyApplication, repos: RequestRepositories
+    body: CompletionIn, request: Request, caller: ApiKeyApplication, factory: Factory
 ) -> Response:
     org_id = caller.org_id  # the tenant comes from the key, never from the body
-    policies = await repos.policies.resolve(org_id, caller.id, body.user_id)
-    allowed = policies.get(PolicyType.MODEL_ALLOWLIST)
-    if (
-        allowed is not None
-        and isinstance(allowed.config, ModelAllowlistConfig)
-        and body.model not in allowed.config.models
-    ):
-        raise HTTPException(status_code=403, detail="this model is not allowed by policy")
+    # a scope around the database work, not around the model's answer: a request
+    # waiting for its model holds no pooled connection
+    async with factory.request() as repos:
+        policies = await repos.policies.resolve(org_id, caller.id, body.user_id)
+        allowed = policies.get(PolicyType.MODEL_ALLOWLIST)
+        if (
+            allowed is not None
+            and isinstance(allowed.config, ModelAllowlistConfig)
+            and body.model not in allowed.config.models
+        ):
+            raise HTTPException(status_code=403, detail="this model is not allowed by policy")
+        pending = await repos.inference_requests.create(
+            NewInferenceRequest(
+                org_id=org_id,
+                app_id=caller.id,
+                user_id=body.user_id,
+                request_id=body.request_id or str(uuid7()),
+                provider="echo",
+                model=body.model,
+            )
+        )
+        await repos.audit_logs.async_insert(  # queued: the writer stores it in a batch
+            NewAuditLog(
+                org_id=org_id,
+                app_id=caller.id,
+                user_id=body.user_id,
+                action=AuditAction.INFERENCE_REQUESTED,
+                resource_type="inference_request",
+                resource_id=pending.id,
+                request_id=pending.request_id,
+                ip_address=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+            )
+        )
     started = time.monotonic()
-    pending = await repos.inference_requests.create(
-        NewInferenceRequest(
-            org_id=org_id,
-            app_id=caller.id,
-            user_id=body.user_id,
-            request_id=body.request_id or str(uuid7()),
-            provider="echo",
-            model=body.model,
-        )
-    )
-    await repos.audit_logs.async_insert(  # queued: the writer stores it in a batch
-        NewAuditLog(
-            org_id=org_id,
-            app_id=caller.id,
-            user_id=body.user_id,
-            action=AuditAction.INFERENCE_REQUESTED,
-            resource_type="inference_request",
-            resource_id=pending.id,
-            request_id=pending.request_id,
-            ip_address=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-    )
     provider: Provider = request.app.state.provider
     answer = await provider(body.model, body.prompt)
-    done = await repos.inference_requests.update(
+    done = await factory.repositories().inference_requests.update(  # one call: no scope
         msgspec.structs.replace(
             pending,
             status=InferenceStatus.COMPLETED,
@@ -150,7 +154,7 @@ async def complete(
 
 @router.post("/v1/usage")
 async def record_usage(
-    records: list[UsageIn], caller: ApiKeyApplication, repos: TransactionRepositories
+    records: list[UsageIn], repos: TransactionRepositories, caller: ApiKeyApplication
 ) -> Response:
     # one transaction: a record that fails (a request_id seen before, say) undoes
     # the whole batch, its audit logs with it (insert, not the writer, so that
@@ -185,7 +189,7 @@ async def record_usage(
 
 @router.get("/v1/requests/{request_id}")
 async def get_request(
-    request_id: str, caller: ApiKeyApplication, repos: RequestRepositories
+    request_id: str, repos: RequestRepositories, caller: ApiKeyApplication
 ) -> Response:
     found = await repos.inference_requests.get_by_request_id(caller.org_id, request_id)
     if found is None:  # another tenant's request reads the same as a missing one
@@ -195,7 +199,7 @@ async def get_request(
 
 @router.delete("/v1/policies/{policy_id}", status_code=204)
 async def delete_policy(
-    policy_id: uuid.UUID, caller: ApiKeyApplication, repos: RequestRepositories
+    policy_id: uuid.UUID, repos: RequestRepositories, caller: ApiKeyApplication
 ) -> Response:
     await repos.policies.delete(caller.org_id, policy_id)  # NotFoundError: 404
     await repos.audit_logs.async_insert(

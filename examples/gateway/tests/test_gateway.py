@@ -201,9 +201,10 @@ async def test_llmcp_errors_are_problem_details_that_echo_no_value(database: Dat
         assert "user_id" in stranger.json()["detail"]
 
 
-async def test_an_unavailable_database_is_a_503_with_retry_after(database: Database) -> None:
-    # one connection, held by a request whose provider has not answered yet: the
-    # next request waits acquire_timeout for it, then gets DatabaseUnavailableError
+async def test_a_request_holds_its_connection_for_its_database_work_only(
+    database: Database,
+) -> None:
+    # one pooled connection: a request waiting for its model must not hold it
     entered, release = asyncio.Event(), asyncio.Event()
 
     async def slow(model: str, prompt: str) -> Completion:
@@ -211,19 +212,37 @@ async def test_an_unavailable_database_is_a_503_with_retry_after(database: Datab
         await release.wait()
         return await echo_provider(model, prompt)
 
-    app = create_app(database.config(max_size=1, acquire_timeout=0.3), provider=slow)
+    app = create_app(database.config(max_size=1, acquire_timeout=5.0), provider=slow)
     async with serving(app) as client:
         tenant = await make_tenant(factory_of(app))
+        database_of = factory_of(app).database
         first = asyncio.create_task(
-            client.post("/v1/completions", json=completion(), headers=tenant.auth)
+            client.post("/v1/completions", json=completion("h-1"), headers=tenant.auth)
         )
         await entered.wait()
-        second = await client.get("/v1/requests/any", headers=tenant.auth)
+        before = database_of.pool_stats().requests
+        meanwhile = await client.get("/v1/requests/h-1", headers=tenant.auth)
+        assert meanwhile.json()["status"] == "pending"
+        # the key looked up in the endpoint's scope: one checkout for the request
+        assert database_of.pool_stats().requests - before == 1
         release.set()
         assert (await first).status_code == 200
-    assert second.status_code == 503
-    assert second.headers["retry-after"] == "1"
-    assert second.json()["code"] == "database_unavailable"
+
+
+async def test_an_unavailable_database_is_a_503_with_retry_after(database: Database) -> None:
+    app = create_app(database.config(max_size=1, acquire_timeout=0.3))
+    async with serving(app) as client:
+        tenant = await make_tenant(factory_of(app))
+        database_of = factory_of(app).database
+        held = await database_of.acquire()  # the pool's only connection, taken
+        try:
+            answer = await client.get("/v1/requests/any", headers=tenant.auth)
+        finally:
+            await database_of.release(held)
+    # the request waited acquire_timeout for a connection: DatabaseUnavailableError
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "1"
+    assert answer.json()["code"] == "database_unavailable"
 
 
 async def test_a_request_that_fails_mid_transaction_rolls_back_whole(database: Database) -> None:
