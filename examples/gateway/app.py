@@ -2,8 +2,9 @@
 
 ``POST /v1/completions`` is the request path of an LLM gateway: the caller's
 application from its API key, the policies that apply, the inference request
-recorded as pending, an audit log through the writer, the provider called, the
-request completed. ``POST /v1/usage`` records a batch of usage reported
+recorded as pending, an audit log through the writer (all in one request
+scope), then the provider called with no connection held, and the request
+completed. ``POST /v1/usage`` records a batch of usage reported
 elsewhere in one transaction (all or nothing), each with its audit log in that
 transaction. ``GET /v1/requests/{request_id}`` reads one back;
 ``DELETE /v1/policies/{policy_id}`` removes one of the caller's policies.
