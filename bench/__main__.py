@@ -548,6 +548,10 @@ def gateway_cases(
         )
         if side in sides
     ]
+    if "llmcp_per_call" in sides:  # no request scope: a pool checkout per call
+        cases.append(Case("gateway_per_call_vs_asyncpg",
+                          f"gateway request, llmcp without factory.request() vs asyncpg; {what}",
+                          sides["llmcp_per_call"][0], sides["asyncpg"][0], "requests/s", None))  # fmt: skip
     if "cached" in sides:  # the same requests, the admission cache on
         cases.append(Case("gateway_cached_vs_asyncpg",
                           f"gateway request, llmcp with its admission cache vs asyncpg; {what}",
@@ -557,7 +561,9 @@ def gateway_cases(
                       1 / our_cpu, 1 / sides["asyncpg"][1], "requests/CPU-s", 1.0))  # fmt: skip
     lookups = asyncio.run(gateway.lookup_rates(lookup_url, ids, rounds, seconds))
     for key, side, target in (("psycopg_async", "psycopg", 0.9), ("asyncpg", "asyncpg", None)):
-        description = f"async organizations.get_by_id in pinned() vs raw {side}, one connection"
+        description = (
+            f"async organizations.get_by_id in factory.request() vs raw {side}, one connection"
+        )
         cases.append(Case(f"async_lookup_vs_{key}", description, lookups["llmcp"],
                           lookups[side], "lookups/s", target))  # fmt: skip
     return cases

@@ -533,12 +533,11 @@ async def run(
 async def lookup_rates(url: str, org_ids: Sequence[uuid.UUID], rounds: int,
                        seconds: float) -> dict[str, float]:  # fmt: skip
     """Sequential point lookups (organizations by id) on one dedicated connection:
-    llmcp's repository in ``pinned()``, raw prepared psycopg async, asyncpg."""
+    llmcp's repository in ``factory.request()``, raw prepared psycopg async, asyncpg."""
     import asyncpg  # benchmark-only
 
     config = DatabaseConfig(url=url, min_size=1, max_size=1)
     factory = await AsyncRepositoryFactory.connect(config)
-    organizations = factory.repositories().organizations
     conn = await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=0)
     apg = await asyncpg.connect(url)
     statement = (
@@ -546,9 +545,9 @@ async def lookup_rates(url: str, org_ids: Sequence[uuid.UUID], rounds: int,
     )
 
     async def ours() -> int:
-        async with factory.transaction_manager().pinned():
+        async with factory.request() as repos:
             for org_id in org_ids:
-                await organizations.get_by_id(org_id)
+                await repos.organizations.get_by_id(org_id)
         return len(org_ids)
 
     async def raw_psycopg() -> int:
