@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import ipaddress
 import itertools
 import os
 import string
@@ -257,8 +256,9 @@ def cognito_subs(*, unique: bool = True, lean: bool = False) -> st.SearchStrateg
     return st.builds(lambda s, t: f"{s}|{t}", drawn, unique_tokens())
 
 
-def ip_addresses() -> st.SearchStrategy[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    return st.ip_addresses()
+def ip_addresses() -> st.SearchStrategy[str]:
+    """IPv4 and IPv6 addresses as text (as ``NewAuditLog.ip_address`` takes them)."""
+    return st.ip_addresses().map(str)
 
 
 def _json_strings() -> st.SearchStrategy[str]:
