@@ -38,8 +38,9 @@ The async fixtures, for ``async def`` tests run by anyio's pytest plugin
     ``llmcp_database_url``, opened on the test's own event loop and closed (its
     audit writer drained) when the test ends. A pool belongs to the loop that
     opened it, so a factory per test is what lets every test run on whichever
-    loop its plugin gives it, with no loop scope to configure; it costs a
-    connection or two per test, the migrated database being the session's.
+    loop its plugin gives it, with no loop scope to configure; it costs about
+    40 ms per test (a pool opened and closed), the migrated database being the
+    session's.
 ``llmcp_async_repositories`` (function)
     ``llmcp_async_factory.repositories()``.
 ``llmcp_async_transaction`` (function)
