@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import builtins
 import datetime
-import ipaddress
 import uuid
 from typing import Any, cast
 
@@ -58,7 +57,7 @@ class AuditLogsQueries:
         resource_id: uuid.UUID | None,
         request_id: str | None,
         details: models.JsonValue,
-        ip_address: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+        ip_address: str | None,
         user_agent: str | None,
         created_at: datetime.datetime | None,
     ) -> models.AuditLog:
@@ -380,7 +379,7 @@ class AsyncAuditLogsQueries:
         resource_id: uuid.UUID | None,
         request_id: str | None,
         details: models.JsonValue,
-        ip_address: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+        ip_address: str | None,
         user_agent: str | None,
         created_at: datetime.datetime | None,
     ) -> models.AuditLog:

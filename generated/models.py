@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import enum
-import ipaddress
 import uuid
 from typing import Any
 
@@ -130,7 +129,7 @@ class AuditLog(msgspec.Struct, frozen=True, gc=False):
     resource_id: uuid.UUID | None
     request_id: str | None
     details: JsonValue
-    ip_address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    ip_address: str | None
     user_agent: str | None
     created_at: datetime.datetime
 

@@ -15,7 +15,12 @@ what the generated query objects need:
   out of autocommit outside a transaction, and ``executemany`` take psycopg's
   cursor path instead (there the setting goes first in ``conn.pipeline()``);
 - on first use of a connection the database's enums are bound to the
-  generated ``StrEnum`` classes (by value) and jsonb is decoded with msgspec.
+  generated ``StrEnum`` classes (by value), jsonb is decoded with msgspec, and
+  ``inet`` and ``cidr`` are read as PostgreSQL's text (``192.0.2.1``,
+  ``2001:db8::1``) rather than :mod:`ipaddress` objects: neither JSON nor msgspec
+  has an address type (msgspec cannot even describe ``IPv4Address |
+  IPv6Address``), so a row holding one would not encode or decode without hooks
+  every caller would carry. ``llmcp codegen`` types them ``str`` accordingly.
 
 Registered with aiosql as ``llmcp_psycopg`` (sync) and ``llmcp_apsycopg`` (async).
 """
@@ -41,6 +46,7 @@ from psycopg.pq.abc import PGresult
 from psycopg.rows import tuple_row
 from psycopg.types.enum import EnumInfo, register_enum
 from psycopg.types.json import set_json_loads
+from psycopg.types.string import TextLoader
 
 from llmcp import pipelined, pooled, tenancy
 from llmcp.json_types import encode_hook
@@ -75,7 +81,14 @@ def _register(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], enum
         enum_class = enums[name]
         info = EnumInfo(name, oid, array_oid, labels)
         register_enum(info, conn, enum_class, mapping={m: m.value for m in enum_class})
+    _load_plainly(conn)
+
+
+def _load_plainly(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+    """jsonb by msgspec; inet and cidr as their text (see the module's docstring)."""
     set_json_loads(msgspec.json.decode, conn)
+    for name in ("inet", "cidr"):
+        conn.adapters.register_loader(name, TextLoader)
 
 
 def _to_pyformat(match: re.Match[str]) -> str:
@@ -118,7 +131,7 @@ class PsycopgAdapter(_Base):
                     cur.execute(_ENUM_QUERY, (list(self._enums),))
                     _register(conn, self._enums, cur.fetchall())
             else:
-                set_json_loads(msgspec.json.decode, conn)
+                _load_plainly(conn)
             self._ready.add(conn)
 
     def _cursor(self, conn: psycopg.Connection[Any]) -> psycopg.Cursor[tuple[Any, ...]]:
@@ -227,7 +240,7 @@ class AsyncPsycopgAdapter(_Base):
                     await cur.execute(_ENUM_QUERY, (list(self._enums),))
                     _register(conn, self._enums, await cur.fetchall())
             else:
-                set_json_loads(msgspec.json.decode, conn)
+                _load_plainly(conn)
             self._ready.add(conn)
 
     async def _cursor(

@@ -223,7 +223,7 @@ def conflict(row_id: uuid.UUID) -> WriteFailure:
     )
 
 
-_ROWS = msgspec.json.Encoder(enc_hook=str)  # str: IP addresses
+_ROWS = msgspec.json.Encoder()
 
 
 def _encode_rows(rows: Sequence[Row]) -> bytes:

@@ -4,12 +4,15 @@ Ids and creation times may be given (imports, tests) or left to the
 repository (a new UUID) and the database (``now()``). Updates take a row
 read earlier, changed with ``msgspec.structs.replace``: its ``version`` is
 what makes the write optimistic.
+
+Every field has a type msgspec encodes and decodes without hooks (an IP
+address is its text), so ``msgspec.json.decode(body, type=NewAuditLog)`` and
+``msgspec.json.encode(new)`` just work.
 """
 
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import uuid
 from decimal import Decimal
 
@@ -73,7 +76,7 @@ class NewAuditLog(msgspec.Struct, kw_only=True, frozen=True):
     resource_id: uuid.UUID | None = None
     request_id: str | None = None
     details: dict[str, JsonValue] = msgspec.field(default_factory=dict)
-    ip_address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    ip_address: str | None = None  # text, as llmcp reads it back (llmcp.adapter)
     user_agent: str | None = None
     id: uuid.UUID | None = None
     created_at: datetime.datetime | None = None

@@ -8,9 +8,17 @@ parameter annotated ``-- @jsonnull :param`` in the SQL file.
 
 from __future__ import annotations
 
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
+if TYPE_CHECKING:
+    JsonValue: TypeAlias = (
+        dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
+    )
+else:
+    # At run time, Any: msgspec cannot follow the recursive alias (a struct with a
+    # JsonValue field would not decode, "ForwardRef('JsonValue') is not supported"),
+    # and Any is what it decodes any JSON value as: the same dicts, lists and scalars.
+    JsonValue = Any
 
 
 class JsonNull:

@@ -7,6 +7,7 @@ rejected string is never quoted in the message (it may be personal data).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import ipaddress
 import math
@@ -24,7 +25,6 @@ from llmcp.json_types import JsonValue
 
 E = TypeVar("E", bound=enum.Enum)
 T = TypeVar("T")
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 __all__ = [
     "INT32_MAX",
@@ -288,18 +288,21 @@ def _json(field: str, value: object, depth: int, max_depth: int) -> None:
     raise ValidationError(f"{field} must contain only JSON values (not {type(value).__name__})")
 
 
-def optional_ip(field: str, value: object) -> IPAddress | None:
-    """``value`` as an IP address (an address object or its text form); None passes."""
+def optional_ip(field: str, value: object) -> str | None:
+    """``value`` (an IP address as text, or an :mod:`ipaddress` object) as the text to
+    store; None passes. A scoped IPv6 address (``fe80::1%eth0``) is refused: ``inet``
+    has no zone."""
     if value is None:
         return None
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return value
-    if isinstance(value, str):
-        try:
-            return ipaddress.ip_address(value)
-        except ValueError:
-            pass
-    raise ValidationError(f"{field} must be an IP address")
+        address = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            address = ipaddress.ip_address(value)
+    if address is None or (isinstance(address, ipaddress.IPv6Address) and address.scope_id):
+        raise ValidationError(f"{field} must be an IP address")
+    return str(address)
 
 
 def email_key(address: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -111,13 +110,11 @@ def test_policy_typed_jsonb_bool_and_nullable_uuids(conn: Conn, config: Any, ena
     ("address", "details"),
     [
         (None, {}),
-        (ipaddress.IPv4Address("10.1.2.3"), {"n": 1, "nested": {"list": [1, "two", None, True]}}),
-        (ipaddress.IPv6Address("2001:db8::1"), {"unicode": "ünï ☃", "float": 1.5}),
+        ("10.1.2.3", {"n": 1, "nested": {"list": [1, "two", None, True]}}),
+        ("2001:db8::1", {"unicode": "ünï ☃", "float": 1.5}),
     ],
 )
-def test_audit_inet_untyped_jsonb_and_nulls(
-    conn: Conn, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, details: Any
-) -> None:
+def test_audit_inet_untyped_jsonb_and_nulls(conn: Conn, address: str | None, details: Any) -> None:
     org = _org(conn)
     log = AuditLogsQueries().insert(
         conn, id=uuid.uuid4(), org_id=org.id, app_id=None, user_id=None,
@@ -173,7 +170,7 @@ def test_async_variant_round_trips_the_same_row(shared_db: str) -> None:
                 aconn, id=uuid.uuid4(), org_id=org.id, app_id=None, user_id=None,
                 action=models.AuditAction.INFERENCE_FAILED, resource_type="inference_request",
                 resource_id=uuid.uuid4(), request_id="r-1", details={"k": [1, 2]},
-                ip_address=ipaddress.IPv6Address("::1"), user_agent="ua", created_at=T0,
+                ip_address="::1", user_agent="ua", created_at=T0,
             )  # fmt: skip
             assert await queries.get_by_id(aconn, org_id=org.id, id=log.id) == log
             page = await queries.get_by_org_id(aconn, org_id=org.id, limit=10, offset=0)

@@ -87,10 +87,12 @@ def json_response(value: object, status_code: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status_code, media_type="application/json")
 
 
-def client_ip(request: Request) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def client_ip(request: Request) -> str | None:
+    """The client's address as text (what NewAuditLog takes), None for a test client's made-up host."""
+    host = request.client.host if request.client else None
     try:
-        return ipaddress.ip_address(request.client.host) if request.client else None
-    except ValueError:  # a test client's made-up host
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
         return None
 
 

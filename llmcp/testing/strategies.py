@@ -15,11 +15,13 @@ another address) and an inference request's ``request_id`` (unique per
 organization). ``unique=False`` drops the token (to provoke conflicts on
 purpose).
 
-Ids are left to the repository (``None``) unless ``ids=`` is given: pass
-``ids=st.uuids()`` when a test depends on the order of ties (``created_at``
-equal, ``id`` breaks the tie), so that a failing example replays exactly. Ids
-drawn by hypothesis shrink towards a few simple values: insert such examples
-in a transaction that is rolled back (:func:`llmcp.testing.rolled_back`).
+Ids are left to the repository (``None``) unless ``ids=`` is given. Pass
+``ids=unique_ids()`` for ids drawn by hypothesis yet unique per example and
+per run (so tests whose writes commit never collide, in one run or across
+runs), ``ids=st.uuids()`` for plain drawn ids, which repeat from example to
+example and from run to run (they shrink towards a few simple values): insert
+those in a transaction that is rolled back (:func:`llmcp.testing.rolled_back`).
+:func:`tenant_plans` draws unique ids unless ``unique_ids=False``.
 
 >>> from hypothesis import given
 >>> from llmcp.testing import strategies as lst
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import ipaddress
 import itertools
 import os
 import string
@@ -95,6 +96,7 @@ __all__ = [
     "slugs",
     "tenant_plans",
     "texts",
+    "unique_ids",
     "unique_tokens",
 ]
 
@@ -158,6 +160,29 @@ def _next_token() -> str:
 def unique_tokens() -> st.SearchStrategy[str]:
     """Short lowercase-hex words, never the same twice in a process (nor, very likely, across)."""
     return st.builds(_next_token)
+
+
+_ID_SALT = int.from_bytes(os.urandom(4)) << 32  # this run's, in bits 32..63
+_ID_COUNTER = itertools.count()
+_HIGH_HALF = ~((1 << 64) - 1)
+
+
+def _made_unique(drawn: uuid.UUID) -> uuid.UUID:
+    return uuid.UUID(int=(drawn.int & _HIGH_HALF) | _ID_SALT | (next(_ID_COUNTER) & 0xFFFFFFFF))
+
+
+def unique_ids() -> st.SearchStrategy[uuid.UUID]:
+    """UUIDs drawn by hypothesis, then made unique per example and per run.
+
+    The first 64 bits are hypothesis's (they decide how ids compare, so examples
+    still explore orders and ties and replay them), the last 64 a random salt of
+    this run and a counter: never the same id twice in a process, and across runs
+    only if two runs drew the same 32-bit salt.
+    """
+    return _UNIQUE_IDS
+
+
+_UNIQUE_IDS = st.uuids().map(_made_unique)
 
 
 def texts(*, min_size: int = 1, max_size: int = 200, lean: bool = False) -> st.SearchStrategy[str]:
@@ -257,8 +282,9 @@ def cognito_subs(*, unique: bool = True, lean: bool = False) -> st.SearchStrateg
     return st.builds(lambda s, t: f"{s}|{t}", drawn, unique_tokens())
 
 
-def ip_addresses() -> st.SearchStrategy[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    return st.ip_addresses()
+def ip_addresses() -> st.SearchStrategy[str]:
+    """IPv4 and IPv6 addresses as text (as ``NewAuditLog.ip_address`` takes them)."""
+    return st.ip_addresses().map(str)
 
 
 def _json_strings() -> st.SearchStrategy[str]:
@@ -637,12 +663,14 @@ def tenant_plans(
     priority: st.SearchStrategy[int] | None = None,
     enabled: st.SearchStrategy[bool] | None = None,
     config: st.SearchStrategy[PolicyConfig] | None = None,
+    unique_ids: bool = True,
 ) -> st.SearchStrategy[TenantPlan]:
     """An organization with applications, users and policies at every level.
 
-    ``(low, high)`` bound each count. Ids are drawn (``st.uuids()``), distinct within
-    the plan (not across plans: check ``plan.ids()``); isolate each example in a
-    transaction that is rolled back.
+    ``(low, high)`` bound each count. Ids are drawn by :func:`unique_ids`, so a plan
+    may be committed: it collides with no other plan, of this run or another one.
+    ``unique_ids=False``: plain ``st.uuids()``, distinct within the plan only (check
+    ``plan.ids()``); isolate each such example in a transaction that is rolled back.
     """
     # Built once, drawn many times (a strategy is validated on its first draw).
     orgs = new_organizations(lean=lean, created_at=created_at)
@@ -657,11 +685,12 @@ def tenant_plans(
         config=config,
     )
     replace = msgspec.structs.replace
+    ids = _UNIQUE_IDS if unique_ids else st.uuids()
 
     @st.composite
     def plan(draw: st.DrawFn) -> TenantPlan:
         counts = [draw(st.integers(*bounds)) for bounds in (applications, users, policies)]
-        fresh = iter(draw(st.lists(st.uuids(), min_size=1 + sum(counts), unique=True)))
+        fresh = iter(draw(st.lists(ids, min_size=1 + sum(counts), unique=True)))
         org_id = next(fresh)
         org = replace(draw(orgs), id=org_id)
         made_apps = [replace(draw(apps), org_id=org_id, id=next(fresh)) for _ in range(counts[0])]

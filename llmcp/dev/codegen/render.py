@@ -34,8 +34,10 @@ _SCALARS = {
     "date": "datetime.date",
     "time": "datetime.time",
     "interval": "datetime.timedelta",
-    "inet": "ipaddress.IPv4Address | ipaddress.IPv6Address",
-    "cidr": "ipaddress.IPv4Network | ipaddress.IPv6Network",
+    # as text (llmcp.adapter reads them so): JSON has no address type, and
+    # msgspec none either, so a row with an ipaddress object would not encode
+    "inet": "str",
+    "cidr": "str",
     "bytea": "bytes",
 }
 _JSON = ("json", "jsonb")
@@ -488,7 +490,7 @@ class Renderer:
 
 def _stdlib_imports(body: str) -> list[str]:
     """Import lines for the standard modules and typing names that ``body`` uses."""
-    modules = ("builtins", "datetime", "decimal", "enum", "ipaddress", "uuid")
+    modules = ("builtins", "datetime", "decimal", "enum", "uuid")
     lines = [f"import {m}" for m in modules if re.search(rf"\b{m}\.", body)]
     if re.search(r"\bIterable\[", body):
         lines.append("from collections.abc import Iterable")
