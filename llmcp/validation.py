@@ -275,13 +275,19 @@ def _json(field: str, value: object, depth: int, max_depth: int) -> None:
             _json(field, item, depth + 1, max_depth)
         return
     if isinstance(value, dict):
+        if value and depth + 1 > max_depth:
+            raise ValidationError(f"{field} is nested more than {max_depth} levels deep")
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValidationError(f"{field} must have only string keys")
-            _json(field, key, depth + 1, max_depth)
-            if item is None or type(item) is bool:  # no need to look further
+            if "\x00" in key or (not key.isascii() and _SURROGATE.search(key)):
+                raise ValidationError(f"{field} must not contain NUL or lone surrogates")
+            # the usual values need no call of their own
+            if item is None or type(item) is bool:
                 continue
             if type(item) is int and -_JSON_INT_LIMIT < item < _JSON_INT_LIMIT:
+                continue
+            if type(item) is str and item.isascii() and "\x00" not in item:
                 continue
             _json(field, item, depth + 1, max_depth)
         return
