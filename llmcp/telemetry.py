@@ -171,7 +171,7 @@ def _traced_query(method: Callable[..., Any], operation: str, text: str | None) 
     }
     if text is not None:
         static["db.query.text"] = text
-    client = trace.SpanKind.CLIENT
+    client, invalid = trace.SpanKind.CLIENT, trace.INVALID_SPAN
 
     if inspect.iscoroutinefunction(method):
 
@@ -180,6 +180,8 @@ def _traced_query(method: Callable[..., Any], operation: str, text: str | None) 
             span = (_tracer or _current_tracer()).start_span(
                 operation, kind=client, attributes=_attributes(conn, operation, static)
             )
+            if span is invalid:  # the API's no-op (no SDK): nothing to record nor make current
+                return await method(conn, *args, **kwargs)
             token = otel_context.attach(trace.set_span_in_context(span))
             try:
                 return await method(conn, *args, **kwargs)
@@ -197,6 +199,8 @@ def _traced_query(method: Callable[..., Any], operation: str, text: str | None) 
         span = (_tracer or _current_tracer()).start_span(
             operation, kind=client, attributes=_attributes(conn, operation, static)
         )
+        if span is invalid:
+            return method(conn, *args, **kwargs)
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
             return method(conn, *args, **kwargs)
