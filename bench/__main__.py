@@ -592,7 +592,7 @@ def main() -> None:
                 cases.append(pooled_lookup(url, batch, args.rounds, args.seconds))
                 sqlalchemy = sqlalchemy_lookup(url, batch, args.rounds, args.seconds)
                 cases += [sqlalchemy] if sqlalchemy else []
-                cases += telemetry_cases(url, args.rounds, args.seconds)
+                cases += telemetry_cases(url, 3 * args.rounds, args.seconds / 2)
                 cases.append(list_decode(conn, args.rounds, args.seconds))
                 tenant = tenant_lookup(url, args.rounds, args.seconds)
                 cases += [tenant] if tenant else []

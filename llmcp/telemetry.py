@@ -1,6 +1,7 @@
 """OpenTelemetry, where ``opentelemetry-api`` is installed (``llmcp[otel]``); nothing otherwise.
 
-Whether it is installed is decided once, at import. Without it the two hooks
+Whether it is installed is decided once, at import (and OpenTelemetry's own
+``OTEL_SDK_DISABLED=true`` counts as not installed). Without it the two hooks
 below (:func:`instrument_repository`, called as a repository is built, and
 :func:`instrument_writer`, as an audit writer is) return at once, and the
 call path holds no telemetry code at all, not even a flag test. With it:
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
 import threading
 import weakref
@@ -44,13 +46,17 @@ from typing import TYPE_CHECKING, Any
 from llmcp import __version__
 from llmcp.conninfo import parse
 
-try:
-    from opentelemetry import context as otel_context
-    from opentelemetry import metrics, trace
-except ImportError:  # the runtime does not need it
-    AVAILABLE = False
-else:
-    AVAILABLE = True
+ENABLED = False
+"""Whether llmcp makes telemetry: opentelemetry is importable and not switched off by
+its own ``OTEL_SDK_DISABLED=true`` (then it is not even imported)."""
+if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true":
+    try:
+        from opentelemetry import context as otel_context
+        from opentelemetry import metrics, trace
+    except ImportError:  # the runtime does not need it
+        pass
+    else:
+        ENABLED = True
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
@@ -81,10 +87,11 @@ def use_providers(
     """Send llmcp's spans and metrics to these providers (None: the global ones again).
 
     For a service that keeps providers of its own, and for tests (the global
-    providers can be set once per process only)."""
+    providers can be set once per process only). Nothing where telemetry is off
+    (``ENABLED``)."""
     global _tracer, _meter_provider
-    if not AVAILABLE:
-        raise RuntimeError("llmcp.telemetry.use_providers: needs opentelemetry-api (llmcp[otel])")
+    if not ENABLED:
+        return
     if tracer_provider is None:
         _tracer = trace.get_tracer(SCOPE, __version__)
     else:
@@ -108,7 +115,7 @@ def _current_tracer() -> Tracer:
 def instrument_repository(repository: Any) -> None:
     """A span per query of ``repository`` (and its pool in the metrics); nothing
     without opentelemetry."""
-    if not AVAILABLE:
+    if not ENABLED:
         return
     queries = getattr(repository, "_queries", None)
     if queries is not None:
@@ -119,7 +126,7 @@ def instrument_repository(repository: Any) -> None:
 def instrument_writer(writer: Any) -> None:
     """A span per batch of audit ``writer`` (and its counters and pool in the
     metrics); nothing without opentelemetry."""
-    if not AVAILABLE:
+    if not ENABLED:
         return
     _watch(_writers, writer, writer._database)
     _watch(_databases, writer._database, writer._database)

@@ -4,6 +4,7 @@ without opentelemetry importable, nothing at all."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -254,11 +255,13 @@ def test_sync_writer_batches_are_spans(db_config: DatabaseConfig, recorded: Reco
 
 
 # Without opentelemetry importable (None in sys.modules makes its import fail, as if it
-# were not installed): queries and the writer work, and nothing of telemetry is made.
+# were not installed), or with OTEL_SDK_DISABLED=true: queries and the writer work, and
+# nothing of telemetry is made (opentelemetry is not even imported).
 _WITHOUT = """
 import asyncio, sys
 from dataclasses import fields
-sys.modules["opentelemetry"] = None
+if sys.argv[2] == "blocked":
+    sys.modules["opentelemetry"] = None
 from llmcp import telemetry
 from llmcp.config import DatabaseConfig
 from llmcp.factory import RepositoryFactory
@@ -284,7 +287,7 @@ async def main() -> None:
         instances.extend([*(getattr(repos, f.name) for f in fields(repos)), factory.audit_writer])
 
 asyncio.run(main())
-assert telemetry.AVAILABLE is False
+assert telemetry.ENABLED is False
 # the class's own queries and _store, no instrumented copy on any instance
 assert not any("_queries" in vars(i) or "_store" in vars(i) for i in instances)
 assert len(telemetry._databases) == len(telemetry._writers) == len(telemetry._metered) == 0
@@ -294,10 +297,15 @@ print("ok", len(instances))
 """
 
 
-def test_without_opentelemetry_llmcp_works_and_makes_no_telemetry(fresh_db: str) -> None:
+@pytest.mark.parametrize("how", ["blocked", "OTEL_SDK_DISABLED"])
+def test_without_opentelemetry_llmcp_works_and_makes_no_telemetry(fresh_db: str, how: str) -> None:
+    """Not importable, or switched off by OpenTelemetry's own variable (installed here)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    if how == "OTEL_SDK_DISABLED":
+        env["OTEL_SDK_DISABLED"] = "True"
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_WITHOUT), fresh_db],
-        capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-c", textwrap.dedent(_WITHOUT), fresh_db, how],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["ok", "14"]
@@ -307,7 +315,7 @@ def test_with_opentelemetry_each_repository_has_its_traced_queries(
     db_config: DatabaseConfig,
 ) -> None:
     """The counterpart of the test above, so that it cannot pass for a wrong reason."""
-    assert telemetry.AVAILABLE
+    assert telemetry.ENABLED
     with RepositoryFactory.connect(db_config) as factory:
         repos = factory.repositories()
         assert "_queries" in vars(repos.organizations) and "_store" in vars(factory.audit_writer)
