@@ -159,8 +159,8 @@ class _TracedQueries:
         self._inner = queries
         loaded = getattr(queries, "_queries", None)  # aiosql's Queries: the statements
         for name in dir(type(queries)):
-            method = getattr(queries, name)
-            if name.startswith("_") or not callable(method):
+            method = None if name.startswith("_") else getattr(queries, name)
+            if not callable(method):
                 continue
             statement = getattr(getattr(loaded, name, None), "sql", None)
             text = sql_text(statement) if isinstance(statement, str) else None
