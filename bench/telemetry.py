@@ -26,6 +26,7 @@ the wall clock, which the ``_wall`` keys give alongside, without a target). The 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -55,7 +56,8 @@ child(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
 
 
 def child(setup: str, url: str, rounds: int, seconds: float) -> None:
-    """One set-up's rounds (in a process of its own); prints ``{"ours": .., "theirs": ..}``."""
+    """One set-up's rounds (in a process of its own); prints the medians of each side
+    (ours, theirs) in CPU and in wall-clock rates: ``{"cpu": [..], "wall": [..]}``."""
     import psycopg
 
     from llmcp import telemetry
@@ -128,6 +130,7 @@ def telemetry_cases(url: str, rounds: int, seconds: float) -> list[Case]:
         done = subprocess.run(
             [sys.executable, "-c", _CHILD, setup, url, str(rounds), str(seconds)],
             capture_output=True, text=True, check=False, timeout=600,
+            env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},  # defaults
         )  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(f"bench.telemetry {setup}: {done.stderr}")
