@@ -581,6 +581,7 @@ def main() -> None:
         "--id-rows", type=int, default=1_000_000, help="audit rows for the id comparison"
     )
     args = parser.parse_args()
+    from bench.telemetry import telemetry_cases  # here: it imports this module
 
     cases: list[Case] = []
     with ScratchDatabases() as databases:
@@ -602,6 +603,7 @@ def main() -> None:
                 cases.append(pooled_lookup(url, batch, args.rounds, args.seconds))
                 sqlalchemy = sqlalchemy_lookup(url, batch, args.rounds, args.seconds)
                 cases += [sqlalchemy] if sqlalchemy else []
+                cases += telemetry_cases(url, 3 * args.rounds, args.seconds / 2)
                 cases.append(list_decode(conn, args.rounds, args.seconds))
                 tenant = tenant_lookup(url, args.rounds, args.seconds)
                 cases += [tenant] if tenant else []

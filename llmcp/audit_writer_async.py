@@ -43,6 +43,7 @@ from typing import Any
 
 import psycopg
 
+from llmcp import telemetry
 from llmcp.audit_writer_base import (
     INSERT,
     LOGGED_PER_PART,
@@ -155,6 +156,7 @@ class AsyncAuditWriter:
         # test hook: called with a step name ("before_write", "after_commit", "status"),
         # may raise to inject a fault
         self.fault: Callable[[str], None] | None = None
+        telemetry.instrument_writer(self)  # a span per batch, if opentelemetry is installed
 
     @property
     def stats(self) -> WriterStats:

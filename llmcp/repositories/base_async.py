@@ -13,7 +13,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 import msgspec
 import psycopg
 
-from llmcp import routing, tenancy
+from llmcp import routing, telemetry, tenancy
 from llmcp import validation as check
 from llmcp.error_map import map_error, sqlstate_of
 from llmcp.errors import ConflictError, LlmcpError, NotFoundError
@@ -52,6 +52,7 @@ class AsyncRepository:
         self._transactions = transactions
         self._database = transactions.database
         self._cursor_secret = cursor_secret
+        telemetry.instrument_repository(self)  # a span per query, if opentelemetry is installed
 
     async def _run(self, query: Query[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one generated query on the primary (see :meth:`_scoped`). A query that is
