@@ -48,7 +48,7 @@ from psycopg.types.enum import EnumInfo, register_enum
 from psycopg.types.json import set_json_loads
 from psycopg.types.string import TextLoader
 
-from llmcp import pipelined, pooled, tenancy
+from llmcp import pipelined, pooled, tenancy, waiting
 from llmcp.json_types import encode_hook
 
 RowMaker = Callable[..., Any]
@@ -263,7 +263,7 @@ class AsyncPsycopgAdapter(_Base):
             for attempt in range(2):
                 plan = pipelined.plan(conn, sql, parameters, setting, commit)
                 try:
-                    results = await conn.wait(pipelined.exchange(plan))
+                    results = await waiting.wait(conn, pipelined.exchange(plan))
                 except BaseException:
                     pipelined.abandon_if_unfinished(conn)
                     raise

@@ -15,7 +15,8 @@ same ``set_config`` statement as the tenant's, in every call.
 
 This module holds what the sync and async adapters share and does no I/O
 itself: :func:`plan` (parameters dumped, statements to prepare), :func:`exchange`
-(the generator that the connection's ``wait()`` drives, as psycopg drives its
+(the generator that the sync connection's ``wait()`` and, for async ones,
+:func:`llmcp.waiting.wait` drive, as psycopg drives its
 own), :func:`settle` (results checked, the statement cache updated, errors
 raised) and :func:`rows`.
 
@@ -277,7 +278,7 @@ def _add(plan: Plan, statements: Statements | None, key: Key, params: Any, forma
 def exchange(plan: Plan) -> PQGen[list[list[PGresult]]]:
     """Send the plan's commands and one Sync in pipeline mode; return each command's results.
 
-    Driven by ``conn.wait()``, under ``conn.lock``. It returns only once the Sync
+    Driven by ``conn.wait()`` (sync) or :func:`llmcp.waiting.wait`, under ``conn.lock``. It returns only once the Sync
     is answered and pipeline mode is left: the connection is then idle (or in its
     explicit transaction), whatever the results say."""
     pgconn = plan.pgconn
@@ -359,7 +360,8 @@ def statements_of(conn: AnyConnection) -> Statements | None:
 def abandon_if_unfinished(conn: AnyConnection) -> None:
     """After an exchange that raised: if it did not get to its end (pipeline mode
     still on: interrupted, or the server lost), the connection's state is unknown;
-    close it, so that the pool discards it. psycopg's own ``wait()`` cancels the
+    close it, so that the pool discards it. psycopg's ``wait()`` (and
+    :func:`llmcp.waiting.wait`) cancels the
     statement on the server first when it is interrupted while one runs, and
     drains the exchange to its end if it can: such a connection stays open."""
     pgconn = conn.pgconn
