@@ -472,7 +472,11 @@ def id_kinds(databases: ScratchDatabases, count: int) -> Case:
                     for new in logs:
                         copy.write_row(as_row(new, new_id))
             rate = count / (time.perf_counter() - started)
-            size = conn.execute("SELECT pg_relation_size('audit_logs_pkey')").fetchone()
+            # the partitioned primary key has no storage: its partitions' indexes have
+            size = conn.execute(
+                "SELECT coalesce(sum(pg_relation_size(relid)), 0)::bigint"
+                " FROM pg_partition_tree('audit_logs_pkey') WHERE isleaf"
+            ).fetchone()
             sizes[name] = size[0] if size else 0
         databases.drop(clone)
         return rate
