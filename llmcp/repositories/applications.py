@@ -9,29 +9,17 @@ import uuid
 from llmcp import tenancy
 from llmcp import validation as check
 from llmcp.api_keys import API_KEY_HASH
-from llmcp.cache import AdmissionCache
 from llmcp.generated.applications import ApplicationsQueries
 from llmcp.generated.models import Application
 from llmcp.inputs import NewApplication
-from llmcp.repositories.base import Repository
-from llmcp.transactions import TransactionManager
+from llmcp.repositories.base import CachedRepository
 
 
-class ApplicationRepository(Repository):
+class ApplicationRepository(CachedRepository):
     """Create, look up, list, update and delete applications."""
 
     entity = "applications"
     _queries = ApplicationsQueries()
-
-    def __init__(
-        self,
-        transactions: TransactionManager,
-        *,
-        cursor_secret: bytes,
-        admission: AdmissionCache | None = None,
-    ) -> None:
-        super().__init__(transactions, cursor_secret=cursor_secret)
-        self._admission = admission  # the admission cache, when the factory has one
 
     def create(self, new: NewApplication) -> Application:
         """Insert an application; ``api_key_hash`` is the SHA-256 of its key, lowercase hex."""

@@ -8,29 +8,17 @@ import uuid
 from llmcp import tenancy
 from llmcp import validation as check
 from llmcp.api_keys import API_KEY_HASH
-from llmcp.cache_async import AsyncAdmissionCache
 from llmcp.generated.applications import AsyncApplicationsQueries
 from llmcp.generated.models import Application
 from llmcp.inputs import NewApplication
-from llmcp.repositories.base_async import AsyncRepository
-from llmcp.transactions_async import AsyncTransactionManager
+from llmcp.repositories.base_async import AsyncCachedRepository
 
 
-class AsyncApplicationRepository(AsyncRepository):
+class AsyncApplicationRepository(AsyncCachedRepository):
     """Create, look up, list, update and delete applications."""
 
     entity = "applications"
     _queries = AsyncApplicationsQueries()
-
-    def __init__(
-        self,
-        transactions: AsyncTransactionManager,
-        *,
-        cursor_secret: bytes,
-        admission: AsyncAdmissionCache | None = None,
-    ) -> None:
-        super().__init__(transactions, cursor_secret=cursor_secret)
-        self._admission = admission  # the admission cache, when the factory has one
 
     async def create(self, new: NewApplication) -> Application:
         """Insert an application; ``api_key_hash`` is the SHA-256 of its key, lowercase hex."""

@@ -16,6 +16,7 @@ import psycopg
 
 from llmcp import routing, telemetry, tenancy
 from llmcp import validation as check
+from llmcp.cache import AdmissionCache
 from llmcp.error_map import map_error, sqlstate_of
 from llmcp.errors import ConflictError, LlmcpError, NotFoundError
 from llmcp.paging import Page, decode_cursor, encode_cursor
@@ -218,3 +219,18 @@ class Repository:
 
     def _not_found(self, row_id: uuid.UUID) -> NotFoundError:
         return NotFoundError(f"{self.entity}: no row with id {row_id}")
+
+
+class CachedRepository(Repository):
+    """A repository of the request path, whose lookups the factory's admission cache
+    (llmcp.cache) may answer: applications, users and policies."""
+
+    def __init__(
+        self,
+        transactions: TransactionManager,
+        *,
+        cursor_secret: bytes,
+        admission: AdmissionCache | None = None,
+    ) -> None:
+        super().__init__(transactions, cursor_secret=cursor_secret)
+        self._admission = admission  # the admission cache, when the factory has one

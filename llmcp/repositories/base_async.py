@@ -15,6 +15,7 @@ import psycopg
 
 from llmcp import routing, telemetry, tenancy
 from llmcp import validation as check
+from llmcp.cache_async import AsyncAdmissionCache
 from llmcp.error_map import map_error, sqlstate_of
 from llmcp.errors import ConflictError, LlmcpError, NotFoundError
 from llmcp.paging import Page, decode_cursor, encode_cursor
@@ -217,3 +218,18 @@ class AsyncRepository:
 
     def _not_found(self, row_id: uuid.UUID) -> NotFoundError:
         return NotFoundError(f"{self.entity}: no row with id {row_id}")
+
+
+class AsyncCachedRepository(AsyncRepository):
+    """A repository of the request path, whose lookups the factory's admission cache
+    (llmcp.cache_async) may answer: applications, users and policies."""
+
+    def __init__(
+        self,
+        transactions: AsyncTransactionManager,
+        *,
+        cursor_secret: bytes,
+        admission: AsyncAdmissionCache | None = None,
+    ) -> None:
+        super().__init__(transactions, cursor_secret=cursor_secret)
+        self._admission = admission  # the admission cache, when the factory has one

@@ -14,15 +14,13 @@ import uuid
 import msgspec
 
 from llmcp import validation as check
-from llmcp.cache import AdmissionCache
 from llmcp.errors import ValidationError
 from llmcp.generated.models import Policy, PolicyType
 from llmcp.generated.policies import PoliciesQueries
 from llmcp.inputs import NewPolicy
 from llmcp.policy_config import PolicyConfig
-from llmcp.repositories.base import Repository
+from llmcp.repositories.base import CachedRepository
 from llmcp.resolution import resolve
-from llmcp.transactions import TransactionManager
 
 
 def checked_config(config: PolicyConfig) -> tuple[PolicyType, PolicyConfig]:
@@ -35,21 +33,11 @@ def checked_config(config: PolicyConfig) -> tuple[PolicyType, PolicyConfig]:
     return PolicyType(type(valid).__struct_config__.tag), valid
 
 
-class PolicyRepository(Repository):
+class PolicyRepository(CachedRepository):
     """Create, look up, list, resolve, update and delete policies."""
 
     entity = "policies"
     _queries = PoliciesQueries()
-
-    def __init__(
-        self,
-        transactions: TransactionManager,
-        *,
-        cursor_secret: bytes,
-        admission: AdmissionCache | None = None,
-    ) -> None:
-        super().__init__(transactions, cursor_secret=cursor_secret)
-        self._admission = admission  # the admission cache, when the factory has one
 
     def create(self, new: NewPolicy) -> Policy:
         """Insert a policy; its type is its config's. App and user must be of the same org."""

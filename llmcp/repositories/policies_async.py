@@ -13,15 +13,13 @@ import uuid
 import msgspec
 
 from llmcp import validation as check
-from llmcp.cache_async import AsyncAdmissionCache
 from llmcp.errors import ValidationError
 from llmcp.generated.models import Policy, PolicyType
 from llmcp.generated.policies import AsyncPoliciesQueries
 from llmcp.inputs import NewPolicy
 from llmcp.policy_config import PolicyConfig
-from llmcp.repositories.base_async import AsyncRepository
+from llmcp.repositories.base_async import AsyncCachedRepository
 from llmcp.resolution import resolve
-from llmcp.transactions_async import AsyncTransactionManager
 
 
 def checked_config(config: PolicyConfig) -> tuple[PolicyType, PolicyConfig]:
@@ -34,21 +32,11 @@ def checked_config(config: PolicyConfig) -> tuple[PolicyType, PolicyConfig]:
     return PolicyType(type(valid).__struct_config__.tag), valid
 
 
-class AsyncPolicyRepository(AsyncRepository):
+class AsyncPolicyRepository(AsyncCachedRepository):
     """Create, look up, list, resolve, update and delete policies."""
 
     entity = "policies"
     _queries = AsyncPoliciesQueries()
-
-    def __init__(
-        self,
-        transactions: AsyncTransactionManager,
-        *,
-        cursor_secret: bytes,
-        admission: AsyncAdmissionCache | None = None,
-    ) -> None:
-        super().__init__(transactions, cursor_secret=cursor_secret)
-        self._admission = admission  # the admission cache, when the factory has one
 
     async def create(self, new: NewPolicy) -> Policy:
         """Insert a policy; its type is its config's. App and user must be of the same org."""

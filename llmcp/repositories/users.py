@@ -9,31 +9,19 @@ import uuid
 
 from llmcp import tenancy
 from llmcp import validation as check
-from llmcp.cache import AdmissionCache
 from llmcp.generated.models import User, UserRole
 from llmcp.generated.users import UsersQueries
 from llmcp.inputs import NewUser
-from llmcp.repositories.base import Repository
-from llmcp.transactions import TransactionManager
+from llmcp.repositories.base import CachedRepository
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class UserRepository(Repository):
+class UserRepository(CachedRepository):
     """Create, look up, list, update and delete users."""
 
     entity = "users"
     _queries = UsersQueries()
-
-    def __init__(
-        self,
-        transactions: TransactionManager,
-        *,
-        cursor_secret: bytes,
-        admission: AdmissionCache | None = None,
-    ) -> None:
-        super().__init__(transactions, cursor_secret=cursor_secret)
-        self._admission = admission  # the admission cache, when the factory has one
 
     def create(self, new: NewUser) -> User:
         """Insert a user; an e-mail address is unique in its organization, compared

@@ -8,31 +8,19 @@ import uuid
 
 from llmcp import tenancy
 from llmcp import validation as check
-from llmcp.cache_async import AsyncAdmissionCache
 from llmcp.generated.models import User, UserRole
 from llmcp.generated.users import AsyncUsersQueries
 from llmcp.inputs import NewUser
-from llmcp.repositories.base_async import AsyncRepository
-from llmcp.transactions_async import AsyncTransactionManager
+from llmcp.repositories.base_async import AsyncCachedRepository
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class AsyncUserRepository(AsyncRepository):
+class AsyncUserRepository(AsyncCachedRepository):
     """Create, look up, list, update and delete users."""
 
     entity = "users"
     _queries = AsyncUsersQueries()
-
-    def __init__(
-        self,
-        transactions: AsyncTransactionManager,
-        *,
-        cursor_secret: bytes,
-        admission: AsyncAdmissionCache | None = None,
-    ) -> None:
-        super().__init__(transactions, cursor_secret=cursor_secret)
-        self._admission = admission  # the admission cache, when the factory has one
 
     async def create(self, new: NewUser) -> User:
         """Insert a user; an e-mail address is unique in its organization, compared

@@ -35,22 +35,20 @@ from hypothesis import strategies as st
 
 import llmcp.generated
 from llmcp import inputs, policy_config
-from llmcp.api_keys import hash_api_key
 from llmcp.factory import Repositories, RepositoryFactory
 from llmcp.generated.models import AuditAction, AuditLog, InferenceStatus, Policy, PolicyType
 from llmcp.inputs import (
-    NewApplication,
     NewAuditLog,
     NewInferenceRequest,
     NewOrganization,
     NewPolicy,
-    NewUser,
 )
 from llmcp.json_types import JsonValue
 from llmcp.paging import Page
 from llmcp.testing import rolled_back
 from llmcp.testing import strategies as lst
 from tests.properties.budget import examples
+from tests.repositories.helpers import make_tenant
 
 # -- discovery ---------------------------------------------------------------------------
 
@@ -323,14 +321,7 @@ def test_the_json_of_a_row_is_plain() -> None:
 def _tenant(repos: Repositories) -> lst.Tenant:
     """An organization with an application, a user and a policy of every type at every
     level (lean configs)."""
-    token = uuid.uuid4().hex[:12]
-    org = repos.organizations.create(NewOrganization(name="Acme", slug=f"acme-{token}"))
-    app = repos.applications.create(
-        NewApplication(org_id=org.id, name="gw", api_key_hash=hash_api_key(token))
-    )
-    user = repos.users.create(
-        NewUser(org_id=org.id, email=f"{token}@example.com", cognito_sub=f"sub-{token}")
-    )
+    org, app, user = make_tenant(repos)
     levels = [(None, None), (app.id, None), (None, user.id), (app.id, user.id)]
     policies = [
         repos.policies.create(
