@@ -552,6 +552,10 @@ def gateway_cases(
         )
         if side in sides
     ]
+    if "llmcp_inline_audit" in sides:  # the audit log inserted by the request, as by hand
+        cases.append(Case("gateway_inline_audit_vs_asyncpg",
+                          f"gateway request, llmcp with audit_logs.insert() in the request vs asyncpg; {what}",
+                          sides["llmcp_inline_audit"][0], sides["asyncpg"][0], "requests/s", None))  # fmt: skip
     if "llmcp_per_call" in sides:  # no request scope: a pool checkout per call
         cases.append(Case("gateway_per_call_vs_asyncpg",
                           f"gateway request, llmcp without factory.request() vs asyncpg; {what}",

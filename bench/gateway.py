@@ -3,15 +3,20 @@ flight on a pool of 10, each one looking up the application by its API key hash,
 reading the policies that apply, creating the inference request as pending,
 appending an audit log and completing the request with tokens, cost and latency.
 
-Every side does the same SQL work, as the application role under row-level
-security (so each sets the transaction-local tenant settings llmcp sets): llmcp
-as the README shows (``factory.request()``: one pooled connection per request,
-each call autocommitted) and, as ``llmcp_per_call``, without it (a pool checkout
-per call), hand-written psycopg async with
-psycopg_pool and asyncpg with its pool (one transaction per request, the
-natural way to write it by hand), and SQLAlchemy 2's async ORM (a session per
-request). Before timing, the same requests go through each side on the same
-seed, and each must return the same policies and write the same rows.
+Every side does the same work, as the application role under row-level security
+(so each sets the transaction-local tenant settings llmcp sets), and writes the
+same rows: llmcp as the README shows (``factory.request()``: one pooled
+connection per request, each call autocommitted; the audit log handed to the
+audit writer with ``async_insert``, which stores the rows of many requests in one
+statement), and, as ``llmcp_inline_audit``, with the audit log inserted in the
+request (``audit_logs.insert``, the same statements as the hand-written sides)
+and, as ``llmcp_per_call``, without a request scope (a pool checkout per call);
+hand-written psycopg async with psycopg_pool and asyncpg with its pool (one
+transaction per request, the natural way to write it by hand), and SQLAlchemy
+2's async ORM (a session per request). Before timing, the same requests go
+through each side on the same seed, and each must return the same policies and
+write the same rows. A side that uses the writer has it flushed inside each of
+its timed rounds: its rows are stored within the time it is credited for.
 
 One more side does less: llmcp with its admission cache on (``cached``,
 llmcp.cache_async), which reads the application and the policies from memory
@@ -146,10 +151,13 @@ def seed(url: str, organizations: int = 20) -> list[Call]:
     return calls
 
 
-def llmcp_gateway(factory: AsyncRepositoryFactory, *, per_call: bool = False) -> Gateway:
+def llmcp_gateway(
+    factory: AsyncRepositoryFactory, *, per_call: bool = False, inline_audit: bool = False
+) -> Gateway:
     """llmcp as the README shows: ``factory.request()`` around the request (one pooled
-    connection for its calls, each autocommitted); ``per_call``: no scope, so each
-    call checks a connection out of the pool and back in."""
+    connection for its calls, each autocommitted), the audit log to the writer;
+    ``per_call``: no scope, so each call checks a connection out of the pool and back
+    in; ``inline_audit``: the audit log inserted by the request itself."""
     every_call = contextlib.nullcontext(factory.repositories())
 
     async def request(call: Call, request_id: str) -> Outcome:
@@ -162,11 +170,15 @@ def llmcp_gateway(factory: AsyncRepositoryFactory, *, per_call: bool = False) ->
             pending = await repos.inference_requests.create(NewInferenceRequest(
                 org_id=app.org_id, app_id=app.id, user_id=call.user_id, request_id=request_id,
                 provider="openai", model="gpt-4o-mini", id=uuid7()))  # fmt: skip
-            await repos.audit_logs.insert(NewAuditLog(
+            audit = NewAuditLog(
                 org_id=app.org_id, app_id=app.id, user_id=call.user_id,
                 action=AuditAction.INFERENCE_REQUESTED, resource_type="inference_request",
                 resource_id=pending.id, request_id=request_id, details={"model": pending.model},
-                id=uuid7()))  # fmt: skip
+                id=uuid7())  # fmt: skip
+            if inline_audit:
+                await repos.audit_logs.insert(audit)
+            else:
+                await repos.audit_logs.async_insert(audit)
             await repos.inference_requests.update(msgspec.structs.replace(pending,
                 status=InferenceStatus.COMPLETED, prompt_tokens=call.prompt_tokens,
                 completion_tokens=call.completion_tokens, cost=call.cost,
@@ -373,6 +385,8 @@ def sqlalchemy_gateway(url: str) -> tuple[Gateway, Callable[[], Awaitable[None]]
 class Side:
     name: str
     gateway: Gateway
+    # what stores the side's queued work (the audit writer's flush), run inside each round
+    settle: Callable[[], Awaitable[Any]] | None = None
     best_rate: float = 0.0
     best_cpu_per_request: float = float("inf")
     server_cpu_per_request: list[float] = field(default_factory=list)  # one per round
@@ -418,9 +432,11 @@ def _spent(before: dict[int, float], after: dict[int, float]) -> float:
 
 
 async def _drive(
-    gateway: Gateway, calls: Sequence[Call], seconds: float, tag: str
+    side: Side, calls: Sequence[Call], seconds: float, tag: str
 ) -> tuple[int, float, float]:
-    """Run requests IN_FLIGHT at a time for ``seconds``: (requests, wall s, CPU s)."""
+    """Run requests IN_FLIGHT at a time for ``seconds``, then settle what the side
+    queued: (requests, wall s, CPU s)."""
+    gateway = side.gateway
     deadline = time.monotonic() + seconds
     done = 0
 
@@ -434,6 +450,8 @@ async def _drive(
 
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker(w) for w in range(IN_FLIGHT)))
+    if side.settle is not None:
+        await side.settle()
     return done, time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -444,6 +462,8 @@ async def _verify(sides: list[Side], calls: Sequence[Call], url: str) -> None:
     for side in sides:
         outcomes[side.name] = [await side.gateway(c, f"verify-{side.name}-{i}")
                                for i, c in enumerate(sample)]  # fmt: skip
+        if side.settle is not None:
+            await side.settle()
     first = outcomes[sides[0].name]
     assert all(o == first for o in outcomes.values()), "the sides saw different policies"
     assert all(first), "no policy applied: the tenant settings are not taking effect"
@@ -495,10 +515,12 @@ async def run(
                                   schema="pg_catalog")  # fmt: skip
 
     apg = await asyncpg.create_pool(app_url, min_size=POOL_SIZE, max_size=POOL_SIZE, init=jsonb)
-    sides = [Side("llmcp", llmcp_gateway(factory)),
-             Side("llmcp_per_call", llmcp_gateway(factory, per_call=True)),
+    flush, flush_cached = factory.audit_writer.flush, cached.audit_writer.flush
+    sides = [Side("llmcp", llmcp_gateway(factory), flush),
+             Side("llmcp_inline_audit", llmcp_gateway(factory, inline_audit=True)),
+             Side("llmcp_per_call", llmcp_gateway(factory, per_call=True), flush),
              Side("psycopg", psycopg_gateway(pool)), Side("asyncpg", asyncpg_gateway(apg)),
-             Side("cached", llmcp_gateway(cached))]  # fmt: skip
+             Side("cached", llmcp_gateway(cached), flush_cached)]  # fmt: skip
     orm = sqlalchemy_gateway(app_url)
     if orm is not None:
         sides.append(Side("sqlalchemy", orm[0]))
@@ -506,11 +528,11 @@ async def run(
     try:
         await _verify(sides, calls, owner_url)
         for side in sides:  # warm every connection and statement cache
-            await _drive(side.gateway, calls, 0.3, f"warm-{side.name}")
+            await _drive(side, calls, 0.3, f"warm-{side.name}")
         for r in range(rounds):
             for side in sides if r % 2 == 0 else reversed(sides):
                 before = await _backend_cpu(watch)
-                done, wall, cpu = await _drive(side.gateway, calls, seconds, f"r{r}-{side.name}")
+                done, wall, cpu = await _drive(side, calls, seconds, f"r{r}-{side.name}")
                 if before:
                     spent = _spent(before, await _backend_cpu(watch))
                     side.server_cpu_per_request.append(spent / done)
