@@ -515,12 +515,12 @@ async def run(
                                   schema="pg_catalog")  # fmt: skip
 
     apg = await asyncpg.create_pool(app_url, min_size=POOL_SIZE, max_size=POOL_SIZE, init=jsonb)
-    flush, flush_cached = factory.audit_writer.flush, cached.audit_writer.flush
-    sides = [Side("llmcp", llmcp_gateway(factory), flush),
+    sides = [Side("llmcp", llmcp_gateway(factory), factory.audit_writer.flush),
              Side("llmcp_inline_audit", llmcp_gateway(factory, inline_audit=True)),
-             Side("llmcp_per_call", llmcp_gateway(factory, per_call=True), flush),
+             Side("llmcp_per_call", llmcp_gateway(factory, per_call=True),
+                  factory.audit_writer.flush),
              Side("psycopg", psycopg_gateway(pool)), Side("asyncpg", asyncpg_gateway(apg)),
-             Side("cached", llmcp_gateway(cached), flush_cached)]  # fmt: skip
+             Side("cached", llmcp_gateway(cached), cached.audit_writer.flush)]  # fmt: skip
     orm = sqlalchemy_gateway(app_url)
     if orm is not None:
         sides.append(Side("sqlalchemy", orm[0]))
@@ -588,15 +588,17 @@ async def lookup_rates(url: str, org_ids: Sequence[uuid.UUID], rounds: int,
     # to 700 us depending on the period: slices this short give every side the same
     # share of slow periods, which rounds of ``seconds`` per side did not (two sides
     # differed by 2x from one run to the next on an unchanged tree).
-    sides = [("llmcp", ours), ("psycopg", raw_psycopg), ("asyncpg", raw_asyncpg)]
-    spent = dict.fromkeys(dict(sides), 0.0)
-    done = dict.fromkeys(dict(sides), 0)
+    sides = {"llmcp": ours, "psycopg": raw_psycopg, "asyncpg": raw_asyncpg}
+    spent = dict.fromkeys(sides, 0.0)
+    done = dict.fromkeys(sides, 0)
+    order = list(sides.items())
     try:
-        for _name, work in sides:  # warm up
+        for work in sides.values():  # warm up
             await work()
         turn = 0
         while min(spent.values()) < rounds * seconds:
-            for name, work in sides[turn % 3 :] + sides[: turn % 3]:
+            first = turn % len(order)
+            for name, work in order[first:] + order[:first]:
                 started = time.perf_counter()
                 done[name] += await work()
                 spent[name] += time.perf_counter() - started
