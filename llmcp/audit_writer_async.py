@@ -1,7 +1,7 @@
 """The audit writer: accepted audit rows are stored, exactly once, even under faults.
 
-``submit()`` (what ``audit_logs.async_insert`` calls) validates a row (details
-encoded once, here: what cannot be stored is a ValidationError now), gives it
+``submit()`` (what ``audit_logs.async_insert`` calls) validates a row (encoded
+once, here: what cannot be stored is a ValidationError now), gives it
 its id and time, puts it in a bounded queue and returns the id at once. A
 background worker takes batches from the queue and writes each as one INSERT
 in one transaction (COPY FROM is refused under row-level security). Under load
@@ -67,6 +67,7 @@ from llmcp.audit_writer_base import (
 from llmcp.concurrency import (
     AsyncCondition,
     at_exit_async,
+    execute_async,
     join_async,
     spawn_async,
     wait_for_async,
@@ -184,7 +185,7 @@ class AsyncAuditWriter:
         row = audit_row(
             new, max_details_bytes=config.audit_details_max_bytes, max_depth=config.json_max_depth
         )
-        row_id: uuid.UUID = row[0]  # a UUID: given and checked, or made
+        row_id = row[0]  # given and checked, or made
         size = row_size(row)
 
         def has_room() -> bool:  # an empty writer takes any row, however large
@@ -435,7 +436,8 @@ class AsyncAuditWriter:
                 assert found is not None
                 xact.append((str(found[0]), found[1]))
                 self._inject("before_write")
-                await conn.execute(INSERT, (rows_param(part),))
+                # in the sync writer one libpq call, the GIL released throughout
+                await execute_async(conn, INSERT, (rows_param(part),))
             self._inject("after_commit")
 
     async def _status(self, xact: tuple[str, datetime.datetime]) -> str:

@@ -8,7 +8,6 @@ import enum
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 import psycopg
@@ -16,7 +15,7 @@ from psycopg.types.json import Jsonb
 
 from llmcp import validation as check
 from llmcp.error_map import map_error
-from llmcp.errors import DatabaseUnavailableError, LlmcpError
+from llmcp.errors import DatabaseUnavailableError, LlmcpError, ValidationError
 from llmcp.generated.models import AuditAction
 from llmcp.ids import uuid7
 from llmcp.inputs import NewAuditLog
@@ -52,7 +51,9 @@ def _element(place: int, type_name: str) -> str:
 # of one array per column, json_populate_recordset() of one object per row and
 # a VALUES list: as many rows/s as COPY, more than any other, and the least
 # client CPU of all (psycopg's array and parameter dumpers are Python; msgspec
-# encodes the batch in C), for a little more server CPU than COPY.
+# encodes in C), for a little more server CPU than COPY. Each row is encoded when
+# it is submitted (:func:`audit_row`): the caller's thread does it while the
+# writer's waits for the server, and a batch is a join of its rows' bytes.
 INSERT = (
     f"INSERT INTO audit_logs ({', '.join(COLUMNS)}) "
     f"SELECT {', '.join(_element(n, t) for n, t in enumerate(_TYPES))} "
@@ -80,16 +81,16 @@ XACT_ID_COMMIT_LEVEL = (
 )
 XACT_STATUS = "SELECT pg_xact_status(%s::xid8), pg_postmaster_start_time()"
 
-Row = tuple[Any, ...]
+Row = tuple[uuid.UUID, bytes]
+"""A row to write (:func:`audit_row`): its id, and its columns encoded as one JSON array."""
 
-# what a queued row holds besides its text and details: the tuple, UUIDs, datetime, ...
-ROW_OVERHEAD = 512
+# what a queued row holds besides its encoded columns: the tuple, the UUID, the bytes' header
+ROW_OVERHEAD = 192
 
 
 def row_size(row: Row) -> int:
     """About how many bytes of memory ``row`` (from :func:`audit_row`) holds."""
-    details: msgspec.Raw = row[8]
-    return ROW_OVERHEAD + len(details) + len(row[5]) + len(row[7] or "") + len(row[10] or "")
+    return ROW_OVERHEAD + len(row[1])
 
 
 class WriterStats(msgspec.Struct, frozen=True):
@@ -223,34 +224,40 @@ def conflict(row_id: uuid.UUID) -> WriteFailure:
     )
 
 
-_ROWS = msgspec.json.Encoder()
+_ROW = msgspec.json.Encoder()
 
 
 def _encode_rows(rows: Sequence[Row]) -> bytes:
-    # created_at in Python's ISO form: msgspec drops the seconds of a UTC offset
-    # such as +00:09:21 (local mean time), which would move the instant stored
-    return _ROWS.encode([(*row[:11], row[11].isoformat()) for row in rows])
+    return b"[" + b",".join([row[1] for row in rows]) + b"]"
 
 
 def rows_param(rows: Sequence[Row]) -> Jsonb:
     """The parameter of :data:`INSERT` (or :data:`MERGE`): ``rows`` as one JSON array of
-    arrays, encoded when the statement is sent (an unencodable value raises then)."""
+    arrays, joined when the statement is sent."""
     return Jsonb(rows, dumps=_encode_rows)
+
+
+def _timestamp(when: datetime.datetime) -> datetime.datetime | str:
+    # msgspec drops the seconds of a UTC offset such as +00:09:21 (local mean
+    # time), which would move the instant stored: any zone but UTC goes as
+    # Python's ISO form
+    return when if when.tzinfo is datetime.UTC else when.isoformat()
 
 
 def audit_row(new: NewAuditLog, *, max_details_bytes: int, max_depth: int) -> Row:
     """Validate ``new`` and turn it into a row to write (id and time filled in).
 
-    The details are encoded here, once: a value that cannot be encoded or stored
-    (see :func:`llmcp.validation.json_document`) is a ValidationError now, not a
-    row that fails in the writer later.
+    The row is encoded here, once, details and all: a value that cannot be
+    encoded or stored (see :func:`llmcp.validation.json_document`) is a
+    ValidationError now, not a row that fails in the writer later.
     """
     check.instance("new", new, NewAuditLog)
     details = check.json_document(
         "details", new.details, max_bytes=max_details_bytes, max_depth=max_depth
     )
-    return (
-        check.optional_uuid("id", new.id) or uuid7(),
+    row_id = check.optional_uuid("id", new.id) or uuid7()
+    columns = (
+        row_id,
         check.uuid_value("org_id", new.org_id),
         check.optional_uuid("app_id", new.app_id),
         check.optional_uuid("user_id", new.user_id),
@@ -261,5 +268,12 @@ def audit_row(new: NewAuditLog, *, max_details_bytes: int, max_depth: int) -> Ro
         msgspec.Raw(details),  # encoded already: embedded as it is
         check.optional_ip("ip_address", new.ip_address),
         check.optional_text("user_agent", new.user_agent, max_length=1000, min_length=0),
-        check.optional_aware("created_at", new.created_at) or datetime.datetime.now(datetime.UTC),
+        _timestamp(
+            check.optional_aware("created_at", new.created_at)
+            or datetime.datetime.now(datetime.UTC)
+        ),
     )
+    try:
+        return row_id, _ROW.encode(columns)
+    except (msgspec.EncodeError, TypeError, ValueError, OverflowError):
+        raise ValidationError("the audit row cannot be encoded as JSON") from None

@@ -2,8 +2,13 @@
 
 Async code (``*_async.py``) uses the ``Async``/``_async`` names; its generated
 sync twin gets the plain names (see ``llmcp.dev.twins``): a task becomes
-a thread, an asyncio condition a threading one. Hand-written, like psycopg's
-``_acompat``, because a task and a thread are not the same code.
+a thread, an asyncio condition a threading one, a statement awaited on the loop
+one blocking libpq call. Hand-written, like psycopg's ``_acompat``, because a
+task and a thread are not the same code.
+
+psycopg internals used by :func:`execute` (check them on an upgrade):
+``psycopg._queries.PostgresQuery``, ``psycopg.adapt.Transformer``,
+``PGconn.exec_params`` and ``psycopg.errors.error_from_result``.
 """
 
 from __future__ import annotations
@@ -12,8 +17,13 @@ import asyncio
 import atexit
 import signal
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
+
+import psycopg
+from psycopg import errors, pq
+from psycopg._queries import PostgresQuery
+from psycopg.adapt import Transformer
 
 AsyncCondition = asyncio.Condition
 Condition = threading.Condition
@@ -76,6 +86,45 @@ async def stop_async(worker: asyncio.Task[None]) -> None:
 def stop(worker: threading.Thread) -> None:
     """Wait until ``worker``, told to stop by a flag it looks at, has ended."""
     worker.join()
+
+
+async def execute_async(
+    conn: psycopg.AsyncConnection[Any], query: str, params: Sequence[Any]
+) -> int:
+    """Run one statement (``%s`` placeholders); the rows it affected."""
+    cursor = await conn.execute(query, params)
+    return cursor.rowcount
+
+
+def execute(conn: psycopg.Connection[Any], query: str, params: Sequence[Any]) -> int:
+    """Run one statement (``%s`` placeholders) in one blocking libpq call; the rows it
+    affected. Errors are psycopg's, as ``conn.execute()`` raises them.
+
+    For a background thread sending a large statement while another thread keeps
+    the GIL busy (the audit writer's batches): psycopg's ``wait()`` takes the GIL
+    back at every wait on the socket (each chunk that fills the socket's buffer,
+    then the result), and a thread that wants it back from a busy one waits up
+    to a switch interval (5 ms) each time. ``PQexecParams`` releases it once,
+    from the first byte sent to the result.
+    """
+    converted = PostgresQuery(Transformer(conn))
+    converted.convert(query, params)
+    pgconn = conn.pgconn
+    with conn.lock:
+        result = pgconn.exec_params(
+            converted.query,
+            converted.params,
+            param_types=converted.types,
+            param_formats=converted.formats,
+        )
+    if result.status == pq.ExecStatus.FATAL_ERROR:
+        if pgconn.status != pq.ConnStatus.OK and not result.error_field(
+            pq.DiagnosticField.SQLSTATE
+        ):  # the connection was lost: what psycopg raises then
+            raise psycopg.OperationalError(result.get_error_message(pgconn._encoding))
+        raise errors.error_from_result(result, encoding=pgconn._encoding)
+    count = result.command_tuples
+    return count if count is not None else -1
 
 
 def at_exit_async(callback: Callable[[], None]) -> None:

@@ -14,6 +14,7 @@ they were made).
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 import uuid
@@ -26,12 +27,27 @@ _now_ns = time.time_ns  # the clock (tests stop it or turn it back)
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
-# Random bits come from os.urandom 4 KiB at a time: a call per id would cost a
-# system call each, and each releases the GIL, which a busy thread (the audit
-# writer's) then holds for up to a switch interval.
+# Random bits come from os.urandom 4 KiB at a time, read as 512 integers of 64
+# bits: a call per id would cost a system call each, and each releases the GIL,
+# which a busy thread (the audit writer's) then holds for up to a switch interval.
 _RANDOM_CHUNK = 4096
-_random = b""
+_as_integers = struct.Struct(f">{_RANDOM_CHUNK // 8}Q").unpack
+_random: tuple[int, ...] = ()
 _taken = 0
+
+# uuid.UUID(int=...) checks its arguments in Python (about 1 us, more than the rest
+# of uuid7): the value is made here in range, so it is set as UUID's own
+# constructor sets it (its two slots), as Python 3.14's UUID._from_int does
+_new_uuid = uuid.UUID.__new__
+_set_slot = object.__setattr__
+_SAFETY_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _uuid_from_int(value: int) -> uuid.UUID:
+    made = _new_uuid(uuid.UUID)
+    _set_slot(made, "int", value)
+    _set_slot(made, "is_safe", _SAFETY_UNKNOWN)
+    return made
 
 
 def uuid7() -> uuid.UUID:
@@ -46,9 +62,9 @@ def uuid7() -> uuid.UUID:
     now_ms = _now_ns() // 1_000_000
     with _lock:
         if _taken == len(_random):
-            _random, _taken = os.urandom(_RANDOM_CHUNK), 0
-        random_bits = int.from_bytes(_random[_taken : _taken + 8]) >> 2  # 62 bits
-        _taken += 8
+            _random, _taken = _as_integers(os.urandom(_RANDOM_CHUNK)), 0
+        random_bits = _random[_taken] >> 2  # 62 bits
+        _taken += 1
         if now_ms > _last_ms:
             _last_ms, _counter = now_ms, 0
         elif _counter < _COUNTER_MAX:
@@ -56,4 +72,4 @@ def uuid7() -> uuid.UUID:
         else:  # 4096 ids in one millisecond, or the clock went back: borrow the next one
             _last_ms, _counter = _last_ms + 1, 0
         ms, counter = _last_ms, _counter
-    return uuid.UUID(int=(ms << 80) | _VERSION_7 | (counter << 64) | _VARIANT | random_bits)
+    return _uuid_from_int((ms << 80) | _VERSION_7 | (counter << 64) | _VARIANT | random_bits)

@@ -25,6 +25,22 @@ def test_an_id_is_a_version_7_uuid_that_starts_with_the_time() -> None:
     assert before <= millis(value) <= after + 1  # +1: one borrowed millisecond at most here
 
 
+def test_an_id_is_the_uuid_its_constructor_makes_of_the_same_value() -> None:
+    """uuid7 sets the UUID's slots itself: the result is indistinguishable from
+    ``uuid.UUID(int=...)`` (equal, hashed, printed, pickled, copied, compared alike)."""
+    import copy
+    import pickle
+
+    for value in [uuid7() for _ in range(100)]:
+        same = uuid.UUID(int=value.int)
+        assert type(value) is uuid.UUID
+        assert value == same and hash(value) == hash(same) and str(value) == str(same)
+        assert repr(value) == repr(same) and value.bytes == same.bytes
+        assert value.is_safe is same.is_safe is uuid.SafeUUID.unknown
+        assert pickle.loads(pickle.dumps(value)) == value and copy.deepcopy(value) == value
+        assert not value < same and not value > same
+
+
 def test_ids_increase_and_never_repeat() -> None:
     made = [uuid7() for _ in range(50_000)]  # many share a millisecond
     assert made == sorted(made)
