@@ -28,6 +28,7 @@ from llmcp.database_base import (
 from llmcp.error_map import map_error
 from llmcp.errors import DatabaseUnavailableError, LlmcpError
 from llmcp.migrate import Migrator, refuse_pooler
+from llmcp.waiting import hold, let_go  # async-only
 
 logger = logging.getLogger("llmcp.database")
 
@@ -223,6 +224,7 @@ class AsyncDatabase:
                 self._out -= 1
                 await self._pool.putconn(conn)
                 raise
+            hold(conn)  # async-only
             return conn
 
     def _degraded(self) -> bool:
@@ -257,6 +259,7 @@ class AsyncDatabase:
         return conn
 
     async def release(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        let_go(conn)  # async-only
         # noted here, not in a pool `reset` callback: that would move every
         # return onto the pool's worker thread
         if conn in self._direct:

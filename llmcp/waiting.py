@@ -11,9 +11,12 @@ cancellation reaches the ``await`` without any timer. :func:`wait` waits on the
 socket alone; interrupted (a cancelled task, Ctrl-C) while the statement runs,
 it does what ``AsyncConnection.wait()`` does: it cancels the statement on the
 server and drains the exchange, so that the connection stays usable, or closes
-the connection when that fails.
+the connection when that fails. On a connection checked out of llmcp's pool the
+socket's reader stays registered from one exchange to the next (see
+:class:`_Reader`).
 
-psycopg internals used (see llmcp.pipelined): ``AsyncConnection._try_cancel``,
+asyncio internals used: the selector event loop's ``_add_reader`` (it returns the
+reader's handle) and ``_remove_reader``. psycopg internals used (see llmcp.pipelined): ``AsyncConnection._try_cancel``,
 ``psycopg.errors._WaitTimeout``, ``psycopg.waiting.wait_async`` and the ``WAIT_*`` /
 ``READY_*`` states of its generators.
 """
@@ -36,11 +39,88 @@ logger = logging.getLogger("llmcp")
 
 _ACTIVE = pq.TransactionStatus.ACTIVE
 _INTERRUPTED = (asyncio.CancelledError, KeyboardInterrupt, SystemExit)
+_READER = "_llmcp_reader"
 
 
 def _wake(future: asyncio.Future[int], ready: int) -> None:
     if not future.done():  # both directions may fire in one loop iteration
         future.set_result(ready)
+
+
+class _Reader:
+    """The socket of a connection checked out of llmcp's pool, watched for the whole
+    checkout (:func:`hold` to :func:`let_go`) rather than once per wait.
+
+    A reader added and removed around each wait costs two ``epoll_ctl`` system
+    calls per exchange, which is what a request's exchanges cost most besides
+    their own send and receive (asyncpg's transport, registered once, makes
+    none). Left registered between a checkout's exchanges, the reader must never
+    outlive the socket: a stale registration of a closed descriptor would break
+    the next connection given the same number. So it stands only while llmcp
+    holds the connection, is removed before the pool gets it back and as soon as
+    an exchange fails (libpq closes the socket of a lost connection), and stops
+    by itself when the socket is readable with no exchange waiting (psycopg's
+    own statements on the connection, a notice, the server gone). psycopg's own
+    waits replace it on the socket (asyncio cancels its handle then): the next
+    exchange adds it again.
+
+    Uses the selector event loop's ``_add_reader`` (which returns the handle);
+    on any other loop every wait adds and removes its reader, as psycopg does.
+    """
+
+    __slots__ = ("fileno", "future", "handle", "held", "loop")
+
+    def __init__(self) -> None:
+        self.held = False
+        self.fileno = -1
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.handle: asyncio.Handle | None = None
+        self.future: asyncio.Future[int] | None = None
+
+    def ready(self) -> None:
+        future = self.future
+        if future is None:  # readable, no exchange waiting: not ours to watch
+            self.stop()
+        elif not future.done():
+            future.set_result(READY_R)
+
+    def start(self, fileno: int) -> bool:
+        """Watch ``fileno`` on the running loop; False if that loop cannot say when the
+        reader is replaced (not a selector loop)."""
+        self.stop()
+        loop = asyncio.get_running_loop()
+        add = getattr(loop, "_add_reader", None)
+        handle = add(fileno, self.ready) if add is not None else None
+        if not isinstance(handle, asyncio.Handle):
+            return False
+        self.loop, self.fileno, self.handle = loop, fileno, handle
+        return True
+
+    def stop(self) -> None:
+        handle, self.handle = self.handle, None
+        if handle is not None and not handle.cancelled():  # still the socket's reader
+            assert self.loop is not None
+            self.loop._remove_reader(self.fileno)  # type: ignore[attr-defined]
+
+
+def hold(conn: psycopg.AsyncConnection[Any]) -> None:
+    """``conn`` was checked out: its socket may stay watched between exchanges."""
+    reader: _Reader | None = getattr(conn, _READER, None)
+    if reader is None:
+        reader = _Reader()
+        try:
+            setattr(conn, _READER, reader)
+        except AttributeError:  # a connection class with __slots__: each wait on its own
+            return
+    reader.held = True
+
+
+def let_go(conn: psycopg.AsyncConnection[Any]) -> None:
+    """``conn`` goes back to the pool (which may close it): stop watching its socket."""
+    reader: _Reader | None = getattr(conn, _READER, None)
+    if reader is not None:
+        reader.held = False
+        reader.stop()
 
 
 async def wait(conn: psycopg.AsyncConnection[Any], gen: PQGen[RV]) -> RV:
@@ -49,30 +129,61 @@ async def wait(conn: psycopg.AsyncConnection[Any], gen: PQGen[RV]) -> RV:
         state = next(gen)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
-    loop = asyncio.get_running_loop()
     fileno = conn.pgconn.socket
+    reader: _Reader | None = getattr(conn, _READER, None)
+    if reader is not None and not reader.held:
+        reader = None
     try:
         while True:
-            future: asyncio.Future[int] = loop.create_future()
-            if state & WAIT_R:
-                loop.add_reader(fileno, _wake, future, READY_R)
-            if state & WAIT_W:
-                loop.add_writer(fileno, _wake, future, READY_W)
-            try:
-                ready = await future
-            finally:
-                if state & WAIT_R:
-                    loop.remove_reader(fileno)
-                if state & WAIT_W:
-                    loop.remove_writer(fileno)
+            if state == WAIT_R and reader is not None:
+                handle = reader.handle
+                if (handle is None or handle.cancelled() or reader.fileno != fileno) and (
+                    not reader.start(fileno)
+                ):
+                    reader = None
+                    continue
+                assert reader.loop is not None
+                future: asyncio.Future[int] = reader.loop.create_future()
+                reader.future = future
+                try:
+                    ready = await future
+                finally:
+                    reader.future = None
+            else:
+                ready = await _wait_once(fileno, state)
             state = gen.send(ready)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
     except OSError as exc:
+        if reader is not None:
+            reader.stop()
         raise psycopg.OperationalError("connection socket closed") from exc
     except _INTERRUPTED:
+        if reader is not None:
+            reader.stop()
         await _cancel_and_drain(conn, _resumed(gen, state))
         raise
+    except BaseException:
+        if reader is not None:  # libpq may have closed the socket of a lost connection
+            reader.stop()
+        raise
+
+
+async def _wait_once(fileno: int, state: int) -> int:
+    """One wait for ``state`` on ``fileno``, its readers added and removed around it."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[int] = loop.create_future()
+    if state & WAIT_R:
+        loop.add_reader(fileno, _wake, future, READY_R)
+    if state & WAIT_W:
+        loop.add_writer(fileno, _wake, future, READY_W)
+    try:
+        return await future
+    finally:
+        if state & WAIT_R:
+            loop.remove_reader(fileno)
+        if state & WAIT_W:
+            loop.remove_writer(fileno)
 
 
 def _resumed(gen: PQGen[RV], state: Any) -> Generator[Any, Any, RV]:

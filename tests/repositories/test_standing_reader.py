@@ -1,0 +1,131 @@
+"""The socket reader that stands for a whole checkout (llmcp.waiting): async only, not
+derived from a twin.
+
+A connection checked out of llmcp's pool keeps its socket's reader registered on
+the event loop from one call to the next, and must never leave it behind: not
+when the connection goes back to the pool, not when psycopg's own statements take
+the socket over, not when the server drops the connection. A registration left
+for a closed socket would break the next connection given the same descriptor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+import psycopg
+import pytest
+
+from llmcp.config import DatabaseConfig
+from llmcp.errors import DatabaseUnavailableError
+from llmcp.factory_async import AsyncRepositoryFactory
+from tests.repositories.helpers_async import make_org
+from tests.repositories.test_concurrency import await_until_blocked
+
+
+def _watched(fileno: int) -> bool:
+    """Whether the running loop has a reader on ``fileno`` (its selector, read directly)."""
+    selector: selectors.BaseSelector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    try:
+        key = selector.get_key(fileno)
+    except KeyError:
+        return False
+    return key.data[0] is not None
+
+
+async def _until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "not within the deadline"
+        await asyncio.sleep(0.005)
+
+
+async def test_the_reader_stands_between_calls_and_goes_with_the_checkout(
+    one_connection: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(one_connection) as afactory:
+        arepos, tm = afactory.repositories(), afactory.transaction_manager()
+        org = await make_org(arepos)
+        async with tm.pinned() as conn:
+            fileno = conn.pgconn.socket
+            assert not _watched(fileno)  # not before the first call
+            for _ in range(3):
+                assert await arepos.organizations.get_by_id(org.id) == org
+                assert _watched(fileno)
+            # psycopg's own statement takes the socket's reader over, then removes it
+            await conn.execute("SELECT 1")
+            assert not _watched(fileno)
+            assert await arepos.organizations.get_by_id(org.id) == org  # watched again
+            assert _watched(fileno)
+        assert not _watched(fileno)  # back in the pool: nothing registered
+        # a checkout per call: watched during the call only
+        assert await arepos.organizations.get_by_id(org.id) == org
+        assert not _watched(fileno)
+
+
+@pytest.mark.direct_connection("terminates the pinned connection's backend by its pid")
+async def test_a_connection_lost_between_calls_leaves_no_reader_behind(
+    one_connection: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(one_connection) as afactory:
+        arepos, tm = afactory.repositories(), afactory.transaction_manager()
+        org = await make_org(arepos)
+        with pytest.raises(DatabaseUnavailableError):
+            async with tm.pinned() as conn:
+                fileno = conn.pgconn.socket
+                await arepos.organizations.get_by_id(org.id)
+                async with await psycopg.AsyncConnection.connect(
+                    one_connection.url, autocommit=True
+                ) as killer:
+                    await killer.execute(
+                        "SELECT pg_terminate_backend(%s, 5000)", (conn.info.backend_pid,)
+                    )
+                # the server's goodbye makes the socket readable with no call waiting:
+                # the reader stops by itself (it would otherwise wake the loop forever)
+                await _until(lambda: not _watched(fileno))
+                await arepos.organizations.get_by_id(org.id)  # lost
+        assert not _watched(fileno)
+        # new connections, the pool's replacement first, most likely on the same
+        # descriptor number: nothing stale is in their way
+        async with await psycopg.AsyncConnection.connect(one_connection.url) as other:
+            assert await (await other.execute("SELECT 1")).fetchone() == (1,)
+        assert await arepos.organizations.get_by_id(org.id) == org
+
+
+@pytest.fixture
+def locker(one_connection: DatabaseConfig) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of the test's own, to hold a row lock."""
+    with psycopg.connect(one_connection.url) as conn:
+        yield conn
+
+
+@pytest.mark.direct_connection("terminates the pinned connection's backend by its pid")
+async def test_a_connection_lost_during_a_call_leaves_no_reader_behind(
+    one_connection: DatabaseConfig, locker: psycopg.Connection[Any]
+) -> None:
+    async with await AsyncRepositoryFactory.connect(one_connection) as afactory:
+        arepos, tm = afactory.repositories(), afactory.transaction_manager()
+        org = await make_org(arepos)
+        locker.execute("SELECT 1 FROM organizations WHERE id = %s FOR NO KEY UPDATE", (org.id,))
+        async with tm.pinned() as conn:
+            fileno = conn.pgconn.socket
+            await arepos.organizations.get_by_id(org.id)
+            renamed = msgspec.structs.replace(org, name="Lost")
+            update = asyncio.create_task(arepos.organizations.update(renamed))
+            await await_until_blocked(one_connection)  # waiting on the row lock
+            assert _watched(fileno)
+            locker.execute("SELECT pg_terminate_backend(%s, 5000)", (conn.info.backend_pid,))
+            with pytest.raises(DatabaseUnavailableError):
+                await update
+            assert not _watched(fileno)
+            # still inside the block: a new socket, most likely given the lost one's
+            # number, is registered by psycopg as it connects: nothing stale is in its way
+            async with await psycopg.AsyncConnection.connect(one_connection.url) as other:
+                assert await (await other.execute("SELECT 1")).fetchone() == (1,)
+        locker.rollback()
+        assert not _watched(fileno)
+        assert await arepos.organizations.get_by_id(org.id) == org
