@@ -532,8 +532,9 @@ def gateway_cases(
 ) -> list[Case]:
     """The async request path (bench/gateway.py), on a database of its own."""
     name = databases.clone("gateway")
-    sides = asyncio.run(gateway.run(databases.url(name), databases.owner_url(name), rounds,
-                                    seconds * 3))  # fmt: skip
+    # turns of ``seconds``, three times ``rounds`` of them: the time of ``rounds`` rounds of 3 * seconds
+    sides = asyncio.run(gateway.run(databases.url(name), databases.owner_url(name), 3 * rounds,
+                                    seconds))  # fmt: skip
     (ours, our_cpu) = sides.pop("llmcp")
     what = f"{gateway.IN_FLIGHT} requests in flight on a pool of {gateway.POOL_SIZE}"
     cases = [
