@@ -16,9 +16,10 @@ socket's reader stays registered from one exchange to the next (see
 :class:`_Reader`).
 
 asyncio internals used: the selector event loop's ``_add_reader`` (it returns the
-reader's handle) and ``_remove_reader``. psycopg internals used (see llmcp.pipelined): ``AsyncConnection._try_cancel``,
-``psycopg.errors._WaitTimeout``, ``psycopg.waiting.wait_async`` and the ``WAIT_*`` /
-``READY_*`` states of its generators.
+reader's handle) and ``_remove_reader``. psycopg internals used (see
+llmcp.pipelined): ``AsyncConnection._try_cancel``, ``psycopg.errors._WaitTimeout``,
+``psycopg.waiting.wait_async`` and the ``WAIT_*`` / ``READY_*`` states of its
+generators.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
+import psycopg
 import pytest
 
 from llmcp.config import DatabaseConfig
@@ -82,3 +84,10 @@ def one_connection(shared_config: DatabaseConfig) -> DatabaseConfig:
         application_name=f"llmcp-one-{helpers.token()}",
         statement_timeout=10.0,
     )
+
+
+@pytest.fixture
+def locker(shared_config: DatabaseConfig) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of the test's own, to hold row locks."""
+    with psycopg.connect(shared_config.url) as conn:
+        yield conn

@@ -14,7 +14,7 @@ connection; nothing sleeps to wait (pg_stat_activity is polled, with a deadline)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,13 +33,6 @@ SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND application_name = %s AND state <> 'idle'
   AND pid <> pg_backend_pid()  -- through a pooler, this backend may carry that name too
 """
-
-
-@pytest.fixture
-def locker(shared_config: DatabaseConfig) -> Iterator[psycopg.Connection[Any]]:
-    """A connection of the test's own, to hold row locks."""
-    with psycopg.connect(shared_config.url) as conn:
-        yield conn
 
 
 @asynccontextmanager

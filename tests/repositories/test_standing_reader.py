@@ -13,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import selectors
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import psycopg
 import pytest
 
 from llmcp.config import DatabaseConfig
 from llmcp.errors import DatabaseUnavailableError
 from llmcp.factory_async import AsyncRepositoryFactory
-from tests.repositories.helpers_async import make_org
+from tests.repositories.helpers_async import make_org, terminate_backends
+from tests.repositories.test_cancellation import renamed, row_locked
 from tests.repositories.test_concurrency import await_until_blocked
 
 
@@ -78,12 +78,7 @@ async def test_a_connection_lost_between_calls_leaves_no_reader_behind(
             async with tm.pinned() as conn:
                 fileno = conn.pgconn.socket
                 await arepos.organizations.get_by_id(org.id)
-                async with await psycopg.AsyncConnection.connect(
-                    one_connection.url, autocommit=True
-                ) as killer:
-                    await killer.execute(
-                        "SELECT pg_terminate_backend(%s, 5000)", (conn.info.backend_pid,)
-                    )
+                terminate_backends(one_connection.url, conn.info.backend_pid)
                 # the server's goodbye makes the socket readable with no call waiting:
                 # the reader stops by itself (it would otherwise wake the loop forever)
                 await _until(lambda: not _watched(fileno))
@@ -96,13 +91,6 @@ async def test_a_connection_lost_between_calls_leaves_no_reader_behind(
         assert await arepos.organizations.get_by_id(org.id) == org
 
 
-@pytest.fixture
-def locker(one_connection: DatabaseConfig) -> Iterator[psycopg.Connection[Any]]:
-    """A connection of the test's own, to hold a row lock."""
-    with psycopg.connect(one_connection.url) as conn:
-        yield conn
-
-
 @pytest.mark.direct_connection("terminates the pinned connection's backend by its pid")
 async def test_a_connection_lost_during_a_call_leaves_no_reader_behind(
     one_connection: DatabaseConfig, locker: psycopg.Connection[Any]
@@ -110,15 +98,13 @@ async def test_a_connection_lost_during_a_call_leaves_no_reader_behind(
     async with await AsyncRepositoryFactory.connect(one_connection) as afactory:
         arepos, tm = afactory.repositories(), afactory.transaction_manager()
         org = await make_org(arepos)
-        locker.execute("SELECT 1 FROM organizations WHERE id = %s FOR NO KEY UPDATE", (org.id,))
-        async with tm.pinned() as conn:
+        async with row_locked(locker, org), tm.pinned() as conn:
             fileno = conn.pgconn.socket
             await arepos.organizations.get_by_id(org.id)
-            renamed = msgspec.structs.replace(org, name="Lost")
-            update = asyncio.create_task(arepos.organizations.update(renamed))
+            update = asyncio.create_task(arepos.organizations.update(renamed(org, "Lost")))
             await await_until_blocked(one_connection)  # waiting on the row lock
             assert _watched(fileno)
-            locker.execute("SELECT pg_terminate_backend(%s, 5000)", (conn.info.backend_pid,))
+            terminate_backends(one_connection.url, conn.info.backend_pid)
             with pytest.raises(DatabaseUnavailableError):
                 await update
             assert not _watched(fileno)
@@ -126,6 +112,5 @@ async def test_a_connection_lost_during_a_call_leaves_no_reader_behind(
             # number, is registered by psycopg as it connects: nothing stale is in its way
             async with await psycopg.AsyncConnection.connect(one_connection.url) as other:
                 assert await (await other.execute("SELECT 1")).fetchone() == (1,)
-        locker.rollback()
         assert not _watched(fileno)
         assert await arepos.organizations.get_by_id(org.id) == org
