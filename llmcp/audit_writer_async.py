@@ -45,12 +45,12 @@ import psycopg
 
 from llmcp import telemetry
 from llmcp.audit_writer_base import (
+    COMMIT_LEVEL,
     INSERT,
     LOGGED_PER_PART,
     MERGE,
     MERGE_ROW,
     XACT_ID,
-    XACT_ID_COMMIT_LEVEL,
     XACT_STATUS,
     Row,
     Unstored,
@@ -66,8 +66,9 @@ from llmcp.audit_writer_base import (
 )
 from llmcp.concurrency import (
     AsyncCondition,
+    Statement,
     at_exit_async,
-    execute_async,
+    commit_noted_async,
     join_async,
     spawn_async,
     wait_for_async,
@@ -426,19 +427,20 @@ class AsyncAuditWriter:
 
     async def _insert(self, part: list[Row], xact: list[tuple[str, datetime.datetime]]) -> None:
         """The usual path: one INSERT of ``part`` in one transaction, whose id goes into
-        ``xact`` before COMMIT (to ask about it if the acknowledgement is lost)."""
+        ``xact`` before the INSERT and COMMIT are sent (to ask about it if the
+        acknowledgement is lost); two round trips (in the sync writer two waits
+        with the GIL released: see ``commit_noted_async``)."""
+
+        def noted(found: tuple[Any, ...]) -> None:
+            xact.append((str(found[0]), found[1]))
+            self._inject("before_write")
+
+        level = self._database.config.synchronous_commit  # for this transaction
+        statements: list[Statement] = [] if level is None else [(COMMIT_LEVEL, (level,))]
+        statements.append((INSERT, (rows_param(part),)))
         async with self._lease() as conn:
-            async with conn.transaction():
-                level = self._database.config.synchronous_commit  # for this transaction
-                noted = XACT_ID if level is None else XACT_ID_COMMIT_LEVEL
-                cursor = await conn.execute(noted, None if level is None else (level,))
-                found = await cursor.fetchone()
-                assert found is not None
-                xact.append((str(found[0]), found[1]))
-                self._inject("before_write")
-                # in the sync writer one libpq call, the GIL released throughout
-                await execute_async(conn, INSERT, (rows_param(part),))
-            self._inject("after_commit")
+            await commit_noted_async(conn, XACT_ID, statements, noted)
+        self._inject("after_commit")
 
     async def _status(self, xact: tuple[str, datetime.datetime]) -> str:
         """'committed' or 'aborted': what became of transaction ``xact`` (``_Unknown``

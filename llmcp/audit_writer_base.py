@@ -74,11 +74,8 @@ MERGE_ROW = f"{MERGE} RETURNING 1"
 # transaction (one whose id the lost one never got to its WAL), whose status would
 # then be taken for the lost one's: a batch counted written and never stored.
 XACT_ID = "SELECT pg_current_xact_id(), pg_postmaster_start_time()"
-# the same, setting synchronous_commit for the batch's transaction (no extra round trip)
-XACT_ID_COMMIT_LEVEL = (
-    "SELECT pg_current_xact_id(), pg_postmaster_start_time(),"
-    " set_config('synchronous_commit', %s, true)"
-)
+# synchronous_commit for the batch's transaction (pipelined with its INSERT and COMMIT)
+COMMIT_LEVEL = "SELECT set_config('synchronous_commit', %s, true)"
 XACT_STATUS = "SELECT pg_xact_status(%s::xid8), pg_postmaster_start_time()"
 
 Row = tuple[uuid.UUID, bytes]

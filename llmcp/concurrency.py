@@ -2,23 +2,26 @@
 
 Async code (``*_async.py``) uses the ``Async``/``_async`` names; its generated
 sync twin gets the plain names (see ``llmcp.dev.twins``): a task becomes
-a thread, an asyncio condition a threading one, a statement awaited on the loop
-one blocking libpq call. Hand-written, like psycopg's ``_acompat``, because a
+a thread, an asyncio condition a threading one, a transaction awaited on the loop
+two waits on the socket with the GIL released. Hand-written, like psycopg's ``_acompat``, because a
 task and a thread are not the same code.
 
-psycopg internals used by :func:`execute` (check them on an upgrade):
-``psycopg._queries.PostgresQuery``, ``psycopg.adapt.Transformer``,
-``PGconn.exec_params`` and ``psycopg.errors.error_from_result``.
+psycopg internals used by :func:`commit_noted` (check them on an upgrade):
+``psycopg._queries.PostgresQuery``, ``psycopg.adapt.Transformer``, ``PGconn``'s
+pipeline methods, which of its calls release the GIL, and
+``psycopg.errors.error_from_result``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import select
 import signal
 import threading
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import errors, pq
@@ -27,6 +30,8 @@ from psycopg.adapt import Transformer
 
 AsyncCondition = asyncio.Condition
 Condition = threading.Condition
+_OK = pq.ConnStatus.OK
+_IDLE = pq.TransactionStatus.IDLE
 
 
 async def wait_for_async(
@@ -88,43 +93,128 @@ def stop(worker: threading.Thread) -> None:
     worker.join()
 
 
-async def execute_async(
-    conn: psycopg.AsyncConnection[Any], query: str, params: Sequence[Any]
-) -> int:
-    """Run one statement (``%s`` placeholders); the rows it affected."""
-    cursor = await conn.execute(query, params)
-    return cursor.rowcount
+Statement = tuple[LiteralString, Sequence[Any] | None]
+"""A statement (``%s`` placeholders) and its parameters."""
 
 
-def execute(conn: psycopg.Connection[Any], query: str, params: Sequence[Any]) -> int:
-    """Run one statement (``%s`` placeholders) in one blocking libpq call; the rows it
-    affected. Errors are psycopg's, as ``conn.execute()`` raises them.
+async def commit_noted_async(
+    conn: psycopg.AsyncConnection[Any],
+    noting: LiteralString,
+    statements: Sequence[Statement],
+    noted: Callable[[tuple[Any, ...]], None],
+) -> None:
+    """One transaction in two round trips, on an idle autocommit connection: BEGIN
+    with ``noting`` (a statement without parameters), whose one row goes to
+    ``noted`` before anything else is sent; then ``statements`` and COMMIT, pipelined.
 
-    For a background thread sending a large statement while another thread keeps
-    the GIL busy (the audit writer's batches): psycopg's ``wait()`` takes the GIL
-    back at every wait on the socket (each chunk that fills the socket's buffer,
-    then the result), and a thread that wants it back from a busy one waits up
-    to a switch interval (5 ms) each time. ``PQexecParams`` releases it once,
-    from the first byte sent to the result.
+    On any error the transaction is rolled back (while the connection works)
+    and the error is psycopg's, as ``conn.execute()`` raises it.
     """
-    converted = PostgresQuery(Transformer(conn))
-    converted.convert(query, params)
+    try:
+        cursor = await conn.execute(f"BEGIN; {noting}")
+        cursor.nextset()
+        row = await cursor.fetchone()
+        assert row is not None, "the noting statement returns a row"
+        noted(tuple(row))
+        async with conn.pipeline():
+            for query, params in statements:
+                await conn.execute(query, params)
+            await conn.execute("COMMIT")
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != _IDLE:
+            with contextlib.suppress(psycopg.Error):  # lost: the pool discards it
+                await conn.rollback()
+        raise
+
+
+def commit_noted(
+    conn: psycopg.Connection[Any],
+    noting: LiteralString,
+    statements: Sequence[Statement],
+    noted: Callable[[tuple[Any, ...]], None],
+) -> None:
+    """One transaction in two round trips, on an idle autocommit connection: BEGIN
+    with ``noting`` (a statement without parameters), whose one row goes to
+    ``noted`` before anything else is sent; then ``statements`` and COMMIT, pipelined.
+
+    On any error the transaction is rolled back (while the connection works)
+    and the error is psycopg's, as ``conn.execute()`` raises it.
+
+    Each round trip is one wait with the GIL released, from the first byte sent
+    to the last result, for a background thread while another keeps the GIL busy
+    (the audit writer's batches): psycopg's ``wait()`` takes the GIL back at
+    every wait on the socket (each chunk that fills the socket's buffer, then
+    each result), and a thread that wants it back from a busy one waits up to a
+    switch interval (5 ms) each time.
+    """
+    transformer = Transformer(conn)
+    queries = []
+    for query, params in statements:  # encoded before anything is sent
+        converted = PostgresQuery(transformer)
+        converted.convert(query, params)
+        queries.append(converted)
     pgconn = conn.pgconn
     with conn.lock:
-        result = pgconn.exec_params(
-            converted.query,
-            converted.params,
-            param_types=converted.types,
-            param_formats=converted.formats,
-        )
-    if result.status == pq.ExecStatus.FATAL_ERROR:
-        if pgconn.status != pq.ConnStatus.OK and not result.error_field(
-            pq.DiagnosticField.SQLSTATE
-        ):  # the connection was lost: what psycopg raises then
-            raise psycopg.OperationalError(result.get_error_message(pgconn._encoding))
-        raise errors.error_from_result(result, encoding=pgconn._encoding)
-    count = result.command_tuples
-    return count if count is not None else -1
+        try:
+            result = pgconn.exec_(f"BEGIN; {noting}".encode())  # the GIL released
+            _raise_failed(pgconn, result)
+            transformer.set_pgresult(result)
+            fields = range(result.nfields)
+            noted(transformer.load_sequence([result.get_value(0, n) for n in fields]))
+            _pipelined(pgconn, queries)
+        except BaseException:
+            if pgconn.status == _OK and pgconn.transaction_status != _IDLE:
+                pgconn.exec_(b"ROLLBACK")
+            raise
+
+
+def _pipelined(pgconn: pq.abc.PGconn, queries: Sequence[PostgresQuery]) -> None:
+    """Send ``queries`` and COMMIT in one pipeline; wait for all their results."""
+    nonblocking = pgconn.nonblocking
+    pgconn.nonblocking = 0  # each send returns once all is written, the GIL released meanwhile
+    pgconn.enter_pipeline_mode()
+    failed = None
+    try:
+        for query in queries:
+            pgconn.send_query_params(
+                query.query, query.params, param_types=query.types, param_formats=query.formats
+            )
+        pgconn.send_query_params(b"COMMIT", None)
+        pgconn.pipeline_sync()
+        readable = select.poll()
+        readable.register(pgconn.socket, select.POLLIN)
+        while True:
+            while pgconn.is_busy():
+                readable.poll()  # the GIL released
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:  # between two statements' results
+                if pgconn.status != _OK:
+                    raise psycopg.OperationalError(pgconn.get_error_message())
+                continue
+            if result.status == pq.ExecStatus.PIPELINE_SYNC:
+                break
+            if result.status == pq.ExecStatus.FATAL_ERROR and failed is None:
+                failed = result  # the statements after it are aborted
+    finally:
+        if pgconn.status == _OK:
+            try:
+                pgconn.exit_pipeline_mode()
+            except psycopg.Error:  # results left unread (interrupted): unusable now
+                pgconn.finish()
+        pgconn.nonblocking = nonblocking
+    if failed is not None:
+        _raise_failed(pgconn, failed)
+
+
+def _raise_failed(pgconn: pq.abc.PGconn, result: pq.abc.PGresult) -> None:
+    """Raise what psycopg would for ``result``, if it failed."""
+    if result.status != pq.ExecStatus.FATAL_ERROR:
+        return
+    if pgconn.status != _OK and not result.error_field(pq.DiagnosticField.SQLSTATE):
+        # the connection was lost: what psycopg raises then
+        raise psycopg.OperationalError(result.get_error_message(pgconn._encoding))
+    raise errors.error_from_result(result, encoding=pgconn._encoding)
 
 
 def at_exit_async(callback: Callable[[], None]) -> None:
