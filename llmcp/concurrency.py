@@ -145,19 +145,14 @@ def commit_noted(
     statements: Sequence[Statement],
     noted: Callable[[tuple[Any, ...]], None],
 ) -> None:
-    """One transaction in two round trips, on an idle autocommit connection: BEGIN
-    with ``noting`` (a statement without parameters), whose one row goes to
-    ``noted`` before anything else is sent; then ``statements`` and COMMIT, pipelined.
+    """:func:`commit_noted_async` on a sync connection, driven by libpq itself.
 
-    On any error the transaction is rolled back (while the connection works)
-    and the error is psycopg's, as ``conn.execute()`` raises it.
-
-    Each round trip is one wait with the GIL released, from the first byte sent
-    to the last result, for a background thread while another keeps the GIL busy
-    (the audit writer's batches): psycopg's ``wait()`` takes the GIL back at
-    every wait on the socket (each chunk that fills the socket's buffer, then
-    each result), and a thread that wants it back from a busy one waits up to a
-    switch interval (5 ms) each time.
+    For a background thread while another keeps the GIL busy (the audit writer's
+    batches): each round trip waits with the GIL released in libpq's own blocking
+    calls (``exec_``, the sends) and in one ``poll`` for all the results, where
+    psycopg's ``wait()`` takes the GIL back at every wait on the socket (each
+    chunk that fills the socket's buffer, then each result), and a thread that
+    wants it back from a busy one waits up to a switch interval (5 ms) each time.
     """
     transformer = Transformer(conn)
     queries = []
