@@ -410,8 +410,8 @@ def audit_ingest(url: str, org: uuid.UUID, count: int, rounds: int) -> list[Case
             conn.commit()
             return (count if how != "insert" else count // 10) / (time.perf_counter() - started)
 
-    # The writer and COPY take turns, two rounds a turn in alternating order; each
-    # side's figure is its median round. The best of two rounds per side, as
+    # The writer and COPY take turns, one round each, which goes first alternating;
+    # each side's figure is its median round. The best of two rounds per side, as
     # before, moved the ratio by about 0.15 from one run to the next on this
     # shared machine. executemany and the per-row INSERT (no target) run twice.
     rates: dict[str, list[float]] = {"writer": [], "copy": [], "executemany": [], "insert": []}

@@ -204,12 +204,12 @@ def _pipelined(pgconn: pq.abc.PGconn, queries: Sequence[PostgresQuery]) -> None:
             if result.status == pq.ExecStatus.FATAL_ERROR and failed is None:
                 failed = result  # the statements after it are aborted
     finally:
-        if pgconn.status == _OK:
+        if pgconn.status == _OK:  # a lost connection is left as it is: the pool discards it
+            pgconn.nonblocking = nonblocking
             try:
                 pgconn.exit_pipeline_mode()
             except psycopg.Error:  # results left unread (interrupted): unusable now
                 pgconn.finish()
-        pgconn.nonblocking = nonblocking
     if failed is not None:
         _raise_failed(pgconn, failed)
 
