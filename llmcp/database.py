@@ -190,9 +190,10 @@ class Database:
         while True:
             remaining = max(0.0, deadline - time.monotonic())
             degraded = self._degraded()
+            timeout = min(remaining, 0.1) if degraded else remaining
             self._asking += 1
             try:
-                conn = self._pool.getconn(min(remaining, 0.1) if degraded else remaining)
+                conn = self._pool.getconn(timeout)
             except Exception as exc:  # PoolTimeout, PoolClosed, connection failures
                 self._asking -= 1
                 # asked again after the wait: under load a connection on its way to
@@ -237,7 +238,8 @@ class Database:
         stats = self._pool.get_stats()
         # slots that gave up reconnecting (RECONNECT_WINDOW) left the pool: below min_size
         slots = max(stats.get("pool_size", 0), self.config.min_size)
-        in_transit = max(0, self._asking - stats.get("requests_waiting", 0))
+        waiting = stats.get("requests_waiting", 0)
+        in_transit = max(0, self._asking - waiting)
         return stats.get("pool_available", 0) == 0 and self._out + in_transit < slots
 
     def _connect_directly(self) -> psycopg.Connection[Any] | None:
@@ -351,9 +353,10 @@ class Database:
         return ReplicaHealth(index, ok=True, latency_ms=latency_ms, replay_lag_bytes=lag)
 
     def pool_stats(self) -> PoolStats:
-        return pool_stats(
-            self._pool.get_stats(), min_size=self.config.min_size, max_size=self.config.max_size
-        )
+        stats = self._pool.get_stats()
+        waiting = stats.get("requests_waiting", 0)
+        stats["requests_waiting"] = waiting
+        return pool_stats(stats, min_size=self.config.min_size, max_size=self.config.max_size)
 
     def migrate(self) -> None:
         """Apply pending migrations with dbmate (:mod:`llmcp.migrate`): llmcp's, then

@@ -28,6 +28,7 @@ from llmcp.database_base import (
 from llmcp.error_map import map_error
 from llmcp.errors import DatabaseUnavailableError, LlmcpError
 from llmcp.migrate import Migrator, refuse_pooler
+from llmcp.pool_gate import PoolGate  # async-only
 from llmcp.waiting import hold, let_go  # async-only
 
 logger = logging.getLogger("llmcp.database")
@@ -72,6 +73,8 @@ class AsyncDatabase:
             reconnect_timeout=RECONNECT_WINDOW,
             open=False,
         )
+        # callers beyond max_size wait in this line, where waiting costs less  # async-only
+        self._gate = PoolGate(self._pool, config.max_size)  # async-only
         # one pool per replica, for stale-tolerant reads (llmcp.routing); opened
         # without waiting: a replica that is down must not keep the service down
         self._replica_pools: list[AsyncConnectionPool[psycopg.AsyncConnection[Any]]] = [
@@ -193,9 +196,10 @@ class AsyncDatabase:
         while True:
             remaining = max(0.0, deadline - time.monotonic())
             degraded = self._degraded()
+            timeout = min(remaining, 0.1) if degraded else remaining
             self._asking += 1
             try:
-                conn = await self._pool.getconn(min(remaining, 0.1) if degraded else remaining)
+                conn = await self._gate.getconn(timeout)  # sync: conn = self._pool.getconn(timeout)
             except Exception as exc:  # PoolTimeout, PoolClosed, connection failures
                 self._asking -= 1
                 # asked again after the wait: under load a connection on its way to
@@ -218,11 +222,11 @@ class AsyncDatabase:
             except Exception:
                 self._out -= 1
                 await conn.close()  # the pool discards a closed connection and makes another
-                await self._pool.putconn(conn)
+                await self._gate.putconn(conn)  # sync: self._pool.putconn(conn)
                 continue
             except BaseException:  # cancelled: give it back unchecked
                 self._out -= 1
-                await self._pool.putconn(conn)
+                await self._gate.putconn(conn)  # sync: self._pool.putconn(conn)
                 raise
             hold(conn)  # async-only
             return conn
@@ -241,7 +245,9 @@ class AsyncDatabase:
         stats = self._pool.get_stats()
         # slots that gave up reconnecting (RECONNECT_WINDOW) left the pool: below min_size
         slots = max(stats.get("pool_size", 0), self.config.min_size)
-        in_transit = max(0, self._asking - stats.get("requests_waiting", 0))
+        waiting = stats.get("requests_waiting", 0)
+        waiting += self._gate.waiting  # async-only
+        in_transit = max(0, self._asking - waiting)
         return stats.get("pool_available", 0) == 0 and self._out + in_transit < slots
 
     async def _connect_directly(self) -> psycopg.AsyncConnection[Any] | None:
@@ -267,7 +273,7 @@ class AsyncDatabase:
             return
         self._out -= 1
         self._returned_at[conn] = time.monotonic()
-        await self._pool.putconn(conn)
+        await self._gate.putconn(conn)  # sync: self._pool.putconn(conn)
 
     @property
     def has_replicas(self) -> bool:
@@ -360,9 +366,11 @@ class AsyncDatabase:
         return ReplicaHealth(index, ok=True, latency_ms=latency_ms, replay_lag_bytes=lag)
 
     def pool_stats(self) -> PoolStats:
-        return pool_stats(
-            self._pool.get_stats(), min_size=self.config.min_size, max_size=self.config.max_size
-        )
+        stats = self._pool.get_stats()
+        waiting = stats.get("requests_waiting", 0)
+        waiting += self._gate.waiting  # async-only
+        stats["requests_waiting"] = waiting
+        return pool_stats(stats, min_size=self.config.min_size, max_size=self.config.max_size)
 
     async def migrate(self) -> None:
         """Apply pending migrations with dbmate (:mod:`llmcp.migrate`): llmcp's, then
