@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -19,7 +20,8 @@ import pytest
 from llmcp.config import DatabaseConfig
 from llmcp.database_async import AsyncDatabase
 from llmcp.errors import DatabaseUnavailableError
-from llmcp.factory_async import AsyncRepositoryFactory
+from llmcp.factory_async import AsyncRepositories, AsyncRepositoryFactory
+from llmcp.generated.models import Organization
 from tests.repositories.helpers_async import make_org, terminate_backends
 
 SIZE = 2
@@ -30,9 +32,9 @@ def two_connections(one_connection: DatabaseConfig) -> DatabaseConfig:
     return dataclasses.replace(one_connection, min_size=SIZE, max_size=SIZE)
 
 
-async def _until(predicate: object, seconds: float = 5.0) -> None:
+async def _until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
     deadline = time.monotonic() + seconds
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         assert time.monotonic() < deadline, "not within the deadline"
         await asyncio.sleep(0.005)
 
@@ -63,6 +65,15 @@ async def _all_slots_free(database: AsyncDatabase) -> None:
     await database.release(await asyncio.wait_for(extra, 5))
 
 
+async def _in_line(
+    database: AsyncDatabase, arepos: AsyncRepositories, org: Organization, count: int
+) -> list[asyncio.Task[Organization | None]]:
+    """``count`` lookups of ``org``, started once every connection is out, all in line."""
+    lookups = [asyncio.create_task(arepos.organizations.get_by_id(org.id)) for _ in range(count)]
+    await _until(lambda: database.pool_stats().waiting == count)
+    return lookups
+
+
 async def test_callers_beyond_the_pool_wait_in_line_and_each_gets_a_connection(
     two_connections: DatabaseConfig,
 ) -> None:
@@ -71,9 +82,7 @@ async def test_callers_beyond_the_pool_wait_in_line_and_each_gets_a_connection(
         org = await make_org(arepos)
         async with AsyncExitStack() as held:
             await _hold_all(held, database)
-            lookups = [asyncio.create_task(arepos.organizations.get_by_id(org.id))
-                       for _ in range(5)]  # fmt: skip
-            await _until(lambda: database.pool_stats().waiting == 5)
+            lookups = await _in_line(database, arepos, org, 5)
             assert _pool_queue(database) == 0  # none of them in psycopg_pool's queue
             assert not any(lookup.done() for lookup in lookups)
         assert await asyncio.wait_for(asyncio.gather(*lookups), 5) == [org] * 5
@@ -105,9 +114,7 @@ async def test_a_caller_cancelled_in_line_keeps_no_slot(two_connections: Databas
         org = await make_org(arepos)
         async with AsyncExitStack() as held:
             await _hold_all(held, database)
-            waiting = [asyncio.create_task(arepos.organizations.get_by_id(org.id))
-                       for _ in range(3)]  # fmt: skip
-            await _until(lambda: database.pool_stats().waiting == 3)
+            waiting = await _in_line(database, arepos, org, 3)
             waiting[1].cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiting[1]
