@@ -366,11 +366,12 @@ class AsyncDatabase:
         return ReplicaHealth(index, ok=True, latency_ms=latency_ms, replay_lag_bytes=lag)
 
     def pool_stats(self) -> PoolStats:
-        stats = self._pool.get_stats()
-        waiting = stats.get("requests_waiting", 0)
-        waiting += self._gate.waiting  # async-only
-        stats["requests_waiting"] = waiting
-        return pool_stats(stats, min_size=self.config.min_size, max_size=self.config.max_size)
+        return pool_stats(
+            self._pool.get_stats(),
+            min_size=self.config.min_size,
+            max_size=self.config.max_size,
+            in_line=self._gate.waiting,  # async-only
+        )
 
     async def migrate(self) -> None:
         """Apply pending migrations with dbmate (:mod:`llmcp.migrate`): llmcp's, then

@@ -87,12 +87,15 @@ class ReplicaTurns:
         return self._down_until[index] > now
 
 
-def pool_stats(stats: dict[str, int], *, min_size: int, max_size: int) -> PoolStats:
-    """:class:`PoolStats` from psycopg_pool's ``get_stats()``."""
+def pool_stats(
+    stats: dict[str, int], *, min_size: int, max_size: int, in_line: int = 0
+) -> PoolStats:
+    """:class:`PoolStats` from psycopg_pool's ``get_stats()``; ``in_line``: callers
+    waiting in front of the pool (llmcp.pool_gate), counted as waiting too."""
     return PoolStats(
         size=stats.get("pool_size", 0),
         available=stats.get("pool_available", 0),
-        waiting=stats.get("requests_waiting", 0),
+        waiting=stats.get("requests_waiting", 0) + in_line,
         min_size=stats.get("pool_min", min_size),
         max_size=stats.get("pool_max", max_size),
         requests=stats.get("requests_num", 0),
