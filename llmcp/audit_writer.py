@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import collections
 import datetime
+import itertools
 import random
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -62,8 +63,9 @@ from llmcp.audit_writer_base import (
     failure_of,
     is_transient,
     logger,
-    row_size,
+    row_id,
     rows_param,
+    rows_size,
 )
 from llmcp.concurrency import (
     Condition,
@@ -81,8 +83,8 @@ from llmcp.inputs import NewAuditLog
 
 # a caller submitting rows as fast as it can lets the worker run this often (see
 # ``concurrency.hand_over``): measured with bench/ingest_timeline's rows, the sync
-# writer's ingest went from 0.78 to 0.82 of COPY's (10 alternating rounds; every 4 rows:
-# no gain, the system calls cost as much as they save)
+# writer's ingest went from 0.78 to 0.82 of COPY's (10 alternating rounds); every 4
+# rows measured the same
 _HAND_OVER_EVERY = 16
 
 
@@ -191,11 +193,10 @@ class AuditWriter:
     def submit(self, new: NewAuditLog) -> uuid.UUID:
         """Accept one audit row for writing; returns its id at once (see ``flush``)."""
         config = self._database.config
-        row = audit_row(
+        new_id, row = audit_row(  # the id given and checked, or made
             new, max_details_bytes=config.audit_details_max_bytes, max_depth=config.json_max_depth
         )
-        row_id = row[0]  # given and checked, or made
-        size = row_size(row)
+        size = rows_size((row,))
 
         def has_room() -> bool:  # an empty writer takes any row, however large
             if len(self._queue) >= self._queue_size:
@@ -210,8 +211,8 @@ class AuditWriter:
                     with self._tally:
                         self._accepted += 1
                         self._dropped += 1
-                    logger.warning("audit queue full: dropped row %s", row_id)
-                    return row_id
+                    logger.warning("audit queue full: dropped row %s", new_id)
+                    return new_id
                 if not wait_for(self._condition, has_room, self._put_timeout):
                     raise QueueFullError(
                         f"audit queue full ({self._queue_size} rows or {self._queue_bytes} "
@@ -231,7 +232,7 @@ class AuditWriter:
                 at_exit(_exit_handler(self))
         if self._flight and self._queued_total % _HAND_OVER_EVERY == 0:
             hand_over()  # the sync worker's round trip may be back, waiting for the GIL
-        return row_id
+        return new_id
 
     def flush(self, timeout: float | None = None) -> Unstored:
         """Wait until every row accepted before this call is stored (or failed for good),
@@ -276,9 +277,11 @@ class AuditWriter:
 
     def _unstored(self, place: int, *, in_doubt: bool = False) -> Unstored:
         """The rows queued before ``place`` that are not stored (holding ``_tally``)."""
-        flight = tuple(row[0] for seq, row in self._flight if seq < place)
+        flight = tuple(row_id(row) for seq, row in self._flight if seq < place)
         first = self._queued_total - len(self._queue)
-        waiting = tuple(row[0] for row, _ in zip(self._queue, range(place - first), strict=False))
+        waiting = tuple(
+            row_id(row) for row, _ in zip(self._queue, range(place - first), strict=False)
+        )
         if in_doubt:
             return Unstored(ids=waiting, in_doubt=flight)
         return Unstored(ids=flight + waiting)
@@ -289,7 +292,7 @@ class AuditWriter:
         depth = len(self._queue) + len(self._flight)
         if depth and not self._abandoned:
             logger.error("audit writer garbage-collected with %d rows not stored (ids %s)",
-                         depth, _shown([row[0] for row in self._queue]))  # fmt: skip
+                         depth, _shown_rows(self._queue))  # fmt: skip
 
     # -- the worker -------------------------------------------------------------
 
@@ -303,7 +306,7 @@ class AuditWriter:
             if depth and not self._abandoned:  # cancelled: its event loop is closing
                 logger.error("audit writer stopped with %d rows not stored (ids %s); close the "
                              "factory or the writer before its event loop ends",
-                             depth, _shown([row[0] for row in self._queue]))  # fmt: skip
+                             depth, _shown_rows(self._queue))  # fmt: skip
 
     def _batch_ready(self) -> bool:
         """Whether the next batch should go now: full, or someone waits for it."""
@@ -349,7 +352,7 @@ class AuditWriter:
         """Count the rows of ``part`` as done: ``failures`` failed, the others written
         (and wake ``flush`` and ``submit``)."""
         written = len(part) - len(failures)
-        size = sum(map(row_size, part))
+        size = rows_size(part)
         with self._condition:
             with self._tally:
                 self._bytes -= size
@@ -357,8 +360,11 @@ class AuditWriter:
                 if written:
                     self._batches += 1
                 self._failed += len(failures)
-                done = set(map(id, part))
-                self._flight = [entry for entry in self._flight if id(entry[1]) not in done]
+                if len(part) == len(self._flight):  # the whole batch: the usual case
+                    self._flight = []
+                else:
+                    done = set(map(id, part))
+                    self._flight = [entry for entry in self._flight if id(entry[1]) not in done]
                 self._failures.extend(failures)
             self._condition.notify_all()
         # a few lines per batch, not one per row: a closed database fails them all
@@ -384,7 +390,7 @@ class AuditWriter:
             if not isinstance(outcome, BaseException):
                 self._settle(part, outcome)
             elif len(part) == 1:
-                self._settle(part, [failure_of(part[0][0], outcome)])
+                self._settle(part, [failure_of(row_id(part[0]), outcome)])
             else:
                 half = len(part) // 2
                 parts += [part[half:], part[:half]]  # the first half next: order kept
@@ -418,10 +424,9 @@ class AuditWriter:
             except Exception as exc:
                 if self._database.closed:
                     # nowhere left to write: say so loudly rather than spin
-                    shown = ", ".join(str(row[0]) for row in part[:5])
-                    logger.error("database closed before %d audit rows were stored (ids %s%s)",
-                                 len(part), shown, ", ..." if len(part) > 5 else "")  # fmt: skip
-                    return [failure_of(row[0], exc) for row in part]
+                    logger.error("database closed before %d audit rows were stored (ids %s)",
+                                 len(part), _shown_rows(part))  # fmt: skip
+                    return [failure_of(row_id(row), exc) for row in part]
                 if not is_transient(exc):
                     return exc
                 attempt += 1
@@ -506,7 +511,7 @@ class AuditWriter:
         taken = []
         for row in part:
             if not cursor.fetchall():
-                taken.append(row[0])
+                taken.append(row_id(row))
             cursor.nextset()
         return taken
 
@@ -533,3 +538,8 @@ class AuditWriter:
 def _shown(ids: Sequence[uuid.UUID]) -> str:
     """The first few of ``ids``, for a log line."""
     return ", ".join(map(str, ids[:5])) + (", ..." if len(ids) > 5 else "")
+
+
+def _shown_rows(rows: Collection[Row]) -> str:
+    """The ids of the first few of ``rows``, for a log line."""
+    return _shown([row_id(row) for row in itertools.islice(rows, 6)])

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import select
 import signal
 import threading
-import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, LiteralString
 
@@ -73,8 +73,10 @@ def hand_over_async() -> None:
 def hand_over() -> None:
     """Release the GIL for a moment, so that a thread waiting for it (a worker whose
     round trip is back) takes it now rather than after a switch interval (5 ms),
-    the server idle meanwhile. One system call."""
-    time.sleep(0)
+    the server idle meanwhile. One system call, ``sched_yield``, which also lets
+    that thread have this CPU: ``time.sleep(0)`` does the same but took 85 us of
+    wall time here (a timed sleep of zero), ``sched_yield`` under 1 us."""
+    os.sched_yield()
 
 
 async def join_async(worker: asyncio.Task[None], timeout: float | None = None) -> bool:

@@ -25,6 +25,7 @@ from llmcp.audit_writer_base import (
     audit_row,
     failure_of,
     is_transient,
+    row_id,
 )
 from llmcp.config import DatabaseConfig
 from llmcp.database_async import AsyncDatabase
@@ -611,6 +612,16 @@ async def test_the_writer_needs_insert_on_audit_logs_and_nothing_else(
         await writer.close()
 
 
+def test_a_row_carries_its_id() -> None:
+    """A queued row is its encoded bytes alone; the id read back from them is the one
+    ``submit`` returned, given or made."""
+    given = uuid.uuid4()
+    for new in (_log(uuid.uuid4(), 1), msgspec.structs.replace(_log(uuid.uuid4(), 2), id=given)):
+        new_id, row = audit_row(new, max_details_bytes=1 << 20, max_depth=64)
+        assert isinstance(row, bytes) and row_id(row) == new_id
+    assert new_id == given
+
+
 async def test_the_idempotent_path_tells_the_taken_ids_apart(
     db_config: DatabaseConfig, fresh_owner_db: str
 ) -> None:
@@ -622,14 +633,14 @@ async def test_the_idempotent_path_tells_the_taken_ids_apart(
         config = database.config
         rows = [
             audit_row(_log(org, n), max_details_bytes=config.audit_details_max_bytes,
-                      max_depth=config.json_max_depth)
+                      max_depth=config.json_max_depth)[1]
             for n in range(20)
         ]  # fmt: skip
         assert await writer._merge(rows[:5]) == []  # all new
         assert await writer._merge(rows[:5]) == []  # all in the table: stored by an earlier try
         failures = await writer._merge(rows[5:8] + rows[:5] + rows[8:])  # 5 taken among 20
         assert [(f.id, f.kind) for f in failures] == [
-            (r[0], FailureKind.CONFLICT) for r in rows[:5]
+            (row_id(r), FailureKind.CONFLICT) for r in rows[:5]
         ]
         stored = _stored(fresh_owner_db, org)
         assert set(stored) == {f"r-{n}" for n in range(20)} and set(stored.values()) == {1}

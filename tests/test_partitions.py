@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from llmcp import DatabaseConfig, RepositoryFactory
-from llmcp.audit_writer_base import MERGE, audit_row, rows_param
+from llmcp.audit_writer_base import MERGE, audit_row, row_id, rows_param
 from llmcp.cli import main
 from llmcp.errors import ConflictError, PermissionDeniedError, ValidationError
 from llmcp.generated.models import AuditAction
@@ -351,7 +351,7 @@ def test_the_writers_idempotent_insert_skips_exactly_the_rows_stored(fresh_owner
                 ),
                 max_details_bytes=1 << 20,
                 max_depth=64,
-            )
+            )[1]
             for moment in (LONG_AGO, *MONTHS)
         ]
         first = conn.execute(MERGE, (rows_param(rows),)).rowcount
@@ -363,9 +363,9 @@ def test_the_writers_idempotent_insert_skips_exactly_the_rows_stored(fresh_owner
         assert stored == (len(rows),)
         # a caller-supplied id taken in the same month is skipped too (the writer then
         # tells it apart as a conflict, row by row); in another month it is a new entry
-        for taken, stored_anew in ((rows[-1][0], 0), (rows[1][0], 1)):
+        for taken, stored_anew in ((row_id(rows[-1]), 0), (row_id(rows[1]), 1)):
             new = NewAuditLog(
                 org_id=org, action=AuditAction.USER_CREATED, resource_type="u", id=taken
             )
-            row = audit_row(new, max_details_bytes=1 << 20, max_depth=64)
+            _, row = audit_row(new, max_details_bytes=1 << 20, max_depth=64)
             assert conn.execute(MERGE, (rows_param([row]),)).rowcount == stored_anew
