@@ -29,7 +29,7 @@ from llmcp.error_map import map_error
 from llmcp.errors import DatabaseUnavailableError, LlmcpError
 from llmcp.migrate import Migrator, refuse_pooler
 from llmcp.pool_gate import PoolGate  # async-only
-from llmcp.waiting import hold, let_go  # async-only
+from llmcp.waiting import StandingConnection, forget, hold, let_go  # async-only
 
 logger = logging.getLogger("llmcp.database")
 
@@ -72,6 +72,7 @@ class AsyncDatabase:
             name=config.application_name,
             reconnect_timeout=RECONNECT_WINDOW,
             open=False,
+            connection_class=StandingConnection,  # async-only
         )
         # callers beyond max_size wait in this line, where waiting costs less  # async-only
         self._gate = PoolGate(self._pool, config.max_size)  # async-only
@@ -265,14 +266,15 @@ class AsyncDatabase:
         return conn
 
     async def release(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        let_go(conn)  # async-only
         # noted here, not in a pool `reset` callback: that would move every
         # return onto the pool's worker thread
         if conn in self._direct:
+            forget(conn)  # async-only
             await conn.close()
             return
         self._out -= 1
         self._returned_at[conn] = time.monotonic()
+        let_go(conn)  # async-only
         await self._gate.putconn(conn)  # sync: self._pool.putconn(conn)
 
     @property

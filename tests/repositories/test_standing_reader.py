@@ -1,16 +1,19 @@
 """The socket reader that stands for a whole checkout (llmcp.waiting): async only, not
 derived from a twin.
 
-A connection checked out of llmcp's pool keeps its socket's reader registered on
-the event loop from one call to the next, and must never leave it behind: not
-when the connection goes back to the pool, not when psycopg's own statements take
-the socket over, not when the server drops the connection. A registration left
-for a closed socket would break the next connection given the same descriptor.
+A connection of llmcp's pool keeps its socket's reader registered on the event
+loop from one call to the next, across checkouts, and must never leave it behind
+a closed socket: not when the pool closes the connection (its lifetime over, the
+pool itself closed), not when psycopg's own statements take the socket over, not
+when the server drops the connection, in a call or while it sits in the pool. A
+registration left for a closed socket would break the next connection given the
+same descriptor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import selectors
 import time
 from collections.abc import Callable
@@ -52,7 +55,7 @@ async def test_the_reader_stands_between_calls_and_goes_with_the_checkout(
         org = await make_org(arepos)
         async with tm.pinned() as conn:
             fileno = conn.pgconn.socket
-            assert not _watched(fileno)  # not before the first call
+            assert _watched(fileno)  # make_org's call on this one connection left it standing
             for _ in range(3):
                 assert await arepos.organizations.get_by_id(org.id) == org
                 assert _watched(fileno)
@@ -61,10 +64,53 @@ async def test_the_reader_stands_between_calls_and_goes_with_the_checkout(
             assert not _watched(fileno)
             assert await arepos.organizations.get_by_id(org.id) == org  # watched again
             assert _watched(fileno)
-        assert not _watched(fileno)  # back in the pool: nothing registered
-        # a checkout per call: watched during the call only
+        assert _watched(fileno)  # back in the pool, idle: it stands until the socket closes
+        # a checkout per call: the same connection, still watched
         assert await arepos.organizations.get_by_id(org.id) == org
-        assert not _watched(fileno)
+        assert _watched(fileno)
+    assert not _watched(fileno)  # the factory closed its pool: gone with the connection
+
+
+async def _a_new_connection_works(config: DatabaseConfig) -> None:
+    """A new socket, most likely given a closed one's number: nothing stale is in its way."""
+    async with await psycopg.AsyncConnection.connect(config.url) as other:
+        assert await (await other.execute("SELECT 1")).fetchone() == (1,)
+
+
+async def test_a_connection_the_pool_closes_leaves_no_reader_behind(
+    one_connection: DatabaseConfig,
+) -> None:
+    """psycopg_pool closes a connection whose lifetime is over when it comes back."""
+    config = dataclasses.replace(one_connection, max_lifetime=0.5)
+    async with await AsyncRepositoryFactory.connect(config) as afactory:
+        arepos, tm = afactory.repositories(), afactory.transaction_manager()
+        org = await make_org(arepos)
+        async with tm.pinned() as conn:
+            fileno, first = conn.pgconn.socket, conn
+            await arepos.organizations.get_by_id(org.id)
+            await asyncio.sleep(0.6)  # its lifetime ends while it is out
+        assert first.closed and not _watched(fileno)  # closed on its way back
+        await _a_new_connection_works(config)
+        assert await arepos.organizations.get_by_id(org.id) == org  # the replacement
+
+
+@pytest.mark.direct_connection("terminates the pooled connection's backend by its pid")
+async def test_a_connection_lost_in_the_pool_leaves_no_reader_behind(
+    one_connection: DatabaseConfig,
+) -> None:
+    async with await AsyncRepositoryFactory.connect(one_connection) as afactory:
+        arepos, tm = afactory.repositories(), afactory.transaction_manager()
+        org = await make_org(arepos)
+        async with tm.pinned() as conn:
+            fileno, pid = conn.pgconn.socket, conn.info.backend_pid
+            await arepos.organizations.get_by_id(org.id)
+        assert _watched(fileno)
+        terminate_backends(one_connection.url, pid)
+        # the server's goodbye, read with no call waiting: the reader stops by itself
+        await _until(lambda: not _watched(fileno))
+        # the checkout finds the connection dead and the pool replaces it
+        assert await arepos.organizations.get_by_id(org.id) == org
+        await _a_new_connection_works(one_connection)
 
 
 @pytest.mark.direct_connection("terminates the pinned connection's backend by its pid")
@@ -86,8 +132,7 @@ async def test_a_connection_lost_between_calls_leaves_no_reader_behind(
         assert not _watched(fileno)
         # new connections, the pool's replacement first, most likely on the same
         # descriptor number: nothing stale is in their way
-        async with await psycopg.AsyncConnection.connect(one_connection.url) as other:
-            assert await (await other.execute("SELECT 1")).fetchone() == (1,)
+        await _a_new_connection_works(one_connection)
         assert await arepos.organizations.get_by_id(org.id) == org
 
 
@@ -109,8 +154,7 @@ async def test_a_connection_lost_during_a_call_leaves_no_reader_behind(
                 await update
             assert not _watched(fileno)
             # still inside the block: a new socket, most likely given the lost one's
-            # number, is registered by psycopg as it connects: nothing stale is in its way
-            async with await psycopg.AsyncConnection.connect(one_connection.url) as other:
-                assert await (await other.execute("SELECT 1")).fetchone() == (1,)
+            # number, is registered by psycopg as it connects
+            await _a_new_connection_works(one_connection)
         assert not _watched(fileno)
         assert await arepos.organizations.get_by_id(org.id) == org
