@@ -135,12 +135,13 @@ def hold(conn: psycopg.AsyncConnection[Any]) -> None:
 def let_go(conn: psycopg.AsyncConnection[Any]) -> None:
     """``conn`` goes back to llmcp's pool: its socket stays watched if it is idle and
     working (its close removes the reader: :class:`StandingConnection`), else not."""
+    pgconn = conn.pgconn
+    if pgconn.status != _OK or pgconn.transaction_status != _IDLE:
+        forget(conn)  # the pool rolls it back or closes it: psycopg's waits, or none
+        return
     reader: _Reader | None = getattr(conn, _READER, None)
     if reader is not None:
         reader.held = False
-        pgconn = conn.pgconn
-        if pgconn.status != _OK or pgconn.transaction_status != _IDLE:
-            reader.stop()  # the pool rolls it back or closes it: psycopg's waits, or none
 
 
 def forget(conn: psycopg.AsyncConnection[Any]) -> None:
